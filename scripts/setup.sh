@@ -1,0 +1,87 @@
+#!/usr/bin/env bash
+# Idempotent set-up behind `npm start` and `npm test`: on a fresh Debian machine it installs and starts
+# the Docker engine, installs dependencies, builds, and builds the runtime images; when everything is
+# in place it only checks, and returns in well under two seconds.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+say() { echo "setup: $*" >&2; }
+die() { echo "setup: $*" >&2; exit 1; }
+
+is_root() { [ "$(id -u)" = 0 ]; }
+can_apt() { is_root && command -v apt-get >/dev/null; }
+
+apt_install() {
+  # A fresh machine has stale or empty package lists; refresh them once per run.
+  if [ -z "${APT_UPDATED:-}" ]; then
+    say "refreshing the package lists"
+    apt-get update -qq >&2
+    APT_UPDATED=1
+  fi
+  say "installing $*"
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$@" >&2
+}
+
+engine_up() { timeout 5 docker version --format '{{.Server.Version}}' >/dev/null 2>&1; }
+
+ensure_docker() {
+  if ! command -v dockerd >/dev/null && ! engine_up; then
+    can_apt || die "no Docker engine: install Docker (Debian: apt-get install docker.io) and start it, then retry"
+    apt_install docker.io
+  fi
+  engine_up && return 0
+  if [ -d /run/systemd/system ] && command -v systemctl >/dev/null; then
+    say "starting docker.service"
+    systemctl start docker || true
+  elif is_root && command -v dockerd >/dev/null; then
+    # No init system here (a container or CI sandbox): run dockerd detached, logging under /var/log.
+    say "starting dockerd (log: /var/log/lowcode-faas-dockerd.log)"
+    setsid nohup dockerd >>/var/log/lowcode-faas-dockerd.log 2>&1 </dev/null &
+  else
+    die "the Docker engine is not running and cannot be started from here: start it (systemctl start docker)"
+  fi
+  for _ in $(seq 1 150); do
+    engine_up && return 0
+    sleep 0.2
+  done
+  die "dockerd did not answer within 30 s; see /var/log/lowcode-faas-dockerd.log or journalctl -u docker"
+}
+
+ensure_node_modules() {
+  # npm ci only when the lock file changed since the last install.
+  if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+    say "installing npm dependencies"
+    npm ci --no-audit --no-fund --loglevel=error >&2
+    touch node_modules/.package-lock.json
+  fi
+}
+
+ensure_build() {
+  local stamp=dist/.build-stamp
+  if [ ! -f "$stamp" ] || [ -n "$(find src test bench tsconfig.json package.json -newer "$stamp" -print -quit 2>/dev/null)" ]; then
+    say "building"
+    rm -rf dist
+    node_modules/.bin/tsc -p . >&2
+    touch "$stamp"
+  fi
+}
+
+ensure_images() {
+  local images
+  images=$(node --input-type=module -e '
+    const { loadConfig } = await import("./dist/src/config.js");
+    const c = loadConfig(process.env);
+    console.log(c.pythonImage + " " + c.denoImage);
+  ') || die "invalid configuration (see above)"
+  read -r python_image deno_image <<<"$images"
+  local need=()
+  docker image inspect "$python_image" >/dev/null 2>&1 || need+=("python=$python_image")
+  docker image inspect "$deno_image" >/dev/null 2>&1 || need+=("deno=$deno_image")
+  [ ${#need[@]} -eq 0 ] && return 0
+  bash scripts/build-images.sh "${need[@]}"
+}
+
+ensure_docker
+ensure_node_modules
+ensure_build
+ensure_images

@@ -1,0 +1,17 @@
+import type { Runner } from '../run.js';
+import type { Handler } from '../server.js';
+import type { Store } from '../store.js';
+import { checkInvoke, checkName } from '../validate.js';
+import { functionNotFound } from './functions.js';
+
+/** POST /functions/{name}/invoke: runs the function; 200 with a RunResult whenever it was run. */
+export function invokeFunction(store: Store, runner: Runner): Handler {
+	return async (req) => {
+		const name = checkName(req.params.name);
+		const { input, timeoutMs } = checkInvoke(await req.json({ optional: true }));
+		const ref = await store.locate(name);
+		if (!ref) throw functionNotFound(name);
+		const functionId = await store.functionId(ref);
+		return { status: 200, body: await runner.run(ref, functionId, input, timeoutMs, req.signal) };
+	};
+}

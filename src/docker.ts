@@ -1,0 +1,145 @@
+import { execa } from 'execa';
+import { log } from './log.js';
+
+/** Every docker CLI call of the platform goes through this module. */
+
+export type DockerFailure = 'unreachable' | 'no_image' | 'port_taken' | 'not_found' | 'other';
+
+export class DockerError extends Error {
+	override name = 'DockerError';
+	constructor(
+		readonly kind: DockerFailure,
+		message: string,
+		options?: { cause?: unknown },
+	) {
+		super(message, options);
+	}
+}
+
+function classify(stderr: string): DockerFailure {
+	if (/Cannot connect to the Docker daemon|docker daemon is not running|permission denied while trying to connect|ENOENT/i.test(stderr)) return 'unreachable';
+	if (/No such image|Unable to find image|pull access denied|manifest unknown/i.test(stderr)) return 'no_image';
+	if (/port is already allocated|address already in use/i.test(stderr)) return 'port_taken';
+	if (/No such container|is not running/i.test(stderr)) return 'not_found';
+	return 'other';
+}
+
+interface CallOptions {
+	timeoutMs?: number;
+	signal?: AbortSignal;
+}
+
+async function docker(args: string[], { timeoutMs = 30_000, signal }: CallOptions = {}): Promise<string> {
+	try {
+		const { stdout } = await execa('docker', args, { timeout: timeoutMs, cancelSignal: signal, stdin: 'ignore' });
+		return stdout;
+	} catch (err) {
+		const e = err as { stderr?: string; shortMessage?: string; code?: string; isCanceled?: boolean };
+		const detail = (e.stderr || e.shortMessage || String(err)).trim().split('\n').pop() ?? '';
+		const kind = e.code === 'ENOENT' ? 'unreachable' : classify(e.stderr ?? '');
+		throw new DockerError(kind, detail.replace(/^Error( response from daemon)?:\s*/i, ''), { cause: err });
+	}
+}
+
+export interface RunSpec {
+	name: string;
+	image: string;
+	labels: Record<string, string>;
+	env: Record<string, string>;
+	/** Host address and port to publish the container port on. */
+	publish: { host: string; hostPort: number; containerPort: number };
+	mounts: { source: string; target: string; readonly: boolean }[];
+	command: string[];
+}
+
+// docker --mount takes CSV: quote a field when it holds a comma or a quote.
+const csvField = (field: string) => (/[",]/.test(field) ? `"${field.replaceAll('"', '""')}"` : field);
+
+/** `docker run -d`; returns the container id. */
+export async function runContainer(spec: RunSpec, options?: CallOptions): Promise<string> {
+	const args = ['run', '-d', '--pull', 'never', '--name', spec.name];
+	for (const [key, value] of Object.entries(spec.labels)) args.push('--label', `${key}=${value}`);
+	for (const [key, value] of Object.entries(spec.env)) args.push('--env', `${key}=${value}`);
+	const { host, hostPort, containerPort } = spec.publish;
+	args.push('--publish', `${host}:${hostPort}:${containerPort}/tcp`);
+	for (const m of spec.mounts) {
+		args.push('--mount', ['type=bind', `source=${m.source}`, `target=${m.target}`, ...(m.readonly ? ['readonly'] : [])].map(csvField).join(','));
+	}
+	args.push(spec.image, ...spec.command);
+	log('debug', 'container starting', { container: spec.name, image: spec.image });
+	try {
+		const id = (await docker(args, options)).trim();
+		log('debug', 'container started', { container: spec.name, id: id.slice(0, 12) });
+		return id;
+	} catch (err) {
+		log('warn', 'container start failed', { container: spec.name, error: (err as Error).message });
+		throw err;
+	}
+}
+
+/** Resolves with the exit code once the container has stopped (`docker wait`). */
+export async function waitExit(id: string, signal: AbortSignal): Promise<number> {
+	const out = await docker(['wait', id], { timeoutMs: 0, signal });
+	return Number.parseInt(out.trim(), 10);
+}
+
+export interface ContainerState {
+	running: boolean;
+	exitCode: number;
+	oomKilled: boolean;
+}
+
+export async function inspectState(id: string): Promise<ContainerState> {
+	const out = await docker(['inspect', '--type', 'container', '--format', '{{json .State}}', id]);
+	const state = JSON.parse(out) as { Running: boolean; ExitCode: number; OOMKilled: boolean };
+	return { running: state.Running, exitCode: state.ExitCode, oomKilled: state.OOMKilled };
+}
+
+/** The last lines the container printed (stdout and stderr interleaved), for error messages. */
+export async function tailLogs(id: string, lines: number): Promise<string> {
+	try {
+		const { all } = await execa('docker', ['logs', '--tail', String(lines), id], { all: true, timeout: 10_000, stdin: 'ignore' });
+		return all ?? '';
+	} catch {
+		return '';
+	}
+}
+
+/** `docker rm -f`; a container that is already gone counts as removed. */
+export async function removeContainer(idOrName: string): Promise<void> {
+	try {
+		await docker(['rm', '-f', idOrName], { timeoutMs: 60_000 });
+		log('debug', 'container removed', { container: idOrName.slice(0, 40) });
+	} catch (err) {
+		if (err instanceof DockerError && err.kind === 'not_found') return;
+		log('warn', 'container removal failed', { container: idOrName.slice(0, 40), error: (err as Error).message });
+		throw err;
+	}
+}
+
+/** Ids of all containers, running or not, that carry every given label. */
+export async function listContainers(labels: Record<string, string>): Promise<string[]> {
+	const args = ['ps', '-aq', '--no-trunc'];
+	for (const [key, value] of Object.entries(labels)) args.push('--filter', `label=${key}=${value}`);
+	return (await docker(args)).split('\n').filter(Boolean);
+}
+
+/** Null when the engine answers; otherwise why not. */
+export async function engineProblem(): Promise<string | null> {
+	try {
+		await docker(['version', '--format', '{{.Server.Version}}'], { timeoutMs: 10_000 });
+		return null;
+	} catch (err) {
+		return (err as Error).message;
+	}
+}
+
+export async function imageExists(image: string): Promise<boolean> {
+	try {
+		await docker(['image', 'inspect', '--format', '{{.Id}}', image], { timeoutMs: 10_000 });
+		return true;
+	} catch (err) {
+		if (err instanceof DockerError && err.kind === 'unreachable') throw err;
+		return false;
+	}
+}

@@ -1,0 +1,77 @@
+import type { FunctionResponse } from './forward.js';
+
+export type RunStatus = 'success' | 'failed' | 'timeout';
+
+export interface RunResult {
+	run_id: string;
+	function_id: string;
+	status: RunStatus;
+	http_status_code: number | null;
+	http_headers: Record<string, string>;
+	output: unknown;
+	error_message: string;
+	duration_ms: number;
+}
+
+export interface RunContext {
+	runId: string;
+	functionId: string;
+	/** performance.now() when the invocation began. */
+	startedAt: number;
+}
+
+// Hop-by-hop headers describe one connection, not the function's answer (RFC 9110 §7.6.1).
+const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-authenticate', 'proxy-authorization', 'proxy-connection', 'te', 'trailer', 'transfer-encoding', 'upgrade']);
+
+export function publicHeaders(headers: Headers): Record<string, string> {
+	const named = new Set((headers.get('connection') ?? '').split(',').map((h) => h.trim().toLowerCase()));
+	const out: Record<string, string> = {};
+	for (const [key, value] of headers) {
+		if (!HOP_BY_HOP.has(key) && !named.has(key)) out[key] = value;
+	}
+	return out;
+}
+
+/** The body as JSON when it is JSON, else as text; null when empty. */
+export function parseOutput(body: Buffer): unknown {
+	if (body.length === 0) return null;
+	const text = body.toString('utf8');
+	try {
+		return JSON.parse(text);
+	} catch {
+		return text;
+	}
+}
+
+function elapsed(ctx: RunContext): number {
+	return Math.round(performance.now() - ctx.startedAt);
+}
+
+/** The result of a function that answered: success below 500, failed from 500 on. */
+export function answeredResult(ctx: RunContext, res: FunctionResponse): RunResult {
+	const failed = res.status >= 500;
+	return {
+		run_id: ctx.runId,
+		function_id: ctx.functionId,
+		status: failed ? 'failed' : 'success',
+		http_status_code: res.status,
+		http_headers: publicHeaders(res.headers),
+		output: parseOutput(res.body),
+		error_message: failed ? `The function answered with HTTP ${res.status}.` : '',
+		duration_ms: elapsed(ctx),
+	};
+}
+
+/** The result of a function that gave no usable answer. */
+export function unansweredResult(ctx: RunContext, status: Exclude<RunStatus, 'success'>, message: string): RunResult {
+	return {
+		run_id: ctx.runId,
+		function_id: ctx.functionId,
+		status,
+		http_status_code: null,
+		http_headers: {},
+		output: null,
+		error_message: message,
+		duration_ms: elapsed(ctx),
+	};
+}
