@@ -6,10 +6,10 @@ function threshold(): number {
 	return LEVELS[wanted ?? 'info'] ?? LEVELS.info;
 }
 
-const minimum = threshold();
+let minimum: number | undefined;
 
 /** One JSON line per event on stdout, where journald keeps it. */
 export function log(level: Level, msg: string, fields: Record<string, unknown> = {}) {
-	if (LEVELS[level] < minimum) return;
+	if (LEVELS[level] < (minimum ??= threshold())) return;
 	process.stdout.write(JSON.stringify({ time: new Date().toISOString(), level, msg, ...fields }) + '\n');
 }

@@ -1,0 +1,84 @@
+import { mkdtemp, readFile, readdir, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { execa } from 'execa';
+import { type App, startApp } from '../src/app.js';
+import { type Config, loadConfig } from '../src/config.js';
+
+process.env.LOWCODE_FAAS_LOG_LEVEL ??= 'warn';
+
+export const FIXTURES = resolve('test/fixtures');
+
+export interface Platform {
+	app: App;
+	config: Config;
+	dataDir: string;
+	request(method: string, path: string, body?: unknown, headers?: Record<string, string>): Promise<ApiResponse>;
+	close(): Promise<void>;
+}
+
+export interface ApiResponse {
+	status: number;
+	headers: Headers;
+	// Parsed JSON, or the raw text when the body is not JSON.
+	body: any; // eslint-disable-line @typescript-eslint/no-explicit-any -- tests read arbitrary JSON shapes
+}
+
+/** Starts the real server on a free port with a fresh data folder. */
+export async function startPlatform(env: Record<string, string> = {}): Promise<Platform> {
+	const dataDir = await mkdtemp(join(tmpdir(), 'lowcode-faas-test-'));
+	const config = loadConfig({ ...process.env, LOWCODE_FAAS_DATA: dataDir, LOWCODE_FAAS_PORT: '0', LOWCODE_FAAS_HOST: '127.0.0.1', ...env });
+	const app = await startApp(config);
+	return {
+		app,
+		config,
+		dataDir,
+		request: (method, path, body, headers) => request(app.url, method, path, body, headers),
+		async close() {
+			await app.close();
+			await rm(dataDir, { recursive: true, force: true });
+		},
+	};
+}
+
+export async function request(base: string, method: string, path: string, body?: unknown, headers: Record<string, string> = {}): Promise<ApiResponse> {
+	const init: RequestInit = { method, headers: { ...headers } };
+	if (body !== undefined) {
+		init.body = typeof body === 'string' || body instanceof Uint8Array ? body : JSON.stringify(body);
+		(init.headers as Record<string, string>)['content-type'] ??= 'application/json';
+	}
+	const res = await fetch(base + path, init);
+	const text = await res.text();
+	let parsed: unknown = text;
+	try {
+		parsed = text ? JSON.parse(text) : null;
+	} catch {}
+	return { status: res.status, headers: res.headers, body: parsed };
+}
+
+export function fixture(file: string): Promise<string> {
+	return readFile(join(FIXTURES, file), 'utf8');
+}
+
+/** Every container, running or not, that belongs to this platform instance. */
+export async function containersOf(config: Config): Promise<string[]> {
+	const { stdout } = await execa('docker', ['ps', '-aq', '--filter', `label=lowcode-faas.instance=${config.instance}`]);
+	return stdout.split('\n').filter(Boolean);
+}
+
+/** Waits (bounded) for the instance's containers to be gone; returns what is left. */
+export async function settleContainers(config: Config, timeoutMs = 10_000): Promise<string[]> {
+	const until = Date.now() + timeoutMs;
+	for (;;) {
+		const left = await containersOf(config);
+		if (left.length === 0 || Date.now() > until) return left;
+		await sleep(100);
+	}
+}
+
+/** Files in the data folder, relative to it, for "nothing was written" checks. */
+export async function dataFiles(dataDir: string): Promise<string[]> {
+	const entries = await readdir(dataDir, { recursive: true, withFileTypes: true });
+	return entries.filter((e) => e.isFile()).map((e) => join(e.parentPath ?? e.path, e.name).slice(dataDir.length + 1)).sort();
+}

@@ -1,0 +1,67 @@
+import { suite } from 'uvu';
+import * as assert from 'uvu/assert';
+import { HttpError } from '../src/errors.js';
+import { checkCreate, checkInvoke, isValidName } from '../src/validate.js';
+
+function rejects(fn: () => unknown, status: number, code: string) {
+	try {
+		fn();
+	} catch (err) {
+		assert.instance(err, HttpError);
+		assert.is((err as HttpError).status, status, `status for ${code}`);
+		assert.is((err as HttpError).code, code);
+		return;
+	}
+	assert.unreachable(`expected ${status} ${code}`);
+}
+
+const names = suite('validate.names');
+
+names('accepts letters, digits, _ and - starting with a letter or digit', () => {
+	for (const ok of ['a', 'greet', 'A1', '9lives', 'my_fn-2', 'x'.repeat(64)]) assert.ok(isValidName(ok), ok);
+});
+
+names('rejects traversal, separators, NUL, non-ASCII, empty and too long', () => {
+	for (const bad of ['', '../x', 'a/b', 'a\\b', '.hidden', '-x', '_x', 'a\0b', 'grée', 'ａ', 'x'.repeat(65), 'a b', 'a.py']) {
+		assert.not.ok(isValidName(bad), JSON.stringify(bad));
+	}
+});
+
+names.run();
+
+const create = suite('validate.checkCreate');
+const good = { name: 'f', language: 'python', source_code: 'print(1)' };
+
+create('accepts a well-formed function', () => {
+	assert.equal(checkCreate(good, 100), good);
+});
+
+create('rejects each bad field with its own code', () => {
+	rejects(() => checkCreate({ ...good, name: 7 }, 100), 400, 'invalid_name');
+	rejects(() => checkCreate({ ...good, name: '../x' }, 100), 400, 'invalid_name');
+	rejects(() => checkCreate({ ...good, language: 'ruby' }, 100), 400, 'invalid_language');
+	rejects(() => checkCreate({ ...good, language: undefined }, 100), 400, 'invalid_language');
+	rejects(() => checkCreate({ ...good, source_code: '' }, 100), 400, 'invalid_source_code');
+	rejects(() => checkCreate({ ...good, source_code: ['x'] }, 100), 400, 'invalid_source_code');
+	rejects(() => checkCreate({ ...good, extra: 1 }, 100), 400, 'unknown_field');
+});
+
+create('a source over the limit is 413', () => {
+	rejects(() => checkCreate({ ...good, source_code: 'é'.repeat(51) }, 100), 413, 'source_too_large');
+});
+
+create.run();
+
+const invoke = suite('validate.checkInvoke');
+
+invoke('defaults input to {} and timeout to 5000 ms', () => {
+	assert.equal(checkInvoke({}), { input: {}, timeoutMs: 5000 });
+	assert.equal(checkInvoke({ input: null, timeout_ms: 1 }), { input: null, timeoutMs: 1 });
+	assert.equal(checkInvoke({ input: [1, 'a'], timeout_ms: 300000 }), { input: [1, 'a'], timeoutMs: 300000 });
+});
+
+invoke('timeout_ms must be an integer from 1 to 300000', () => {
+	for (const bad of [0, -1, 300001, 1.5, '100', null, true, {}]) rejects(() => checkInvoke({ timeout_ms: bad }), 400, 'invalid_timeout');
+});
+
+invoke.run();
