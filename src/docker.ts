@@ -24,6 +24,13 @@ function classify(stderr: string): DockerFailure {
 	return 'other';
 }
 
+/** The line of docker's stderr that says what went wrong, without its prefixes and help hints. */
+function firstReason(stderr: string): string {
+	const lines = stderr.split('\n').map((line) => line.trim());
+	const reason = lines.find((line) => line && !/^(Run|See) 'docker .*--help'/.test(line)) ?? 'unknown error';
+	return reason.replace(/^docker: /, '').replace(/^Error( response from daemon)?:\s*/i, '');
+}
+
 interface CallOptions {
 	timeoutMs?: number;
 	signal?: AbortSignal;
@@ -35,9 +42,8 @@ async function docker(args: string[], { timeoutMs = 30_000, signal }: CallOption
 		return stdout;
 	} catch (err) {
 		const e = err as { stderr?: string; shortMessage?: string; code?: string; isCanceled?: boolean };
-		const detail = (e.stderr || e.shortMessage || String(err)).trim().split('\n').pop() ?? '';
 		const kind = e.code === 'ENOENT' ? 'unreachable' : classify(e.stderr ?? '');
-		throw new DockerError(kind, detail.replace(/^Error( response from daemon)?:\s*/i, ''), { cause: err });
+		throw new DockerError(kind, firstReason(e.stderr || e.shortMessage || String(err)), { cause: err });
 	}
 }
 
@@ -72,7 +78,8 @@ export async function runContainer(spec: RunSpec, options?: CallOptions): Promis
 		log('debug', 'container started', { container: spec.name, id: id.slice(0, 12) });
 		return id;
 	} catch (err) {
-		log('warn', 'container start failed', { container: spec.name, error: (err as Error).message });
+		// A start cut short by the caller's deadline is expected, not worth a warning.
+		log(options?.signal?.aborted ? 'debug' : 'warn', 'container start failed', { container: spec.name, error: (err as Error).message });
 		throw err;
 	}
 }

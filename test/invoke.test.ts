@@ -1,0 +1,172 @@
+import { copyFile, writeFile } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
+import { suite } from 'uvu';
+import * as assert from 'uvu/assert';
+import { type Platform, containersOf, fixture, settleContainers, startPlatform } from './helpers.js';
+
+let platform: Platform;
+
+async function create(name: string, language: 'python' | 'deno', file: string) {
+	const res = await platform.request('POST', '/functions', { name, language, source_code: await fixture(file) });
+	assert.is(res.status, 201, JSON.stringify(res.body));
+	return res.body;
+}
+
+const invoke = (name: string, body?: unknown) => platform.request('POST', `/functions/${name}/invoke`, body);
+
+/** Every test in these suites leaves no container of the platform's behind. */
+async function noContainersLeft() {
+	assert.equal(await settleContainers(platform.config), [], 'the platform left a container');
+}
+
+const run = suite('invoke: functions that answer');
+run.before(async () => {
+	platform = await startPlatform();
+});
+run.after.each(noContainersLeft);
+run.after(async () => {
+	await platform.close();
+});
+
+run('Python: input arrives as the JSON body of POST /, the answer is the RunResult', async () => {
+	const fn = await create('echo', 'python', 'echo.py');
+	const res = await invoke('echo', { input: { hello: ['world', 1] } });
+	assert.is(res.status, 200);
+	const r = res.body;
+	assert.equal(Object.keys(r).sort(), ['duration_ms', 'error_message', 'function_id', 'http_headers', 'http_status_code', 'output', 'run_id', 'status']);
+	assert.is(r.status, 'success', r.error_message);
+	assert.is(r.function_id, fn.id);
+	assert.is(r.http_status_code, 200);
+	assert.equal(r.output, { method: 'POST', path: '/', content_type: 'application/json', body: { hello: ['world', 1] } });
+	assert.is(r.error_message, '');
+	assert.ok(Number.isInteger(r.duration_ms) && r.duration_ms > 0);
+	assert.is(r.http_headers['content-type'], 'application/json');
+	assert.not.ok(JSON.stringify(r).includes('echo got a request'), 'what the function prints never enters the result');
+});
+
+run('Deno: created and invoked; no input means an empty object', async () => {
+	await create('echots', 'deno', 'echo.ts');
+	const r = (await invoke('echots')).body;
+	assert.is(r.status, 'success', r.error_message);
+	assert.equal(r.output, { runtime: 'deno', content_type: 'application/json', body: {} });
+});
+
+run('the seed example: greet.py answers Hello, lowcode-faas', async () => {
+	await copyFile(resolve('data/functions/greet.py'), join(platform.dataDir, 'functions/greet.py'));
+	await copyFile(resolve('data/functions/greet.ts'), join(platform.dataDir, 'functions/greet.ts'));
+	const r = (await invoke('greet', { input: { name: 'lowcode-faas' } })).body;
+	assert.is(r.http_status_code, 200);
+	assert.equal(r.output, { message: 'Hello, lowcode-faas' });
+	assert.match(r.http_headers.server ?? '', /Python/, 'with both files present the Python one runs');
+});
+
+run('the Deno example answers the same', async () => {
+	await copyFile(resolve('data/functions/greet.ts'), join(platform.dataDir, 'functions/greetdeno.ts'));
+	const r = (await invoke('greetdeno', { input: { name: 'Deno' } })).body;
+	assert.is(r.status, 'success', r.error_message);
+	assert.equal(r.output, { message: 'Hello, Deno' });
+});
+
+run('a file dropped by hand is invocable with no create call', async () => {
+	await writeFile(join(platform.dataDir, 'functions/dropped.py'), await fixture('echo.py'));
+	const r = (await invoke('dropped', { input: 7 })).body;
+	assert.is(r.status, 'success', r.error_message);
+	assert.is(r.output.body, 7);
+	assert.is(r.function_id, (await platform.request('GET', '/functions/dropped')).body.id);
+});
+
+run("the function's own status, headers and non-JSON body pass through", async () => {
+	await create('teapot', 'python', 'teapot.py');
+	const r = (await invoke('teapot', { input: {} })).body;
+	assert.is(r.status, 'success', 'a 4xx from the function is still a successful run');
+	assert.is(r.http_status_code, 418);
+	assert.is(r.http_headers['x-brew'], 'earl-grey');
+	assert.is(r.output, "I'm a teapot, not JSON");
+});
+
+run('an answer of 500 or more is failed, with its status and body kept', async () => {
+	await create('fail500', 'deno', 'fail500.ts');
+	const r = (await invoke('fail500', {})).body;
+	assert.is(r.status, 'failed');
+	assert.is(r.http_status_code, 500);
+	assert.equal(r.output, { oops: true });
+	assert.match(r.error_message, /500/);
+});
+
+run.run();
+
+const faults = suite('invoke: functions that fail');
+faults.before(async () => {
+	platform = await startPlatform({ LOWCODE_FAAS_READY_WAIT_S: '2' });
+});
+faults.after.each(noContainersLeft);
+faults.after(async () => {
+	await platform.close();
+});
+
+faults('a crash before listening is failed well before the deadline, with the exit code and last lines', async () => {
+	await create('crash', 'python', 'crash.py');
+	const started = Date.now();
+	const r = (await invoke('crash', { timeout_ms: 30_000 })).body;
+	const took = Date.now() - started;
+	assert.is(r.status, 'failed');
+	assert.is(r.http_status_code, null);
+	assert.match(r.error_message, /exited with code 3/);
+	assert.match(r.error_message, /the model file is missing/);
+	assert.ok(took < 5_000, `the exit was noticed at once, not at the deadline (took ${took} ms)`);
+});
+
+faults('a server that never listens is failed after the readiness wait', async () => {
+	await create('mute', 'python', 'never_listens.py');
+	const started = Date.now();
+	const r = (await invoke('mute', { timeout_ms: 20_000 })).body;
+	const took = Date.now() - started;
+	assert.is(r.status, 'failed');
+	assert.match(r.error_message, /did not answer on port 8080 within 2 s/);
+	assert.ok(took < 8_000, `gave up at the readiness wait, not at the deadline (took ${took} ms)`);
+});
+
+faults('a handler that hangs times out on time and its container is removed', async () => {
+	await create('hang', 'python', 'hang.py');
+	const started = Date.now();
+	const r = (await invoke('hang', { timeout_ms: 2_500 })).body;
+	const took = Date.now() - started;
+	assert.is(r.status, 'timeout');
+	assert.match(r.error_message, /2500 ms/);
+	assert.ok(took < 3_000, `the reply came within timeout_ms + 0.5 s (took ${took} ms)`);
+});
+
+faults('a deadline that runs out during start-up is a timeout too', async () => {
+	const r = (await invoke('hang', { timeout_ms: 50 })).body;
+	assert.is(r.status, 'timeout');
+});
+
+faults('a caller that hangs up leaves no container behind', async () => {
+	const aborted = new AbortController();
+	const call = fetch(`${platform.app.url}/functions/hang/invoke`, { method: 'POST', body: '{"timeout_ms": 60000}', headers: { 'content-type': 'application/json' }, signal: aborted.signal });
+	// Wait until its container exists, then hang up.
+	for (let i = 0; i < 100 && (await containersOf(platform.config)).length === 0; i++) await new Promise((r) => setTimeout(r, 50));
+	aborted.abort();
+	await call.catch(() => {});
+});
+
+faults.run();
+
+const engine = suite('invoke: the runtime cannot start');
+engine.before(async () => {
+	platform = await startPlatform({ LOWCODE_FAAS_PYTHON_IMAGE: 'lowcode-faas/absent:never-built' });
+});
+engine.after.each(noContainersLeft);
+engine.after(async () => {
+	await platform.close();
+});
+
+engine('a missing image is failed with a reason that says how to fix it', async () => {
+	await create('noimage', 'python', 'echo.py');
+	const r = (await invoke('noimage', {})).body;
+	assert.is(r.status, 'failed');
+	assert.match(r.error_message, /lowcode-faas\/absent:never-built is missing/);
+	assert.match(r.error_message, /npm run setup/);
+});
+
+engine.run();
