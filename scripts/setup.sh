@@ -71,7 +71,7 @@ ensure_images() {
   images=$(node --input-type=module -e '
     const { loadConfig } = await import("./dist/src/config.js");
     const c = loadConfig(process.env);
-    console.log(c.pythonImage + " " + c.denoImage);
+    console.log(c.images.python + " " + c.images.deno);
   ') || die "invalid configuration (see above)"
   read -r python_image deno_image <<<"$images"
   local need=()
