@@ -35,16 +35,36 @@ ensure_docker() {
     systemctl start docker || true
   elif is_root && command -v dockerd >/dev/null; then
     # No init system here (a container or CI sandbox): run dockerd detached, logging under /var/log.
+    clear_stale_pidfile /var/run/docker.pid
+    clear_stale_pidfile /var/run/docker/containerd/containerd.pid
     say "starting dockerd (log: /var/log/lowcode-faas-dockerd.log)"
     setsid nohup dockerd >>/var/log/lowcode-faas-dockerd.log 2>&1 </dev/null &
+    dockerd_pid=$!
   else
     die "the Docker engine is not running and cannot be started from here: start it (systemctl start docker)"
   fi
   for _ in $(seq 1 150); do
     engine_up && return 0
+    if [ -n "${dockerd_pid:-}" ] && ! kill -0 "$dockerd_pid" 2>/dev/null; then
+      tail -n 3 /var/log/lowcode-faas-dockerd.log >&2 || true
+      die "dockerd exited at start; see /var/log/lowcode-faas-dockerd.log"
+    fi
     sleep 0.2
   done
   die "dockerd did not answer within 30 s; see /var/log/lowcode-faas-dockerd.log or journalctl -u docker"
+}
+
+# A daemon killed hard leaves its pid file; dockerd refuses to start while the pid in it lives, and a
+# zombie or a recycled pid counts as living. Drop the file unless it names a running dockerd/containerd.
+clear_stale_pidfile() {
+  local file=$1 pid
+  [ -f "$file" ] || return 0
+  pid=$(cat "$file" 2>/dev/null || true)
+  if [ -n "$pid" ] && grep -qs '^State:[[:space:]]*[^Z]' "/proc/$pid/status" &&
+     grep -qsE '^(dockerd|containerd)' "/proc/$pid/comm"; then
+    return 0
+  fi
+  rm -f "$file"
 }
 
 ensure_node_modules() {
