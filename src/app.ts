@@ -1,8 +1,10 @@
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { createFunction, deleteFunction, getFunction, listFunctions } from './api/functions.js';
 import { invokeFunction } from './api/invoke.js';
 import type { Config } from './config.js';
+import { createPool } from './pool.js';
 import { createRouter } from './router.js';
 import { createRunner } from './run.js';
 import { type Handler, createApiServer } from './server.js';
@@ -11,38 +13,50 @@ import { createStore } from './store.js';
 export interface App {
 	server: Server;
 	url: string;
+	pool: ReturnType<typeof createPool>;
+	/** Stops accepting, lets in-flight requests finish (up to the shutdown time), removes every container. */
 	close(): Promise<void>;
 }
 
-/** Wires the store, the runner and the routes together and starts listening. */
+/** Wires the store, the warm pool and the routes together and starts listening. */
 export async function startApp(config: Config): Promise<App> {
 	const store = createStore(config);
 	await store.init();
-	const runner = createRunner(config);
+	const pool = createPool(config);
+	await pool.init({
+		locate: store.locate,
+		prewarm: async () => (config.prewarm === 'all' ? store.names() : [...config.prewarm]),
+	});
+	const runner = createRunner(config, pool);
 
 	const routes = createRouter<Handler>();
 	routes.add('GET', '/functions', listFunctions(store));
-	routes.add('POST', '/functions', createFunction(config, store));
+	routes.add('POST', '/functions', createFunction(config, store, pool));
 	routes.add('GET', '/functions/:name', getFunction(store));
-	routes.add('DELETE', '/functions/:name', deleteFunction(store));
-	routes.add('POST', '/functions/:name/invoke', invokeFunction(store, runner));
+	routes.add('DELETE', '/functions/:name', deleteFunction(store, pool));
+	routes.add('POST', '/functions/:name/invoke', invokeFunction(store, pool, runner));
 	routes.add('GET', '/healthz', async () => ({ status: 200, body: { status: 'ok' } }));
 
 	const server = createApiServer(routes, { maxBodyBytes: config.maxBodyBytes });
-	await new Promise<void>((resolve, reject) => {
-		server.once('error', reject);
-		server.listen(config.port, config.host, () => resolve());
-	});
+	try {
+		await new Promise<void>((resolve, reject) => {
+			server.once('error', reject);
+			server.listen(config.port, config.host, () => resolve());
+		});
+	} catch (err) {
+		await pool.close();
+		throw err;
+	}
 	const { port } = server.address() as AddressInfo;
 	const host = config.host.includes(':') ? `[${config.host}]` : config.host;
 
 	async function close() {
-		await new Promise<void>((resolve) => {
-			server.close(() => resolve());
-			server.closeIdleConnections();
-		});
-		await runner.drain();
+		const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+		server.closeIdleConnections();
+		await Promise.race([closed, sleep(config.shutdownMs)]);
+		server.closeAllConnections();
+		await pool.close();
 	}
 
-	return { server, url: `http://${host === '0.0.0.0' ? '127.0.0.1' : host}:${port}`, close };
+	return { server, pool, url: `http://${host === '0.0.0.0' ? '127.0.0.1' : host}:${port}`, close };
 }

@@ -25,6 +25,18 @@ export interface Config {
 	readonly maxSourceBytes: number;
 	/** Labels every container with this, so one platform never touches another's containers. */
 	readonly instance: string;
+	/** A warm container idle this long is removed (scale to zero). */
+	readonly idleMs: number;
+	/** Functions kept warm from start-up: every one (`all`) or the names listed. */
+	readonly prewarm: 'all' | readonly string[];
+	/** Requests one container serves at once before another replica starts. */
+	readonly concurrency: number;
+	readonly maxReplicas: number;
+	readonly maxContainers: number;
+	/** Invocations that may wait for a container; past that the API answers 429. */
+	readonly maxQueue: number;
+	/** How long SIGTERM waits for in-flight invocations before removing containers. */
+	readonly shutdownMs: number;
 }
 
 export class ConfigError extends Error {
@@ -51,6 +63,15 @@ function text(env: Env, key: string, fallback: string): string {
 	return value;
 }
 
+function nameList(env: Env, key: string): 'all' | string[] {
+	const raw = (env[key] ?? '').trim();
+	if (raw === 'all') return 'all';
+	const names = raw.split(',').map((name) => name.trim()).filter(Boolean);
+	const bad = names.find((name) => !/^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$/.test(name));
+	if (bad !== undefined) throw new ConfigError(`${key} must be "all" or a comma list of function names, got "${bad}"`);
+	return names;
+}
+
 /** Reads the configuration from the environment once; throws a ConfigError with a one-line message. */
 export function loadConfig(env: Env = process.env): Config {
 	const dataDir = resolve(text(env, 'LOWCODE_FAAS_DATA', 'data'));
@@ -68,5 +89,12 @@ export function loadConfig(env: Env = process.env): Config {
 		maxSourceBytes: 1024 * 1024,
 		// The data folder identifies an installation: two platforms on one host never share one.
 		instance: createHash('sha256').update(dataDir).digest('hex').slice(0, 12),
+		idleMs: integer(env, 'LOWCODE_FAAS_IDLE_S', 300, 1, 7 * 24 * 3600) * 1000,
+		prewarm: Object.freeze(nameList(env, 'LOWCODE_FAAS_PREWARM')),
+		concurrency: integer(env, 'LOWCODE_FAAS_CONCURRENCY', 8, 1, 1000),
+		maxReplicas: integer(env, 'LOWCODE_FAAS_MAX_REPLICAS', 4, 1, 1000),
+		maxContainers: integer(env, 'LOWCODE_FAAS_MAX_CONTAINERS', 32, 1, 10000),
+		maxQueue: integer(env, 'LOWCODE_FAAS_MAX_QUEUE', 100, 0, 100000),
+		shutdownMs: integer(env, 'LOWCODE_FAAS_SHUTDOWN_S', 10, 0, 3600) * 1000,
 	});
 }

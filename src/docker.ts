@@ -75,7 +75,7 @@ export async function runContainer(spec: RunSpec, options?: CallOptions): Promis
 	log('debug', 'container starting', { container: spec.name, image: spec.image });
 	try {
 		const id = (await docker(args, options)).trim();
-		log('debug', 'container started', { container: spec.name, id: id.slice(0, 12) });
+		log('info', 'container started', { container: spec.name, id: id.slice(0, 12), image: spec.image });
 		return id;
 	} catch (err) {
 		// A start cut short by the caller's deadline is expected, not worth a warning.
@@ -84,22 +84,19 @@ export async function runContainer(spec: RunSpec, options?: CallOptions): Promis
 	}
 }
 
-/** Resolves with the exit code once the container has stopped (`docker wait`). */
-export async function waitExit(id: string, signal: AbortSignal): Promise<number> {
-	const out = await docker(['wait', id], { timeoutMs: 0, signal });
-	return Number.parseInt(out.trim(), 10);
-}
-
 export interface ContainerState {
 	running: boolean;
 	exitCode: number;
 	oomKilled: boolean;
+	/** Epoch ms when it stopped; 0 while it runs. */
+	finishedAt: number;
 }
 
 export async function inspectState(id: string): Promise<ContainerState> {
 	const out = await docker(['inspect', '--type', 'container', '--format', '{{json .State}}', id]);
-	const state = JSON.parse(out) as { Running: boolean; ExitCode: number; OOMKilled: boolean };
-	return { running: state.Running, exitCode: state.ExitCode, oomKilled: state.OOMKilled };
+	const state = JSON.parse(out) as { Running: boolean; ExitCode: number; OOMKilled: boolean; FinishedAt: string };
+	const finishedAt = Date.parse(state.FinishedAt);
+	return { running: state.Running, exitCode: state.ExitCode, oomKilled: state.OOMKilled, finishedAt: state.Running || !(finishedAt > 0) ? 0 : finishedAt };
 }
 
 /** The last lines the container printed (stdout and stderr interleaved), for error messages. */
@@ -112,16 +109,76 @@ export async function tailLogs(id: string, lines: number): Promise<string> {
 	}
 }
 
-/** `docker rm -f`; a container that is already gone counts as removed. */
-export async function removeContainer(idOrName: string): Promise<void> {
+/** `docker rm -f` of one or more containers; one that is already gone counts as removed. */
+export async function removeContainers(names: string[]): Promise<void> {
+	if (names.length === 0) return;
 	try {
-		await docker(['rm', '-f', idOrName], { timeoutMs: 60_000 });
-		log('debug', 'container removed', { container: idOrName.slice(0, 40) });
+		await docker(['rm', '-f', ...names], { timeoutMs: 120_000 });
+		log('info', 'containers removed', { containers: names });
 	} catch (err) {
-		if (err instanceof DockerError && err.kind === 'not_found') return;
-		log('warn', 'container removal failed', { container: idOrName.slice(0, 40), error: (err as Error).message });
+		if (err instanceof DockerError && err.kind === 'not_found') {
+			// Some were gone already; docker still removed the others.
+			log('info', 'containers removed', { containers: names });
+			return;
+		}
+		log('warn', 'container removal failed', { containers: names, error: (err as Error).message });
 		throw err;
 	}
+}
+
+export interface DieEvent {
+	name: string;
+	exitCode: number;
+	/** Epoch ms of the event. */
+	at: number;
+}
+
+/**
+ * Follows `docker events` for the containers carrying `labels` and calls `onDie` as each one stops:
+ * one long-lived process tells the platform at once when any of its containers exits or is removed.
+ * The stream is resumed from its last event when it breaks. Returns a function that stops it.
+ */
+export function watchDieEvents(labels: Record<string, string>, onDie: (event: DieEvent) => void): () => void {
+	let stopped = false;
+	let since = Math.floor(Date.now() / 1000);
+	let controller: AbortController;
+	let buffered = '';
+
+	function follow() {
+		controller = new AbortController();
+		const args = ['events', '--format', '{{json .}}', '--filter', 'type=container', '--filter', 'event=die', '--since', String(since)];
+		for (const [key, value] of Object.entries(labels)) args.push('--filter', `label=${key}=${value}`);
+		const child = execa('docker', args, { cancelSignal: controller.signal, buffer: false, stdin: 'ignore', reject: false });
+		child.stdout?.setEncoding('utf8');
+		child.stdout?.on('data', (chunk: string) => {
+			buffered += chunk;
+			let newline: number;
+			while ((newline = buffered.indexOf('\n')) >= 0) {
+				const line = buffered.slice(0, newline);
+				buffered = buffered.slice(newline + 1);
+				try {
+					const event = JSON.parse(line) as { timeNano?: number; time?: number; Actor?: { Attributes?: Record<string, string> } };
+					const attributes = event.Actor?.Attributes ?? {};
+					const at = event.timeNano ? event.timeNano / 1e6 : (event.time ?? 0) * 1000;
+					since = Math.max(since, Math.floor(at / 1000));
+					if (attributes.name) onDie({ name: attributes.name, exitCode: Number(attributes.exitCode ?? -1), at });
+				} catch {
+					log('warn', 'unreadable docker event', { line: line.slice(0, 200) });
+				}
+			}
+		});
+		void child.then(() => {
+			if (stopped) return;
+			log('warn', 'docker events stream ended; following again');
+			setTimeout(follow, 500).unref();
+		});
+	}
+
+	follow();
+	return () => {
+		stopped = true;
+		controller.abort();
+	};
 }
 
 /** Ids of all containers, running or not, that carry every given label. */

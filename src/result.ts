@@ -11,6 +11,8 @@ export interface RunResult {
 	output: unknown;
 	error_message: string;
 	duration_ms: number;
+	/** True when this invocation had to wait for a container to start. */
+	cold_start: boolean;
 }
 
 export interface RunContext {
@@ -18,6 +20,7 @@ export interface RunContext {
 	functionId: string;
 	/** performance.now() when the invocation began. */
 	startedAt: number;
+	coldStart: boolean;
 }
 
 // Hop-by-hop headers describe one connection, not the function's answer (RFC 9110 §7.6.1).
@@ -59,6 +62,7 @@ export function answeredResult(ctx: RunContext, res: FunctionResponse): RunResul
 		output: parseOutput(res.body),
 		error_message: failed ? `The function answered with HTTP ${res.status}.` : '',
 		duration_ms: elapsed(ctx),
+		cold_start: ctx.coldStart,
 	};
 }
 
@@ -73,5 +77,6 @@ export function unansweredResult(ctx: RunContext, status: Exclude<RunStatus, 'su
 		output: null,
 		error_message: message,
 		duration_ms: elapsed(ctx),
+		cold_start: ctx.coldStart,
 	};
 }

@@ -20,6 +20,8 @@ export interface SourceRef {
 	language: Language;
 	path: string;
 	file: string;
+	/** Changes whenever the file is replaced or edited: a container runs exactly one version. */
+	version: string;
 }
 
 interface Meta {
@@ -41,6 +43,8 @@ export function createStore(config: Config) {
 	const functionsDir = join(config.dataDir, 'functions');
 	const metaDir = join(config.dataDir, 'meta');
 	const locks = new Map<string, Promise<unknown>>();
+	// Ids change only through this store, so invocations read them from memory, not from disk.
+	const metas = new Map<string, Meta>();
 
 	/** Runs `task` after every earlier task on the same name: writes of one name never interleave. */
 	function withLock<T>(name: string, task: () => Promise<T>): Promise<T> {
@@ -66,19 +70,28 @@ export function createStore(config: Config) {
 		for (const language of LOOKUP_ORDER) {
 			const file = name + EXTENSIONS[language];
 			const path = join(functionsDir, file);
-			const info = await stat(path).catch(() => null);
-			if (info?.isFile()) return { name, language, path, file };
+			const info = await stat(path, { bigint: true }).catch(() => null);
+			if (info?.isFile()) return { name, language, path, file, version: `${language}:${info.ino}:${info.size}:${info.mtimeNs}:${info.ctimeNs}` };
 		}
 		return null;
 	}
 
 	async function readMeta(name: string): Promise<Meta | null> {
+		const cached = metas.get(name);
+		if (cached) return cached;
 		try {
 			const meta = JSON.parse(await readFile(join(metaDir, `${name}.json`), 'utf8')) as Meta;
-			return typeof meta.id === 'string' && typeof meta.created_at === 'string' ? meta : null;
+			if (typeof meta.id !== 'string' || typeof meta.created_at !== 'string') return null;
+			metas.set(name, meta);
+			return meta;
 		} catch {
 			return null;
 		}
+	}
+
+	async function dropMeta(name: string) {
+		metas.delete(name);
+		await rm(join(metaDir, `${name}.json`), { force: true });
 	}
 
 	/** The function's id and creation time, made and kept the first time its source is seen. */
@@ -90,6 +103,7 @@ export function createStore(config: Config) {
 		const temp = await writeTemp(metaDir, `${name}.json`, JSON.stringify(meta) + '\n');
 		try {
 			await link(temp, join(metaDir, `${name}.json`));
+			metas.set(name, meta);
 			return meta;
 		} catch (err) {
 			if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
@@ -119,10 +133,14 @@ export function createStore(config: Config) {
 		return (await ensureMeta(ref.name, async () => (await stat(ref.path)).mtime)).id;
 	}
 
-	async function list(): Promise<FunctionRecord[]> {
+	/** Names of every function in the folder, sorted. */
+	async function names(): Promise<string[]> {
 		const files = await glob(['*.py', '*.ts'], { cwd: functionsDir, onlyFiles: true });
-		const names = [...new Set(files.map((file) => file.slice(0, -3)))].filter(isValidName).sort();
-		const records = await Promise.all(names.map((name) => get(name)));
+		return [...new Set(files.map((file) => file.slice(0, -3)))].filter(isValidName).sort();
+	}
+
+	async function list(): Promise<FunctionRecord[]> {
+		const records = await Promise.all((await names()).map((name) => get(name)));
 		return records.filter((record): record is FunctionRecord => record !== null);
 	}
 
@@ -138,7 +156,7 @@ export function createStore(config: Config) {
 			}
 			await syncDir(functionsDir);
 			// A replaced function keeps its id; a new one drops whatever a hand-deleted namesake left.
-			if (!previous) await rm(join(metaDir, `${name}.json`), { force: true });
+			if (!previous) await dropMeta(name);
 			const meta = await ensureMeta(name, async () => new Date());
 			return { id: meta.id, name, language, source_code: source, created_at: meta.created_at };
 		});
@@ -149,13 +167,13 @@ export function createStore(config: Config) {
 			const ref = await locate(name);
 			if (!ref) return false;
 			for (const language of LOOKUP_ORDER) await rm(join(functionsDir, name + EXTENSIONS[language]), { force: true });
-			await rm(join(metaDir, `${name}.json`), { force: true });
+			await dropMeta(name);
 			await syncDir(functionsDir);
 			return true;
 		});
 	}
 
-	return { init, locate, get, functionId, list, save, remove, functionsDir };
+	return { init, locate, get, functionId, names, list, save, remove, functionsDir };
 }
 
 /** Writes `data` to a fresh dotfile beside `file` and flushes it; the caller renames or links it. */

@@ -38,6 +38,8 @@ export async function startPlatform(env: Record<string, string> = {}): Promise<P
 		async close() {
 			await app.close();
 			await rm(dataDir, { recursive: true, force: true });
+			const left = await containersOf(config);
+			if (left.length > 0) throw new Error(`the platform left ${left.length} container(s) after it closed`);
 		},
 	};
 }
@@ -67,14 +69,31 @@ export async function containersOf(config: Config): Promise<string[]> {
 	return stdout.split('\n').filter(Boolean);
 }
 
-/** Waits (bounded) for the instance's containers to be gone; returns what is left. */
-export async function settleContainers(config: Config, timeoutMs = 10_000): Promise<string[]> {
+/** Containers of one function of this instance, by docker's own account. */
+export async function containersOfFunction(config: Config, fn: string): Promise<string[]> {
+	const { stdout } = await execa('docker', ['ps', '-aq', '--filter', `label=lowcode-faas.instance=${config.instance}`, '--filter', `label=lowcode-faas.function=${fn}`]);
+	return stdout.split('\n').filter(Boolean);
+}
+
+/** Polls (bounded) until `check` holds; returns its last value. */
+export async function eventually<T>(probe: () => Promise<T>, check: (value: T) => boolean, timeoutMs = 10_000): Promise<T> {
 	const until = Date.now() + timeoutMs;
 	for (;;) {
-		const left = await containersOf(config);
-		if (left.length === 0 || Date.now() > until) return left;
+		const value = await probe();
+		if (check(value) || Date.now() > until) return value;
 		await sleep(100);
 	}
+}
+
+/**
+ * No orphans: every container docker has for this instance is one the pool tracks, once removals
+ * in flight are done. Returns the untracked ones.
+ */
+export async function orphans(platform: Platform): Promise<string[]> {
+	await platform.app.pool.drain();
+	const known = new Set(platform.app.pool.snapshot().map((c) => c.name));
+	const { stdout } = await execa('docker', ['ps', '-a', '--format', '{{.Names}}', '--filter', `label=lowcode-faas.instance=${platform.config.instance}`]);
+	return stdout.split('\n').filter((name) => name && !known.has(name));
 }
 
 /** Files in the data folder, relative to it, for "nothing was written" checks. */

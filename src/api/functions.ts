@@ -1,5 +1,6 @@
 import type { Config } from '../config.js';
 import { notFound } from '../errors.js';
+import type { Pool } from '../pool.js';
 import type { Handler } from '../server.js';
 import type { Store } from '../store.js';
 import { checkCreate, checkName } from '../validate.js';
@@ -7,10 +8,13 @@ import { checkCreate, checkName } from '../validate.js';
 const missing = (name: string) => notFound('function_not_found', `No function named "${name}".`);
 
 /** POST /functions: creates a function, or replaces the source of an existing one. */
-export function createFunction(config: Config, store: Store): Handler {
+export function createFunction(config: Config, store: Store, pool: Pool): Handler {
 	return async (req) => {
 		const body = checkCreate(await req.json(), config.maxSourceBytes);
-		return { status: 201, body: await store.save(body.name, body.language, body.source_code) };
+		const record = await store.save(body.name, body.language, body.source_code);
+		// New code wins: containers of the old source take no new requests.
+		pool.retireFunction(body.name);
+		return { status: 201, body: record };
 	};
 }
 
@@ -30,10 +34,12 @@ export function getFunction(store: Store): Handler {
 }
 
 /** DELETE /functions/{name} */
-export function deleteFunction(store: Store): Handler {
+export function deleteFunction(store: Store, pool: Pool): Handler {
 	return async (req) => {
 		const name = checkName(req.params.name);
-		if (!(await store.remove(name))) throw missing(name);
+		const removed = await store.remove(name);
+		pool.retireFunction(name);
+		if (!removed) throw missing(name);
 		return { status: 204 };
 	};
 }

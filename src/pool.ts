@@ -1,0 +1,406 @@
+import { randomBytes } from 'node:crypto';
+import { createServer } from 'node:net';
+import type { Config, Language } from './config.js';
+import { type DieEvent, DockerError, inspectState, listContainers, removeContainers, runContainer, tailLogs, watchDieEvents } from './docker.js';
+import { HttpError } from './errors.js';
+import { ReadyTimeout, waitReady } from './forward.js';
+import { log } from './log.js';
+import type { SourceRef } from './store.js';
+
+export const LABEL = 'lowcode-faas';
+const LOG_LINES = 10;
+// While a start waits for readiness, the container's state is also read this often, in case an exit
+// event was missed (the events stream restarting).
+const STATE_CHECK_MS = 500;
+
+/** A function's container as the pool tracks it. */
+export interface Container {
+	readonly name: string;
+	readonly fn: string;
+	/** The source version it runs (see SourceRef.version); another version never gets its requests. */
+	readonly version: string;
+	/** Base URL of its published port; set once `docker run` returns. */
+	url: string;
+	state: 'starting' | 'ready' | 'draining' | 'dead';
+	/** Requests given to it and not yet finished, including those waiting for it to be ready. */
+	used: number;
+	lastUsed: number;
+	/** Settles when its server answers; rejects with a StartFailure. */
+	ready: Promise<void>;
+	/** Fires when the container stops. */
+	readonly exited: AbortController;
+	died?: DieEvent;
+	/** Once it died: how and its last output, read before the container is removed. */
+	why?: Promise<string>;
+}
+
+/** A container that could not be started or never became ready; shared by all who waited for it. */
+export class StartFailure extends Error {
+	override name = 'StartFailure';
+}
+
+export interface Lease {
+	container: Container;
+	/** True when this invocation waited for a container to start. */
+	cold: boolean;
+}
+
+interface Waiter {
+	ref: SourceRef;
+	signal: AbortSignal;
+	grant(lease: Lease): void;
+	fail(err: Error): void;
+}
+
+/** The command that runs a function's source, mounted at `path`, inside its image. */
+export function commandFor(language: Language, path: string): string[] {
+	if (language === 'python') return ['python3', '-u', path];
+	// A server needs the network and its PORT; nothing else (no files, no subprocesses, no FFI).
+	return ['deno', 'run', '--no-prompt', '--allow-net', '--allow-env', path];
+}
+
+/** A free TCP port on 127.0.0.1 to publish a container on. */
+function freePort(): Promise<number> {
+	return new Promise((resolve, reject) => {
+		const server = createServer();
+		server.unref();
+		server.once('error', reject);
+		server.listen(0, '127.0.0.1', () => {
+			const { port } = server.address() as { port: number };
+			server.close(() => resolve(port));
+		});
+	});
+}
+
+export type Pool = ReturnType<typeof createPool>;
+
+/**
+ * Warm containers: each function's containers serve many invocations, each up to `concurrency` at once;
+ * a cold function starts one container however many invocations arrive together; replicas and the
+ * total are capped, and what cannot be placed waits in a bounded queue.
+ */
+export function createPool(config: Config) {
+	const byFunction = new Map<string, Container[]>();
+	const byName = new Map<string, Container>();
+	const queue: Waiter[] = [];
+	const removals = new Set<Promise<void>>();
+	const labels = { [LABEL]: 'function', [`${LABEL}.instance`]: config.instance };
+	let stopEvents: () => void = () => {};
+	let sweeper: NodeJS.Timeout | undefined;
+	let closed = false;
+	/** Functions kept warm from start-up (LOWCODE_FAAS_PREWARM). */
+	let prewarmed: string[] = [];
+	let locate: (name: string) => Promise<SourceRef | null> = async () => null;
+
+	const live = (c: Container) => c.state === 'starting' || c.state === 'ready';
+
+	function replicas(fn: string, version: string): Container[] {
+		return (byFunction.get(fn) ?? []).filter((c) => live(c) && c.version === version);
+	}
+
+	/** Takes a slot on a container for `ref` if one can be had now: a warm one, a starting one, or a new one. */
+	function tryLease(ref: SourceRef): Lease | null {
+		retireStale(ref.name, ref.version);
+		const current = replicas(ref.name, ref.version);
+		let best: Container | undefined;
+		for (const c of current) {
+			if (c.used >= config.concurrency) continue;
+			// Ready beats starting; among equals, the least loaded.
+			if (!best || (c.state === 'ready' && best.state !== 'ready') || (c.state === best.state && c.used < best.used)) best = c;
+		}
+		if (best) {
+			best.used++;
+			return { container: best, cold: best.state === 'starting' };
+		}
+		if (current.length >= config.maxReplicas) return null;
+		if (byName.size >= config.maxContainers && !evictIdle()) return null;
+		const c = start(ref);
+		c.used++;
+		return { container: c, cold: true };
+	}
+
+	/** Waits for a slot, in the bounded queue when none is free; 429 when the queue is full. */
+	function lease(ref: SourceRef, signal: AbortSignal): Promise<Lease> {
+		if (closed) return Promise.reject(new HttpError(503, 'shutting_down', 'The platform is shutting down.'));
+		const now = tryLease(ref);
+		if (now) return Promise.resolve(now);
+		if (queue.length >= config.maxQueue) {
+			return Promise.reject(new HttpError(429, 'too_many_invocations', 'Every container is busy and the queue is full; retry shortly.', { 'retry-after': '1' }));
+		}
+		return new Promise((resolve, reject) => {
+			const waiter: Waiter = {
+				ref,
+				signal,
+				grant(granted) {
+					signal.removeEventListener('abort', onAbort);
+					resolve({ ...granted, cold: true });
+				},
+				fail(err) {
+					signal.removeEventListener('abort', onAbort);
+					reject(err);
+				},
+			};
+			const onAbort = () => {
+				const at = queue.indexOf(waiter);
+				if (at >= 0) queue.splice(at, 1);
+				reject(signal.reason);
+			};
+			signal.addEventListener('abort', onAbort, { once: true });
+			queue.push(waiter);
+		});
+	}
+
+	/** Hands freed capacity to queued invocations, oldest first. */
+	function pump() {
+		for (let i = 0; i < queue.length; ) {
+			const waiter = queue[i]!;
+			const granted = waiter.signal.aborted ? null : tryLease(waiter.ref);
+			if (granted) {
+				queue.splice(i, 1);
+				waiter.grant(granted);
+			} else i++;
+		}
+	}
+
+	/** Gives back a slot; a draining container is removed when its last request ends. */
+	function release(c: Container) {
+		c.used--;
+		c.lastUsed = Date.now();
+		if (c.state === 'draining' && c.used <= 0) discard(c);
+		else pump();
+	}
+
+	/** Stops new requests to a container; it goes once the ones it has are done. */
+	function retire(c: Container) {
+		if (!live(c)) return;
+		c.state = 'draining';
+		if (c.used <= 0) discard(c);
+	}
+
+	function retireStale(fn: string, version: string) {
+		for (const c of byFunction.get(fn) ?? []) if (c.version !== version) retire(c);
+	}
+
+	/** Retires every container of a function (deleted, or changed). */
+	function retireFunction(fn: string) {
+		for (const c of byFunction.get(fn) ?? []) retire(c);
+	}
+
+	/** Forgets a container and removes it in the background. */
+	function discard(c: Container) {
+		if (!byName.delete(c.name)) return;
+		const list = (byFunction.get(c.fn) ?? []).filter((other) => other !== c);
+		if (list.length > 0) byFunction.set(c.fn, list);
+		else byFunction.delete(c.fn);
+		if (c.state !== 'dead') c.state = 'draining';
+		c.exited.abort(new Error('removed'));
+		track(removeContainers([c.name]).catch(() => {}));
+		pump();
+	}
+
+	function track(removal: Promise<void>) {
+		removals.add(removal);
+		void removal.finally(() => removals.delete(removal));
+	}
+
+	/** Makes room under the total cap by removing the least recently used idle container. */
+	function evictIdle(): boolean {
+		let victim: Container | undefined;
+		for (const c of byName.values()) {
+			if (c.state === 'ready' && c.used === 0 && (!victim || c.lastUsed < victim.lastUsed)) victim = c;
+		}
+		if (!victim) return false;
+		log('info', 'evicting idle container for room', { container: victim.name, function: victim.fn });
+		discard(victim);
+		return true;
+	}
+
+	function start(ref: SourceRef): Container {
+		const c: Container = {
+			name: `lcf-${config.instance}-${ref.name}-${randomBytes(4).toString('hex')}`,
+			fn: ref.name,
+			version: ref.version,
+			url: '',
+			state: 'starting',
+			used: 0,
+			lastUsed: Date.now(),
+			ready: Promise.resolve(),
+			exited: new AbortController(),
+		};
+		c.ready = (async () => {
+			c.url = `http://127.0.0.1:${await launch(ref, c.name)}/`;
+			await waitUntilReady(c);
+		})();
+		byName.set(c.name, c);
+		byFunction.set(ref.name, [...(byFunction.get(ref.name) ?? []), c]);
+		c.ready.then(
+			() => {
+				if (c.state === 'starting') c.state = 'ready';
+				// It may have died or been retired while its readiness was being settled.
+				if (c.state === 'dead' || (c.state === 'draining' && c.used <= 0)) discard(c);
+				else pump();
+			},
+			() => {
+				c.state = 'dead';
+				discard(c);
+			},
+		);
+		return c;
+	}
+
+	/** `docker run`, on a port chosen here; a port taken between choosing and binding is retried. */
+	async function launch(ref: SourceRef, name: string): Promise<number> {
+		const target = `/app/${ref.file}`;
+		for (let attempt = 1; ; attempt++) {
+			const port = await freePort();
+			try {
+				await runContainer({
+					name,
+					image: config.images[ref.language],
+					labels: { ...labels, [`${LABEL}.function`]: ref.name },
+					env: { PORT: String(config.containerPort) },
+					publish: { host: '127.0.0.1', hostPort: port, containerPort: config.containerPort },
+					mounts: [{ source: ref.path, target, readonly: true }],
+					command: commandFor(ref.language, target),
+				});
+				return port;
+			} catch (err) {
+				if (err instanceof DockerError && err.kind === 'port_taken' && attempt < 3) {
+					await removeContainers([name]).catch(() => {});
+					continue;
+				}
+				throw new StartFailure(describeDockerError(err, config.images[ref.language]), { cause: err });
+			}
+		}
+	}
+
+	async function waitUntilReady(c: Container) {
+		const checker = setInterval(() => {
+			void inspectState(c.name).then(
+				(state) => state.running || markDead(c, { name: c.name, exitCode: state.exitCode, at: state.finishedAt || Date.now() }),
+				() => {},
+			);
+		}, STATE_CHECK_MS);
+		try {
+			await waitReady(c.url, Date.now() + config.readyWaitMs, c.exited.signal);
+		} catch (err) {
+			if (err instanceof ReadyTimeout) {
+				throw new StartFailure(`The function's server did not answer on port ${config.containerPort} within ${config.readyWaitMs / 1000} s.`);
+			}
+			throw new StartFailure(`The function ${(await c.why) ?? 'was removed'} before answering.`);
+		} finally {
+			clearInterval(checker);
+		}
+	}
+
+	/** A container stopped: its requests fail now, and it is replaced on the next invocation. */
+	function markDead(c: Container, event: DieEvent) {
+		if (c.died) return;
+		c.died = event;
+		const starting = c.state === 'starting';
+		if (live(c)) log('warn', 'container exited', { container: c.name, function: c.fn, exit_code: event.exitCode });
+		c.state = 'dead';
+		c.why = explainExit(c.name);
+		c.exited.abort(new Error('exited'));
+		// A starting one is discarded by its failed start; either way, after its logs were read.
+		if (!starting) void c.why.finally(() => discard(c));
+	}
+
+	function onDie(event: DieEvent) {
+		const c = byName.get(event.name);
+		if (c) markDead(c, event);
+	}
+
+	/** Removes idle containers past the idle time and keeps prewarmed functions warm. */
+	async function sweep() {
+		const now = Date.now();
+		for (const c of [...byName.values()]) {
+			if (c.state !== 'ready' || c.used > 0 || now - c.lastUsed < config.idleMs) continue;
+			const others = replicas(c.fn, c.version).filter((o) => o !== c);
+			if (prewarmed.includes(c.fn) && others.length === 0) continue;
+			log('info', 'removing idle container', { container: c.name, function: c.fn });
+			discard(c);
+		}
+		for (const fn of prewarmed) await warm(fn);
+	}
+
+	/** Starts one container for `fn` when it has none for its current source. */
+	async function warm(fn: string) {
+		const ref = await locate(fn);
+		if (!ref || closed) return;
+		retireStale(fn, ref.version);
+		if (replicas(fn, ref.version).length > 0 || byName.size >= config.maxContainers) return;
+		const c = start(ref);
+		c.ready.catch((err: Error) => log('warn', 'prewarm failed', { function: fn, error: err.message }));
+	}
+
+	/**
+	 * Removes what a previous run of this instance left (after a kill -9), follows container exits,
+	 * and starts the idle sweep and the prewarmed functions.
+	 */
+	async function init(options: { locate: (name: string) => Promise<SourceRef | null>; prewarm: () => Promise<string[]> }) {
+		locate = options.locate;
+		const leftovers = await listContainers(labels);
+		if (leftovers.length > 0) {
+			log('info', 'removing containers left by a previous run', { count: leftovers.length });
+			await removeContainers(leftovers);
+		}
+		stopEvents = watchDieEvents(labels, onDie);
+		prewarmed = await options.prewarm();
+		const every = Math.max(250, Math.min(5_000, config.idleMs / 4));
+		sweeper = setInterval(() => void sweep().catch((err) => log('warn', 'sweep failed', { error: String(err) })), every);
+		sweeper.unref();
+		await Promise.all(prewarmed.map((fn) => warm(fn)));
+	}
+
+	/** Removes every container of this instance and stops watching; queued invocations are refused. */
+	async function close() {
+		closed = true;
+		clearInterval(sweeper);
+		for (const waiter of queue.splice(0)) waiter.fail(new HttpError(503, 'shutting_down', 'The platform is shutting down.'));
+		const names = [...byName.keys()];
+		for (const c of byName.values()) {
+			c.state = 'dead';
+			c.exited.abort(new Error('shutting down'));
+		}
+		byName.clear();
+		byFunction.clear();
+		await Promise.all([...removals]);
+		await removeContainers(names).catch(() => {});
+		// A start still in flight may have created its container after the list was taken.
+		const stragglers = await listContainers(labels).catch(() => []);
+		await removeContainers(stragglers).catch(() => {});
+		stopEvents();
+	}
+
+	/** Waits for every removal in flight: for tests and shutdown. */
+	async function drain() {
+		while (removals.size > 0) await Promise.all([...removals]);
+	}
+
+	function snapshot() {
+		return [...byName.values()].map((c) => ({ name: c.name, fn: c.fn, state: c.state, used: c.used }));
+	}
+
+	return { init, lease, release, retire, retireFunction, close, drain, snapshot, queueDepth: () => queue.length };
+}
+
+/** How a container stopped, with the last lines it printed, e.g. "exited with code 3 (last output: ...)". */
+async function explainExit(name: string): Promise<string> {
+	const [state, logs] = await Promise.all([inspectState(name).catch(() => null), tailLogs(name, LOG_LINES)]);
+	const how = state?.oomKilled ? 'was killed for running out of memory' : state ? `exited with code ${state.exitCode}` : 'was removed';
+	const lines = logs.trim() ? logs.trim().split('\n').slice(-LOG_LINES).join(' | ') : '';
+	return lines ? `${how} (last output: ${lines})` : how;
+}
+
+function describeDockerError(err: unknown, image: string): string {
+	if (!(err instanceof DockerError)) return `The container could not be started: ${String(err)}.`;
+	switch (err.kind) {
+		case 'unreachable':
+			return `Docker is unreachable (${err.message}); start it with: npm run setup (or systemctl start docker).`;
+		case 'no_image':
+			return `The runtime image ${image} is missing; build it with: npm run setup.`;
+		default:
+			return `The container could not be started: ${err.message}.`;
+	}
+}
