@@ -150,15 +150,31 @@ export function createPool(config: Config) {
 		});
 	}
 
-	/** Hands freed capacity to queued invocations, oldest first. */
+	let pumping = false;
+	let pumpAgain = false;
+
+	/** Hands freed capacity to queued invocations, oldest first. Never re-entered: a grant made inside
+	 * another grant's tryLease would place two invocations in one free slot. */
 	function pump() {
-		for (let i = 0; i < queue.length; ) {
-			const waiter = queue[i]!;
-			const granted = waiter.signal.aborted ? null : tryLease(waiter.ref);
-			if (granted) {
-				queue.splice(i, 1);
-				waiter.grant(granted);
-			} else i++;
+		if (pumping) {
+			pumpAgain = true;
+			return;
+		}
+		pumping = true;
+		try {
+			do {
+				pumpAgain = false;
+				for (let i = 0; i < queue.length; ) {
+					const waiter = queue[i]!;
+					const granted = waiter.signal.aborted ? null : tryLease(waiter.ref);
+					if (granted) {
+						queue.splice(i, 1);
+						waiter.grant(granted);
+					} else i++;
+				}
+			} while (pumpAgain);
+		} finally {
+			pumping = false;
 		}
 	}
 
@@ -186,8 +202,8 @@ export function createPool(config: Config) {
 		for (const c of byFunction.get(fn) ?? []) retire(c);
 	}
 
-	/** Forgets a container and removes it in the background. */
-	function discard(c: Container) {
+	/** Forgets a container and removes it in the background; its room goes to the queue unless `quiet`. */
+	function discard(c: Container, quiet = false) {
 		if (!byName.delete(c.name)) return;
 		const list = (byFunction.get(c.fn) ?? []).filter((other) => other !== c);
 		if (list.length > 0) byFunction.set(c.fn, list);
@@ -195,7 +211,7 @@ export function createPool(config: Config) {
 		if (c.state !== 'dead') c.state = 'draining';
 		c.exited.abort(new Error('removed'));
 		track(removeContainers([c.name]).catch(() => {}));
-		pump();
+		if (!quiet) pump();
 	}
 
 	function track(removal: Promise<void>) {
@@ -211,7 +227,8 @@ export function createPool(config: Config) {
 		}
 		if (!victim) return false;
 		log('info', 'evicting idle container for room', { container: victim.name, function: victim.fn });
-		discard(victim);
+		// Quiet: the room it frees is for the caller, not for whoever is queued.
+		discard(victim, true);
 		return true;
 	}
 

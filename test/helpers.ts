@@ -1,4 +1,4 @@
-import { mkdtemp, readFile, readdir, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -25,9 +25,11 @@ export interface ApiResponse {
 	body: any; // eslint-disable-line @typescript-eslint/no-explicit-any -- tests read arbitrary JSON shapes
 }
 
-/** Starts the real server on a free port with a fresh data folder. */
-export async function startPlatform(env: Record<string, string> = {}): Promise<Platform> {
-	const dataDir = await mkdtemp(join(tmpdir(), 'lowcode-faas-test-'));
+/** Starts the real server on a free port with a fresh data folder, holding `seed` (file → source) in functions/. */
+export async function startPlatform(env: Record<string, string> = {}, seed: Record<string, string> = {}): Promise<Platform> {
+	const dataDir = env.LOWCODE_FAAS_DATA ?? (await mkdtemp(join(tmpdir(), 'lowcode-faas-test-')));
+	await mkdir(join(dataDir, 'functions'), { recursive: true });
+	for (const [file, source] of Object.entries(seed)) await writeFile(join(dataDir, 'functions', file), source);
 	const config = loadConfig({ ...process.env, LOWCODE_FAAS_DATA: dataDir, LOWCODE_FAAS_PORT: '0', LOWCODE_FAAS_HOST: '127.0.0.1', ...env });
 	const app = await startApp(config);
 	return {
