@@ -1,10 +1,13 @@
 import { setTimeout as sleep } from 'node:timers/promises';
+import { scope } from './signals.js';
 
 /** HTTP between the platform and a function's container: readiness polling and the forwarded call. */
 
 const POLL_INTERVAL_MS = 15;
-// Long enough for a slow first answer; short enough that a wedged attempt does not eat the deadline.
-const ATTEMPT_TIMEOUT_MS = 2_000;
+// Each attempt may take longer than the last: a quick first answer is found at once, and a server slow
+// to answer GET / still gets up to the last value. Early attempts can hang rather than fail while the
+// container's network comes up, so they must not wait long.
+const ATTEMPT_TIMEOUTS_MS = [100, 200, 400, 800, 1_600, 3_200];
 
 export class ReadyTimeout extends Error {
 	override name = 'ReadyTimeout';
@@ -20,17 +23,20 @@ export class OutputTooLarge extends Error {
  * Throws ReadyTimeout at `deadline` (epoch ms); rethrows the abort reason when `signal` fires.
  */
 export async function waitReady(url: string, deadline: number, signal: AbortSignal): Promise<void> {
-	for (;;) {
+	for (let attempt = 0; ; attempt++) {
 		signal.throwIfAborted();
 		const remaining = deadline - Date.now();
 		if (remaining <= 0) throw new ReadyTimeout('not ready in time');
+		const limit = ATTEMPT_TIMEOUTS_MS[Math.min(attempt, ATTEMPT_TIMEOUTS_MS.length - 1)]!;
+		const scoped = scope([signal], Math.min(limit, remaining));
 		try {
-			const attempt = AbortSignal.any([signal, AbortSignal.timeout(Math.min(ATTEMPT_TIMEOUT_MS, remaining))]);
-			const res = await fetch(url, { signal: attempt });
+			const res = await fetch(url, { signal: scoped.signal });
 			await res.body?.cancel();
 			return;
 		} catch {
 			signal.throwIfAborted();
+		} finally {
+			scoped.dispose();
 		}
 		await sleep(Math.min(POLL_INTERVAL_MS, Math.max(0, deadline - Date.now())), undefined, { signal }).catch(() => {});
 	}

@@ -5,6 +5,7 @@ import { HttpError } from './errors.js';
 import { OutputTooLarge, forward } from './forward.js';
 import { log } from './log.js';
 import { type Container, type Pool, StartFailure } from './pool.js';
+import { TimeoutError, scope } from './signals.js';
 import { type RunContext, type RunResult, answeredResult, unansweredResult } from './result.js';
 import type { SourceRef } from './store.js';
 
@@ -30,55 +31,67 @@ function neverReached(c: Container, sentAt: number, err: unknown): boolean {
 
 export type Runner = ReturnType<typeof createRunner>;
 
+const RETRY = Symbol('retry');
+
 /** Runs one invocation on a pooled container and turns whatever happens into a RunResult. */
 export function createRunner(config: Config, pool: Pool) {
 	async function run(ref: SourceRef, functionId: string, input: unknown, timeoutMs: number, caller: AbortSignal): Promise<RunResult> {
 		const ctx: RunContext = { runId: randomUUID(), functionId, startedAt: performance.now(), coldStart: false };
-		const timedOut = AbortSignal.timeout(timeoutMs);
-		const live = AbortSignal.any([timedOut, caller]);
-		const stopped = () => {
-			if (timedOut.aborted) return unansweredResult(ctx, 'timeout', `The function did not answer within ${timeoutMs} ms.`);
-			return unansweredResult(ctx, 'failed', 'The caller went away before the function answered.');
-		};
+		const deadline = scope([caller], timeoutMs);
+		try {
+			// A request that never reached its container (it had died) is run once more on a fresh one.
+			for (let attempt = 0; ; attempt++) {
+				const outcome = await runOnce(ref, input, ctx, deadline.signal, timeoutMs, attempt === 0);
+				if (outcome !== RETRY) return outcome;
+				ctx.coldStart = true;
+			}
+		} finally {
+			deadline.dispose();
+		}
+	}
 
-		for (let attempt = 0; ; attempt++) {
-			let c: Container;
-			try {
-				const lease = await pool.lease(ref, live);
-				c = lease.container;
-				ctx.coldStart ||= lease.cold;
-			} catch (err) {
-				if (err instanceof HttpError) throw err; // queue full, shutting down
+	async function runOnce(ref: SourceRef, input: unknown, ctx: RunContext, live: AbortSignal, timeoutMs: number, mayRetry: boolean): Promise<RunResult | typeof RETRY> {
+		const stopped = () =>
+			live.reason instanceof TimeoutError
+				? unansweredResult(ctx, 'timeout', `The function did not answer within ${timeoutMs} ms.`)
+				: unansweredResult(ctx, 'failed', 'The caller went away before the function answered.');
+		let c: Container;
+		try {
+			const lease = await pool.lease(ref, live);
+			c = lease.container;
+			ctx.coldStart ||= lease.cold;
+		} catch (err) {
+			if (err instanceof HttpError) throw err; // queue full, shutting down
+			return stopped();
+		}
+		let sentAt = 0;
+		const request = scope([live, c.exited.signal]);
+		try {
+			await abortable(c.ready, live);
+			sentAt = Date.now();
+			return answeredResult(ctx, await forward(c.url, input, config.maxBodyBytes, request.signal));
+		} catch (err) {
+			if (err instanceof StartFailure) return unansweredResult(ctx, 'failed', err.message);
+			if (live.aborted) {
+				// A request cut off mid-way leaves the container in an unknown state: replace it.
+				if (sentAt) pool.retire(c);
 				return stopped();
 			}
-			let sentAt = 0;
-			try {
-				await abortable(c.ready, live);
-				sentAt = Date.now();
-				const res = await forward(c.url, input, config.maxBodyBytes, AbortSignal.any([live, c.exited.signal]));
-				return answeredResult(ctx, res);
-			} catch (err) {
-				if (err instanceof StartFailure) return unansweredResult(ctx, 'failed', err.message);
-				if (live.aborted) {
-					// A request cut off mid-way leaves the container in an unknown state: replace it.
-					if (sentAt) pool.retire(c);
-					return stopped();
-				}
-				if (err instanceof OutputTooLarge) {
-					return unansweredResult(ctx, 'failed', `The function's response body is larger than the ${config.maxBodyBytes}-byte limit.`);
-				}
-				await abortable(sleep(EXIT_GRACE_MS, undefined, { signal: c.exited.signal }), live).catch(() => {});
-				pool.retire(c);
-				if (attempt === 0 && neverReached(c, sentAt, err)) {
-					log('info', 'retrying on a fresh container', { function: ref.name, container: c.name });
-					ctx.coldStart = true;
-					continue;
-				}
-				if (c.why) return unansweredResult(ctx, 'failed', `The function ${await c.why} while handling the request.`);
-				return unansweredResult(ctx, 'failed', `The request to the function failed: ${(err as Error).message}.`);
-			} finally {
-				pool.release(c);
+			if (err instanceof OutputTooLarge) {
+				return unansweredResult(ctx, 'failed', `The function's response body is larger than the ${config.maxBodyBytes}-byte limit.`);
 			}
+			// No answer: give the exit event a moment to arrive, so the error can say what happened.
+			await abortable(sleep(EXIT_GRACE_MS, undefined, { signal: c.exited.signal }), live).catch(() => {});
+			pool.retire(c);
+			if (mayRetry && neverReached(c, sentAt, err)) {
+				log('info', 'retrying on a fresh container', { function: ref.name, container: c.name });
+				return RETRY;
+			}
+			if (c.why) return unansweredResult(ctx, 'failed', `The function ${await c.why} while handling the request.`);
+			return unansweredResult(ctx, 'failed', `The request to the function failed: ${(err as Error).message}.`);
+		} finally {
+			request.dispose();
+			pool.release(c);
 		}
 	}
 

@@ -1,0 +1,92 @@
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { type ResultPromise, execa } from 'execa';
+import { suite } from 'uvu';
+import * as assert from 'uvu/assert';
+import { loadConfig } from '../src/config.js';
+import { containersOf, fixture, request, startPlatform } from './helpers.js';
+
+/** Starts `node dist/src/main.js` as its own process and waits until it listens. */
+async function spawnServer(dataDir: string): Promise<{ child: ResultPromise; url: string }> {
+	const child = execa('node', ['dist/src/main.js'], {
+		env: { LOWCODE_FAAS_DATA: dataDir, LOWCODE_FAAS_PORT: '0', LOWCODE_FAAS_LOG_LEVEL: 'info' },
+		reject: false,
+		buffer: false,
+		stdin: 'ignore',
+	});
+	const url = await new Promise<string>((resolve, reject) => {
+		let seen = '';
+		child.stdout!.on('data', (chunk: Buffer) => {
+			seen += chunk.toString();
+			const line = seen.split('\n').find((l) => l.includes('"listening"'));
+			if (line) resolve(JSON.parse(line).url);
+		});
+		void child.then((r) => reject(new Error(`the server exited early (${r.exitCode})`)));
+		setTimeout(() => reject(new Error('the server did not start in 20 s')), 20_000).unref();
+	});
+	child.stdout!.resume();
+	return { child, url };
+}
+
+async function warmUp(url: string, name: string) {
+	const created = await request(url, 'POST', '/functions', { name, language: 'python', source_code: await fixture('echo.py') });
+	assert.is(created.status, 201);
+	const r = (await request(url, 'POST', `/functions/${name}/invoke`, {})).body;
+	assert.is(r.status, 'success', r.error_message);
+}
+
+const life = suite('lifecycle: restarts and signals');
+let dataDir: string;
+life.before.each(async () => {
+	dataDir = await mkdtemp(join(tmpdir(), 'lowcode-faas-life-'));
+});
+life.after.each(async () => {
+	await rm(dataDir, { recursive: true, force: true });
+});
+
+life('SIGTERM removes every container and exits 0', async () => {
+	const { child, url } = await spawnServer(dataDir);
+	await warmUp(url, 'echo');
+	const config = loadConfig({ LOWCODE_FAAS_DATA: dataDir });
+	assert.is((await containersOf(config)).length, 1);
+	child.kill('SIGTERM');
+	const result = await child;
+	assert.is(result.exitCode, 0);
+	assert.equal(await containersOf(config), [], 'no container is left after SIGTERM');
+});
+
+life('after kill -9, a restart removes the orphans of the previous run', async () => {
+	const { child, url } = await spawnServer(dataDir);
+	await warmUp(url, 'echo');
+	child.kill('SIGKILL');
+	await child;
+	const config = loadConfig({ LOWCODE_FAAS_DATA: dataDir });
+	assert.is((await containersOf(config)).length, 1, 'kill -9 leaves the warm container behind');
+	const restarted = await startPlatform({ LOWCODE_FAAS_DATA: dataDir });
+	try {
+		assert.equal(await containersOf(config), [], 'the restart removed it before serving');
+		const r = (await restarted.request('POST', '/functions/echo/invoke', {})).body;
+		assert.is(r.status, 'success', r.error_message);
+	} finally {
+		await restarted.close();
+	}
+});
+
+life("another instance's containers (another data folder) are never touched", async () => {
+	const mine = await startPlatform({}, { 'echo.py': await fixture('echo.py') });
+	try {
+		assert.is((await mine.request('POST', '/functions/echo/invoke', {})).body.status, 'success');
+		const [before] = await containersOf(mine.config);
+		const other = await startPlatform({ LOWCODE_FAAS_DATA: dataDir }, { 'echo.py': await fixture('echo.py') });
+		assert.is((await other.request('POST', '/functions/echo/invoke', {})).body.status, 'success');
+		await other.close();
+		assert.equal(await containersOf(mine.config), [before], 'the other instance started and stopped without touching mine');
+		const r = (await mine.request('POST', '/functions/echo/invoke', {})).body;
+		assert.is(r.cold_start, false, 'and it is still warm');
+	} finally {
+		await mine.close();
+	}
+});
+
+life.run();
