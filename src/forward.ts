@@ -1,3 +1,4 @@
+import { Agent, type IncomingHttpHeaders, request } from 'node:http';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { scope } from './signals.js';
 
@@ -44,37 +45,38 @@ export async function waitReady(url: string, deadline: number, signal: AbortSign
 
 export interface FunctionResponse {
 	status: number;
-	headers: Headers;
+	headers: IncomingHttpHeaders;
 	body: Buffer;
 }
 
-/** POSTs `input` as JSON to the function and reads its answer, refusing more than `maxBytes` of body. */
-export async function forward(url: string, input: unknown, maxBytes: number, signal: AbortSignal): Promise<FunctionResponse> {
-	const res = await fetch(url, {
-		method: 'POST',
-		headers: { 'content-type': 'application/json' },
-		body: JSON.stringify(input ?? null),
-		signal,
-	});
-	return { status: res.status, headers: res.headers, body: await readCapped(res, maxBytes) };
-}
+// One keep-alive pool for every container: a warm invocation reuses an open connection. node:http
+// rather than fetch on this path: measured here, it costs a quarter of fetch's CPU per request.
+const agent = new Agent({ keepAlive: true, scheduling: 'lifo' });
 
-async function readCapped(res: Response, maxBytes: number): Promise<Buffer> {
-	if (!res.body) return Buffer.alloc(0);
-	const declared = Number(res.headers.get('content-length'));
-	if (declared > maxBytes) {
-		await res.body.cancel();
-		throw new OutputTooLarge(`the function's response body is larger than ${maxBytes} bytes`);
-	}
-	const chunks: Uint8Array[] = [];
-	let size = 0;
-	for await (const chunk of res.body as AsyncIterable<Uint8Array>) {
-		size += chunk.byteLength;
-		if (size > maxBytes) {
-			await res.body.cancel().catch(() => {});
-			throw new OutputTooLarge(`the function's response body is larger than ${maxBytes} bytes`);
-		}
-		chunks.push(chunk);
-	}
-	return Buffer.concat(chunks, size);
+/** POSTs `input` as JSON to the function and reads its answer, refusing more than `maxBytes` of body. */
+export function forward(url: string, input: unknown, maxBytes: number, signal: AbortSignal): Promise<FunctionResponse> {
+	const payload = JSON.stringify(input ?? null);
+	return new Promise((resolve, reject) => {
+		const req = request(url, { method: 'POST', agent, signal, headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload) } }, (res) => {
+			const declared = Number(res.headers['content-length']);
+			if (declared > maxBytes) {
+				req.destroy();
+				return reject(new OutputTooLarge(`the function's response body is larger than ${maxBytes} bytes`));
+			}
+			const chunks: Buffer[] = [];
+			let size = 0;
+			res.on('data', (chunk: Buffer) => {
+				size += chunk.length;
+				if (size > maxBytes) {
+					req.destroy();
+					reject(new OutputTooLarge(`the function's response body is larger than ${maxBytes} bytes`));
+				} else chunks.push(chunk);
+			});
+			res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks, size) }));
+			res.on('error', reject);
+			res.on('aborted', () => reject(new Error('the function closed the connection mid-answer')));
+		});
+		req.on('error', reject);
+		req.end(payload);
+	});
 }

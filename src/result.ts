@@ -1,3 +1,4 @@
+import type { IncomingHttpHeaders } from 'node:http';
 import type { FunctionResponse } from './forward.js';
 
 export type RunStatus = 'success' | 'failed' | 'timeout';
@@ -26,11 +27,14 @@ export interface RunContext {
 // Hop-by-hop headers describe one connection, not the function's answer (RFC 9110 §7.6.1).
 const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-authenticate', 'proxy-authorization', 'proxy-connection', 'te', 'trailer', 'transfer-encoding', 'upgrade']);
 
-export function publicHeaders(headers: Headers): Record<string, string> {
-	const named = new Set((headers.get('connection') ?? '').split(',').map((h) => h.trim().toLowerCase()));
+/** The function's response headers as one string each (repeated ones joined), minus hop-by-hop ones. */
+export function publicHeaders(headers: IncomingHttpHeaders): Record<string, string> {
+	const connection = headers.connection;
+	const named = new Set((Array.isArray(connection) ? connection.join(',') : (connection ?? '')).split(',').map((h) => h.trim().toLowerCase()));
 	const out: Record<string, string> = {};
-	for (const [key, value] of headers) {
-		if (!HOP_BY_HOP.has(key) && !named.has(key)) out[key] = value;
+	for (const [key, value] of Object.entries(headers)) {
+		if (value === undefined || HOP_BY_HOP.has(key) || named.has(key)) continue;
+		out[key] = Array.isArray(value) ? value.join(', ') : value;
 	}
 	return out;
 }

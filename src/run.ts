@@ -24,7 +24,8 @@ function abortable<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {
 
 /** True when a failed request cannot have reached the function, so running it again is safe. */
 function neverReached(c: Container, sentAt: number, err: unknown): boolean {
-	const code = (err as { cause?: { code?: string } })?.cause?.code;
+	const failure = err as { code?: string; cause?: { code?: string } } | null;
+	const code = failure?.code ?? failure?.cause?.code;
 	if (code === 'ECONNREFUSED') return true;
 	return c.died !== undefined && c.died.at < sentAt;
 }

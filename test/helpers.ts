@@ -2,7 +2,7 @@ import { mkdir, mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promis
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { execa } from 'execa';
+import { type ResultPromise, execa } from 'execa';
 import { type App, startApp } from '../src/app.js';
 import { type Config, loadConfig } from '../src/config.js';
 
@@ -102,4 +102,29 @@ export async function orphans(platform: Platform): Promise<string[]> {
 export async function dataFiles(dataDir: string): Promise<string[]> {
 	const entries = await readdir(dataDir, { recursive: true, withFileTypes: true });
 	return entries.filter((e) => e.isFile()).map((e) => join(e.parentPath ?? e.path, e.name).slice(dataDir.length + 1)).sort();
+}
+
+/** Starts `node dist/src/main.js` as its own process and waits until it listens. */
+export async function spawnServer(dataDir: string, env: Record<string, string> = {}): Promise<{ child: ResultPromise; url: string }> {
+	const child = execa('node', ['dist/src/main.js'], {
+		env: { LOWCODE_FAAS_DATA: dataDir, LOWCODE_FAAS_PORT: '0', LOWCODE_FAAS_LOG_LEVEL: 'info', ...env },
+		reject: false,
+		buffer: false,
+		stdin: 'ignore',
+	});
+	const url = await new Promise<string>((resolve, reject) => {
+		let seen = '';
+		const onData = (chunk: Buffer) => {
+			seen += chunk.toString();
+			const line = seen.split('\n').find((l) => l.includes('"listening"'));
+			if (!line) return;
+			child.stdout!.off('data', onData);
+			resolve(JSON.parse(line).url);
+		};
+		child.stdout!.on('data', onData);
+		void child.then((r) => reject(new Error(`the server exited early (${r.exitCode})`)));
+		setTimeout(() => reject(new Error('the server did not start in 20 s')), 20_000).unref();
+	});
+	child.stdout!.resume();
+	return { child, url };
 }

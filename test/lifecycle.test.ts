@@ -1,33 +1,10 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { type ResultPromise, execa } from 'execa';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { loadConfig } from '../src/config.js';
-import { containersOf, fixture, request, startPlatform } from './helpers.js';
-
-/** Starts `node dist/src/main.js` as its own process and waits until it listens. */
-async function spawnServer(dataDir: string): Promise<{ child: ResultPromise; url: string }> {
-	const child = execa('node', ['dist/src/main.js'], {
-		env: { LOWCODE_FAAS_DATA: dataDir, LOWCODE_FAAS_PORT: '0', LOWCODE_FAAS_LOG_LEVEL: 'info' },
-		reject: false,
-		buffer: false,
-		stdin: 'ignore',
-	});
-	const url = await new Promise<string>((resolve, reject) => {
-		let seen = '';
-		child.stdout!.on('data', (chunk: Buffer) => {
-			seen += chunk.toString();
-			const line = seen.split('\n').find((l) => l.includes('"listening"'));
-			if (line) resolve(JSON.parse(line).url);
-		});
-		void child.then((r) => reject(new Error(`the server exited early (${r.exitCode})`)));
-		setTimeout(() => reject(new Error('the server did not start in 20 s')), 20_000).unref();
-	});
-	child.stdout!.resume();
-	return { child, url };
-}
+import { containersOf, fixture, request, spawnServer, startPlatform } from './helpers.js';
 
 async function warmUp(url: string, name: string) {
 	const created = await request(url, 'POST', '/functions', { name, language: 'python', source_code: await fixture('echo.py') });

@@ -3,7 +3,7 @@ import * as assert from 'uvu/assert';
 import { answeredResult, parseOutput, publicHeaders, unansweredResult } from '../src/result.js';
 
 const ctx = { runId: 'r1', functionId: 'f1', startedAt: performance.now(), coldStart: true };
-const answer = (status: number, body: string, headers: Record<string, string> = {}) => ({ status, headers: new Headers(headers), body: Buffer.from(body) });
+const answer = (status: number, body: string, headers: Record<string, string> = {}) => ({ status, headers, body: Buffer.from(body) });
 
 const result = suite('result');
 
@@ -28,8 +28,12 @@ result('below 500 is success, 500 and up is failed with a reason', () => {
 });
 
 result('drops hop-by-hop headers and the ones Connection names', () => {
-	const headers = new Headers({ connection: 'keep-alive, x-secret-hop', 'keep-alive': 'timeout=5', 'transfer-encoding': 'chunked', 'x-secret-hop': '1', 'x-kept': '2' });
+	const headers = { connection: 'keep-alive, X-Secret-Hop', 'keep-alive': 'timeout=5', 'transfer-encoding': 'chunked', 'x-secret-hop': '1', 'x-kept': '2' };
 	assert.equal(publicHeaders(headers), { 'x-kept': '2' });
+});
+
+result('repeated headers are joined into one string', () => {
+	assert.equal(publicHeaders({ 'set-cookie': ['a=1', 'b=2'] }), { 'set-cookie': 'a=1, b=2' });
 });
 
 result('a result without an answer has no status, headers or output', () => {
