@@ -37,7 +37,7 @@ export async function startApp(config: Config): Promise<App> {
 	routes.add('POST', '/functions/:name/invoke', invokeFunction(store, pool, runner));
 	routes.add('GET', '/healthz', async () => ({ status: 200, body: { status: 'ok' } }));
 
-	const server = createApiServer(routes, { maxBodyBytes: config.maxBodyBytes });
+	const server = createApiServer(routes, { maxBodyBytes: config.maxBodyBytes, token: config.token, openPaths: ['/healthz'] });
 	try {
 		await new Promise<void>((resolve, reject) => {
 			server.once('error', reject);

@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 
 /** The HTTP port a function's server listens on inside its container (passed to it as PORT). */
@@ -10,6 +11,23 @@ export const PythonImage = 'lowcode-faas/python:3.11';
 export const DenoImage = 'lowcode-faas/deno:2.9.6';
 
 export type Language = 'python' | 'deno';
+
+/** How every function container is confined (see README, Security). */
+export interface Sandbox {
+	readonly readOnlyRoot: boolean;
+	/** uid:gid the function runs as. */
+	readonly user: string;
+	readonly memoryMb: number;
+	readonly cpus: number;
+	readonly pidsLimit: number;
+	readonly nofile: number;
+	/** Size of the tmpfs on /tmp, in MiB. */
+	readonly tmpMb: number;
+	/** The bridge network functions run on; the platform creates it with inter-container traffic off. */
+	readonly network: string;
+	/** Largest container log kept by Docker, in KiB. */
+	readonly logMaxKb: number;
+}
 
 export interface Config {
 	readonly host: string;
@@ -37,6 +55,9 @@ export interface Config {
 	readonly maxQueue: number;
 	/** How long SIGTERM waits for in-flight invocations before removing containers. */
 	readonly shutdownMs: number;
+	readonly sandbox: Sandbox;
+	/** Bearer token every endpoint but /healthz requires; null when the API is open. */
+	readonly token: string | null;
 }
 
 export class ConfigError extends Error {
@@ -53,6 +74,22 @@ function integer(env: Env, key: string, fallback: number, min: number, max: numb
 		throw new ConfigError(`${key} must be an integer from ${min} to ${max}, got "${raw}"`);
 	}
 	return value;
+}
+
+function decimal(env: Env, key: string, fallback: number, min: number, max: number): number {
+	const raw = env[key];
+	if (raw === undefined || raw === '') return fallback;
+	const value = Number(raw);
+	if (!/^\d+(\.\d+)?$/.test(raw.trim()) || value < min || value > max) throw new ConfigError(`${key} must be a number from ${min} to ${max}, got "${raw}"`);
+	return value;
+}
+
+function flag(env: Env, key: string, fallback: boolean): boolean {
+	const raw = env[key];
+	if (raw === undefined || raw === '') return fallback;
+	if (raw === '1' || raw === 'true') return true;
+	if (raw === '0' || raw === 'false') return false;
+	throw new ConfigError(`${key} must be 1 or 0, got "${raw}"`);
 }
 
 function text(env: Env, key: string, fallback: string): string {
@@ -72,11 +109,41 @@ function nameList(env: Env, key: string): 'all' | string[] {
 	return names;
 }
 
+function userSpec(value: string): string {
+	if (!/^\d+(:\d+)?$/.test(value)) throw new ConfigError(`LOWCODE_FAAS_USER must be uid or uid:gid in numbers, got "${value}"`);
+	return value;
+}
+
+function isLoopback(host: string): boolean {
+	return host === 'localhost' || host === '::1' || /^127\.\d+\.\d+\.\d+$/.test(host);
+}
+
+function readToken(env: Env): string | null {
+	let token = env.LOWCODE_FAAS_TOKEN;
+	const file = env.LOWCODE_FAAS_TOKEN_FILE;
+	if (!token && file) {
+		try {
+			token = readFileSync(file, 'utf8');
+		} catch (err) {
+			throw new ConfigError(`LOWCODE_FAAS_TOKEN_FILE cannot be read: ${(err as NodeJS.ErrnoException).code ?? String(err)}`);
+		}
+	}
+	if (token === undefined || token === '') return null;
+	token = token.trim();
+	if (token.length < 16 || /\s/.test(token)) throw new ConfigError('the token must be at least 16 characters without spaces');
+	return token;
+}
+
 /** Reads the configuration from the environment once; throws a ConfigError with a one-line message. */
 export function loadConfig(env: Env = process.env): Config {
 	const dataDir = resolve(text(env, 'LOWCODE_FAAS_DATA', 'data'));
+	const host = text(env, 'LOWCODE_FAAS_HOST', '127.0.0.1');
+	// The API runs code: on the network it needs a token, unless the operator insists.
+	if (!isLoopback(host) && !env.LOWCODE_FAAS_TOKEN && !env.LOWCODE_FAAS_TOKEN_FILE && !flag(env, 'LOWCODE_FAAS_INSECURE', false)) {
+		throw new ConfigError(`LOWCODE_FAAS_HOST=${host} exposes the API beyond this machine: set LOWCODE_FAAS_TOKEN (or LOWCODE_FAAS_TOKEN_FILE), or LOWCODE_FAAS_INSECURE=1`);
+	}
 	return Object.freeze({
-		host: text(env, 'LOWCODE_FAAS_HOST', '127.0.0.1'),
+		host,
 		port: integer(env, 'LOWCODE_FAAS_PORT', 8080, 0, 65535),
 		dataDir,
 		containerPort: integer(env, 'LOWCODE_FAAS_CONTAINER_PORT', ContainerHttpPort, 1, 65535),
@@ -96,5 +163,17 @@ export function loadConfig(env: Env = process.env): Config {
 		maxContainers: integer(env, 'LOWCODE_FAAS_MAX_CONTAINERS', 32, 1, 10000),
 		maxQueue: integer(env, 'LOWCODE_FAAS_MAX_QUEUE', 100, 0, 100000),
 		shutdownMs: integer(env, 'LOWCODE_FAAS_SHUTDOWN_S', 10, 0, 3600) * 1000,
+		token: readToken(env),
+		sandbox: Object.freeze({
+			readOnlyRoot: flag(env, 'LOWCODE_FAAS_READ_ONLY', true),
+			user: userSpec(text(env, 'LOWCODE_FAAS_USER', '65534:65534')),
+			memoryMb: integer(env, 'LOWCODE_FAAS_MEMORY_MB', 256, 16, 1024 * 1024),
+			cpus: decimal(env, 'LOWCODE_FAAS_CPUS', 1, 0.01, 1024),
+			pidsLimit: integer(env, 'LOWCODE_FAAS_PIDS_LIMIT', 128, 8, 1_000_000),
+			nofile: integer(env, 'LOWCODE_FAAS_NOFILE', 1024, 64, 1_048_576),
+			tmpMb: integer(env, 'LOWCODE_FAAS_TMP_MB', 64, 1, 1024 * 1024),
+			network: text(env, 'LOWCODE_FAAS_NETWORK', 'lowcode-faas'),
+			logMaxKb: integer(env, 'LOWCODE_FAAS_LOG_MAX_KB', 1024, 16, 1024 * 1024),
+		}),
 	});
 }

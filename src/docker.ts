@@ -1,4 +1,5 @@
 import { execa } from 'execa';
+import type { Sandbox } from './config.js';
 import { log } from './log.js';
 
 /** Every docker CLI call of the platform goes through this module. */
@@ -56,22 +57,46 @@ export interface RunSpec {
 	publish: { host: string; hostPort: number; containerPort: number };
 	mounts: { source: string; target: string; readonly: boolean }[];
 	command: string[];
+	sandbox: Sandbox;
 }
 
 // docker --mount takes CSV: quote a field when it holds a comma or a quote.
 const csvField = (field: string) => (/[",]/.test(field) ? `"${field.replaceAll('"', '""')}"` : field);
 
-/** `docker run -d`; returns the container id. */
-export async function runContainer(spec: RunSpec, options?: CallOptions): Promise<string> {
+/** The `docker run` arguments for a function container: confined by `spec.sandbox`, never the Docker socket. */
+export function runArgs(spec: RunSpec): string[] {
+	const { sandbox: box } = spec;
 	const args = ['run', '-d', '--pull', 'never', '--name', spec.name];
 	for (const [key, value] of Object.entries(spec.labels)) args.push('--label', `${key}=${value}`);
 	for (const [key, value] of Object.entries(spec.env)) args.push('--env', `${key}=${value}`);
 	const { host, hostPort, containerPort } = spec.publish;
-	args.push('--publish', `${host}:${hostPort}:${containerPort}/tcp`);
+	args.push('--publish', `${host}:${hostPort}:${containerPort}/tcp`, '--network', box.network);
 	for (const m of spec.mounts) {
 		args.push('--mount', ['type=bind', `source=${m.source}`, `target=${m.target}`, ...(m.readonly ? ['readonly'] : [])].map(csvField).join(','));
 	}
+	if (box.readOnlyRoot) args.push('--read-only');
+	args.push(
+		// A writable /tmp, bounded in bytes and in files, where nothing can be executed.
+		'--tmpfs', `/tmp:rw,nosuid,nodev,noexec,size=${box.tmpMb}m,nr_inodes=${box.tmpMb * 256}`,
+		'--user', box.user,
+		'--cap-drop', 'ALL',
+		'--security-opt', 'no-new-privileges',
+		'--pids-limit', String(box.pidsLimit),
+		// Swap equal to memory: no swap, so the limit is the limit.
+		'--memory', `${box.memoryMb}m`, '--memory-swap', `${box.memoryMb}m`,
+		'--cpus', String(box.cpus),
+		'--ulimit', `nofile=${box.nofile}:${box.nofile}`,
+		// A real PID 1 reaps zombies and forwards signals.
+		'--init',
+		'--log-driver', 'json-file', '--log-opt', `max-size=${box.logMaxKb}k`, '--log-opt', 'max-file=1',
+	);
 	args.push(spec.image, ...spec.command);
+	return args;
+}
+
+/** `docker run -d`; returns the container id. */
+export async function runContainer(spec: RunSpec, options?: CallOptions): Promise<string> {
+	const args = runArgs(spec);
 	log('debug', 'container starting', { container: spec.name, image: spec.image });
 	try {
 		const id = (await docker(args, options)).trim();
@@ -195,6 +220,26 @@ export async function engineProblem(): Promise<string | null> {
 		return null;
 	} catch (err) {
 		return (err as Error).message;
+	}
+}
+
+/**
+ * Creates the bridge network functions run on, with inter-container traffic disabled so that one
+ * function cannot reach another's container. An existing network of that name is used as it is.
+ */
+export async function ensureNetwork(name: string): Promise<void> {
+	try {
+		await docker(['network', 'inspect', '--format', '{{.Id}}', name]);
+		return;
+	} catch (err) {
+		if (err instanceof DockerError && err.kind === 'unreachable') throw err;
+	}
+	try {
+		await docker(['network', 'create', '--driver', 'bridge', '--opt', 'com.docker.network.bridge.enable_icc=false', '--label', 'lowcode-faas=network', name]);
+		log('info', 'network created', { network: name });
+	} catch (err) {
+		// Another instance may have created it meanwhile.
+		if (!/already exists/i.test((err as Error).message)) throw err;
 	}
 }
 

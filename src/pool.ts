@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { createServer } from 'node:net';
 import type { Config, Language } from './config.js';
-import { type DieEvent, DockerError, inspectState, listContainers, removeContainers, runContainer, tailLogs, watchDieEvents } from './docker.js';
+import { type DieEvent, DockerError, ensureNetwork, inspectState, listContainers, removeContainers, runContainer, tailLogs, watchDieEvents } from './docker.js';
 import { HttpError } from './errors.js';
 import { ReadyTimeout, waitReady } from './forward.js';
 import { log } from './log.js';
@@ -275,10 +275,12 @@ export function createPool(config: Config) {
 					name,
 					image: config.images[ref.language],
 					labels: { ...labels, [`${LABEL}.function`]: ref.name },
-					env: { PORT: String(config.containerPort) },
+					// HOME in /tmp: the root filesystem is read-only and user 65534 has no home.
+					env: { PORT: String(config.containerPort), HOME: '/tmp', DENO_DIR: '/tmp/deno', PYTHONDONTWRITEBYTECODE: '1' },
 					publish: { host: '127.0.0.1', hostPort: port, containerPort: config.containerPort },
 					mounts: [{ source: ref.path, target, readonly: true }],
 					command: commandFor(ref.language, target),
+					sandbox: config.sandbox,
 				});
 				return port;
 			} catch (err) {
@@ -317,7 +319,7 @@ export function createPool(config: Config) {
 		const starting = c.state === 'starting';
 		if (live(c)) log('warn', 'container exited', { container: c.name, function: c.fn, exit_code: event.exitCode });
 		c.state = 'dead';
-		c.why = explainExit(c.name);
+		c.why = explainExit(c.name, config.sandbox.memoryMb);
 		c.exited.abort(new Error('exited'));
 		// A starting one is discarded by its failed start; either way, after its logs were read.
 		if (!starting) void c.why.finally(() => discard(c));
@@ -357,6 +359,7 @@ export function createPool(config: Config) {
 	 */
 	async function init(options: { locate: (name: string) => Promise<SourceRef | null>; prewarm: () => Promise<string[]> }) {
 		locate = options.locate;
+		await ensureNetwork(config.sandbox.network).catch((err) => log('warn', 'cannot create the functions network', { error: (err as Error).message }));
 		const leftovers = await listContainers(labels);
 		if (leftovers.length > 0) {
 			log('info', 'removing containers left by a previous run', { count: leftovers.length });
@@ -403,9 +406,9 @@ export function createPool(config: Config) {
 }
 
 /** How a container stopped, with the last lines it printed, e.g. "exited with code 3 (last output: ...)". */
-async function explainExit(name: string): Promise<string> {
+async function explainExit(name: string, memoryMb: number): Promise<string> {
 	const [state, logs] = await Promise.all([inspectState(name).catch(() => null), tailLogs(name, LOG_LINES)]);
-	const how = state?.oomKilled ? 'was killed for running out of memory' : state ? `exited with code ${state.exitCode}` : 'was removed';
+	const how = state?.oomKilled ? `ran out of memory (limit ${memoryMb} MiB)` : state ? `exited with code ${state.exitCode}` : 'was removed';
 	const lines = logs.trim() ? logs.trim().split('\n').slice(-LOG_LINES).join(' | ') : '';
 	return lines ? `${how} (last output: ${lines})` : how;
 }

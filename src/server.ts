@@ -1,4 +1,5 @@
 import { type IncomingMessage, STATUS_CODES, type Server, type ServerResponse, createServer } from 'node:http';
+import { createHash, timingSafeEqual } from 'node:crypto';
 import { HttpError, badRequest, toErrorResponse } from './errors.js';
 import { log } from './log.js';
 import { type Params, createRouter } from './router.js';
@@ -25,6 +26,17 @@ export type Routes = ReturnType<typeof createRouter<Handler>>;
 
 export interface ServerOptions {
 	maxBodyBytes: number;
+	/** Bearer token required on every path but the open ones; null for none. */
+	token: string | null;
+	/** Paths served without a token (health checks). */
+	openPaths: readonly string[];
+}
+
+/** Compares the presented token in constant time: digests have equal length whatever was sent. */
+function authorized(header: string | undefined, token: string): boolean {
+	const presented = /^Bearer\s+(\S+)\s*$/i.exec(header ?? '')?.[1] ?? '';
+	const digest = (value: string) => createHash('sha256').update(value).digest();
+	return timingSafeEqual(digest(presented), digest(token));
 }
 
 const JSON_TYPE = /^application\/(?:[\w.+-]+\+)?json\s*(?:;|$)/i;
@@ -85,6 +97,10 @@ async function handle(routes: Routes, options: ServerOptions, req: IncomingMessa
 	try {
 		const url = new URL(req.url ?? '/', 'http://localhost');
 		const method = req.method ?? 'GET';
+		// Before anything else, the body included: a rejected request has no effect at all.
+		if (options.token !== null && !options.openPaths.includes(url.pathname) && !authorized(req.headers.authorization, options.token)) {
+			throw new HttpError(401, 'unauthorized', 'Send the API token as: Authorization: Bearer <token>.', { 'www-authenticate': 'Bearer realm="lowcode-faas"', connection: 'close' });
+		}
 		const match = routes.match(method, url.pathname);
 		if (match.kind === 'not_found') throw new HttpError(404, 'not_found', `No route for ${url.pathname}.`);
 		if (match.kind === 'method_not_allowed') {
