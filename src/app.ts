@@ -37,7 +37,13 @@ export async function startApp(config: Config): Promise<App> {
 	routes.add('POST', '/functions/:name/invoke', invokeFunction(store, pool, runner));
 	routes.add('GET', '/healthz', async () => ({ status: 200, body: { status: 'ok' } }));
 
-	const server = createApiServer(routes, { maxBodyBytes: config.maxBodyBytes, token: config.token, openPaths: ['/healthz'] });
+	const server = createApiServer(routes, {
+		maxBodyBytes: config.maxBodyBytes,
+		token: config.token,
+		openPaths: ['/healthz'],
+		headersTimeoutMs: config.headersTimeoutMs,
+		requestTimeoutMs: config.requestTimeoutMs,
+	});
 	try {
 		await new Promise<void>((resolve, reject) => {
 			server.once('error', reject);

@@ -58,6 +58,9 @@ export interface Config {
 	readonly sandbox: Sandbox;
 	/** Bearer token every endpoint but /healthz requires; null when the API is open. */
 	readonly token: string | null;
+	/** Limits on how slowly a client may send a request to the API. */
+	readonly headersTimeoutMs: number;
+	readonly requestTimeoutMs: number;
 }
 
 export class ConfigError extends Error {
@@ -164,6 +167,8 @@ export function loadConfig(env: Env = process.env): Config {
 		maxQueue: integer(env, 'LOWCODE_FAAS_MAX_QUEUE', 100, 0, 100000),
 		shutdownMs: integer(env, 'LOWCODE_FAAS_SHUTDOWN_S', 10, 0, 3600) * 1000,
 		token: readToken(env),
+		headersTimeoutMs: integer(env, 'LOWCODE_FAAS_HEADERS_TIMEOUT_S', 10, 1, 3600) * 1000,
+		requestTimeoutMs: integer(env, 'LOWCODE_FAAS_REQUEST_TIMEOUT_S', 60, 1, 3600) * 1000,
 		sandbox: Object.freeze({
 			readOnlyRoot: flag(env, 'LOWCODE_FAAS_READ_ONLY', true),
 			user: userSpec(text(env, 'LOWCODE_FAAS_USER', '65534:65534')),

@@ -30,6 +30,9 @@ export interface ServerOptions {
 	token: string | null;
 	/** Paths served without a token (health checks). */
 	openPaths: readonly string[];
+	/** A client must have sent its headers within this, and its whole request within `requestTimeoutMs`. */
+	headersTimeoutMs: number;
+	requestTimeoutMs: number;
 }
 
 /** Compares the presented token in constant time: digests have equal length whatever was sent. */
@@ -125,10 +128,12 @@ async function handle(routes: Routes, options: ServerOptions, req: IncomingMessa
 }
 
 export function createApiServer(routes: Routes, options: ServerOptions): Server {
-	const server = createServer((req, res) => void handle(routes, options, req, res));
-	// A client that trickles its headers or body is cut off instead of holding a socket forever.
-	server.headersTimeout = 10_000;
-	server.requestTimeout = 60_000;
+	// A client that trickles its headers or body is cut off instead of holding a socket for ever; the
+	// check runs every second, not every 30 s, so the cut comes close to the limit.
+	const server = createServer(
+		{ headersTimeout: options.headersTimeoutMs, requestTimeout: options.requestTimeoutMs, connectionsCheckingInterval: 1_000 },
+		(req, res) => void handle(routes, options, req, res),
+	);
 	server.on('clientError', (err: NodeJS.ErrnoException, socket) => {
 		if (!socket.writable) return socket.destroy();
 		const status = err.code === 'HPE_HEADER_OVERFLOW' ? 431 : err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 408 : 400;
