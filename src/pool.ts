@@ -100,7 +100,6 @@ export function createPool(config: Config) {
 
 	/** Takes a slot on a container for `ref` if one can be had now: a warm one, a starting one, or a new one. */
 	function tryLease(ref: SourceRef): Lease | null {
-		retireStale(ref.name, ref.version);
 		const current = replicas(ref.name, ref.version);
 		let best: Container | undefined;
 		for (const c of current) {
@@ -122,6 +121,8 @@ export function createPool(config: Config) {
 	/** Waits for a slot, in the bounded queue when none is free; 429 when the queue is full. */
 	function lease(ref: SourceRef, signal: AbortSignal): Promise<Lease> {
 		if (closed) return Promise.reject(new HttpError(503, 'shutting_down', 'The platform is shutting down.'));
+		// Only a fresh lookup retires other versions: a queued invocation's view may be older.
+		retireStale(ref.name, ref.version);
 		const now = tryLease(ref);
 		if (now) return Promise.resolve(now);
 		if (queue.length >= config.maxQueue) {
@@ -246,6 +247,11 @@ export function createPool(config: Config) {
 		};
 		c.ready = (async () => {
 			c.url = `http://127.0.0.1:${await launch(ref, c.name)}/`;
+			// Retired while `docker run` ran: its removal may have come before the container existed.
+			if (!byName.has(c.name)) {
+				track(removeContainers([c.name]).catch(() => {}));
+				throw new StartFailure('The container was retired before it started.');
+			}
 			await waitUntilReady(c);
 		})();
 		byName.set(c.name, c);
