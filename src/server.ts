@@ -1,4 +1,5 @@
 import { type IncomingMessage, STATUS_CODES, type Server, type ServerResponse, createServer } from 'node:http';
+import type { Duplex } from 'node:stream';
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { HttpError, badRequest, toErrorResponse } from './errors.js';
 import { log } from './log.js';
@@ -64,27 +65,41 @@ async function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
 	if (Number(req.headers['content-length']) > limit) throw tooLarge(limit);
 	const chunks: Buffer[] = [];
 	let size = 0;
-	for await (const chunk of req as AsyncIterable<Buffer>) {
-		size += chunk.length;
-		if (size > limit) throw tooLarge(limit);
-		chunks.push(chunk);
+	try {
+		for await (const chunk of req as AsyncIterable<Buffer>) {
+			size += chunk.length;
+			if (size > limit) throw tooLarge(limit);
+			chunks.push(chunk);
+		}
+	} catch (err) {
+		if (err instanceof HttpError) throw err;
+		// The client hung up or broke the framing mid-body: its fault, not the server's.
+		throw new HttpError(400, 'incomplete_body', 'The request body ended before it was complete.', { connection: 'close' }, { cause: err });
 	}
 	return Buffer.concat(chunks, size);
 }
 
-function parseObject(raw: Buffer, optional: boolean, contentType: string | undefined): Record<string, unknown> {
+// Fatal: bytes that are not UTF-8 are refused, not silently replaced with U+FFFD.
+const utf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
+
+function parseObject(raw: Buffer, optional: boolean, headers: IncomingMessage['headers']): Record<string, unknown> {
 	if (raw.length === 0) {
 		if (optional) return {};
 		throw badRequest('missing_body', 'The request needs a JSON object body.');
 	}
+	const contentType = headers['content-type'];
 	if (contentType !== undefined && !JSON_TYPE.test(contentType)) {
 		throw new HttpError(415, 'unsupported_media_type', 'Send the body as JSON, with Content-Type: application/json.');
 	}
+	const encoding = headers['content-encoding'];
+	if (encoding !== undefined && encoding.trim().toLowerCase() !== 'identity') {
+		throw new HttpError(415, 'unsupported_media_type', 'Send the body uncompressed (no Content-Encoding).');
+	}
 	let value: unknown;
 	try {
-		value = JSON.parse(raw.toString('utf8'));
+		value = JSON.parse(utf8.decode(raw));
 	} catch {
-		throw badRequest('invalid_json', 'The request body is not valid JSON.');
+		throw badRequest('invalid_json', 'The request body is not valid UTF-8 JSON.');
 	}
 	if (typeof value !== 'object' || value === null || Array.isArray(value)) {
 		throw badRequest('invalid_body', 'The request body must be a JSON object.');
@@ -98,6 +113,8 @@ async function handle(routes: Routes, options: ServerOptions, req: IncomingMessa
 	res.once('close', () => res.writableFinished || hangup.abort());
 	let reply: Reply;
 	try {
+		// HTTP/1.1 requires Host (RFC 9112 §3.2); Node's own answer to its absence would not be JSON.
+		if (req.httpVersion === '1.1' && req.headers.host === undefined) throw badRequest('missing_host', 'An HTTP/1.1 request needs a Host header.');
 		const url = new URL(req.url ?? '/', 'http://localhost');
 		const method = req.method ?? 'GET';
 		// Before anything else, the body included: a rejected request has no effect at all.
@@ -115,7 +132,7 @@ async function handle(routes: Routes, options: ServerOptions, req: IncomingMessa
 			params: match.params,
 			query: url.searchParams,
 			signal: hangup.signal,
-			json: async ({ optional = false } = {}) => parseObject(await (body ??= readBody(req, options.maxBodyBytes)), optional, req.headers['content-type']),
+			json: async ({ optional = false } = {}) => parseObject(await (body ??= readBody(req, options.maxBodyBytes)), optional, req.headers),
 		});
 	} catch (err) {
 		const error = toErrorResponse(err);
@@ -127,18 +144,34 @@ async function handle(routes: Routes, options: ServerOptions, req: IncomingMessa
 	log('debug', 'request', { method: req.method, url: req.url, status: reply.status, ms: Math.round(performance.now() - started) });
 }
 
+/** Answers on a bare socket, for what Node keeps away from the request handler; then closes it. */
+function replyRaw(socket: Duplex, status: number, code: string, message: string, headers: Record<string, string> = {}) {
+	if (!socket.writable) return void socket.destroy();
+	const payload = JSON.stringify({ error: { code, message } });
+	const extra = Object.entries(headers).map(([key, value]) => `${key}: ${value}\r\n`).join('');
+	socket.end(`HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(payload)}\r\n${extra}connection: close\r\n\r\n${payload}`);
+}
+
 export function createApiServer(routes: Routes, options: ServerOptions): Server {
 	// A client that trickles its headers or body is cut off instead of holding a socket for ever; the
-	// check runs every second, not every 30 s, so the cut comes close to the limit.
+	// check runs every second, not every 30 s, so the cut comes close to the limit. A missing Host
+	// header is no reason to answer outside the JSON error format.
 	const server = createServer(
-		{ headersTimeout: options.headersTimeoutMs, requestTimeout: options.requestTimeoutMs, connectionsCheckingInterval: 1_000 },
+		{ headersTimeout: options.headersTimeoutMs, requestTimeout: options.requestTimeoutMs, connectionsCheckingInterval: 1_000, requireHostHeader: false },
 		(req, res) => void handle(routes, options, req, res),
 	);
-	server.on('clientError', (err: NodeJS.ErrnoException, socket) => {
-		if (!socket.writable) return socket.destroy();
+	server.on('clientError', (err: NodeJS.ErrnoException, socket: Duplex) => {
 		const status = err.code === 'HPE_HEADER_OVERFLOW' ? 431 : err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 408 : 400;
-		const payload = JSON.stringify({ error: { code: 'bad_request', message: 'The request is not valid HTTP.' } });
-		socket.end(`HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(payload)}\r\nconnection: close\r\n\r\n${payload}`);
+		replyRaw(socket, status, status === 408 ? 'request_timeout' : status === 431 ? 'headers_too_large' : 'bad_request', 'The request is not valid HTTP, or came too slowly.');
+	});
+	// Node hands CONNECT to its own event; no route takes it.
+	server.on('connect', (req: IncomingMessage, socket: Duplex) => {
+		const match = routes.match('CONNECT', new URL(req.url ?? '/', 'http://localhost').pathname);
+		if (match.kind === 'method_not_allowed') replyRaw(socket, 405, 'method_not_allowed', `CONNECT is not allowed here; use ${match.allow.join(', ')}.`, { allow: match.allow.join(', ') });
+		else replyRaw(socket, 404, 'not_found', 'No route for this path.');
+	});
+	server.on('checkExpectation', (_req: IncomingMessage, res: ServerResponse) => {
+		send(res, { status: 417, body: { error: { code: 'expectation_failed', message: 'Only "Expect: 100-continue" is supported.' } } });
 	});
 	return server;
 }

@@ -45,6 +45,8 @@ export function checkCreate(body: Json, maxSourceBytes: number): CreateRequest {
 		throw badRequest('invalid_source_code', 'source_code must be a non-empty string.');
 	}
 	if (source_code.includes('\0')) throw badRequest('invalid_source_code', 'source_code must not contain NUL characters.');
+	// A lone surrogate cannot be written as UTF-8: the file would differ from what was sent.
+	if (!source_code.isWellFormed()) throw badRequest('invalid_source_code', 'source_code must be well-formed Unicode (no lone surrogates).');
 	if (Buffer.byteLength(source_code) > maxSourceBytes) {
 		throw new HttpError(413, 'source_too_large', `source_code must be at most ${maxSourceBytes} bytes.`);
 	}

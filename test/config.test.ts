@@ -16,7 +16,7 @@ config('defaults: 127.0.0.1:8080, ./data, the seed constants', () => {
 });
 
 config('each setting is read from the environment', () => {
-	const c = loadConfig({ LOWCODE_FAAS_PORT: '9000', LOWCODE_FAAS_HOST: '0.0.0.0', LOWCODE_FAAS_DATA: '/srv/faas', LOWCODE_FAAS_PYTHON_IMAGE: 'python:3.12-slim', LOWCODE_FAAS_DENO_IMAGE: 'denoland/deno:2.1.4', LOWCODE_FAAS_READY_WAIT_S: '3' });
+	const c = loadConfig({ LOWCODE_FAAS_PORT: '9000', LOWCODE_FAAS_HOST: '0.0.0.0', LOWCODE_FAAS_INSECURE: '1', LOWCODE_FAAS_DATA: '/srv/faas', LOWCODE_FAAS_PYTHON_IMAGE: 'python:3.12-slim', LOWCODE_FAAS_DENO_IMAGE: 'denoland/deno:2.1.4', LOWCODE_FAAS_READY_WAIT_S: '3' });
 	assert.equal([c.port, c.host, c.dataDir, c.images.python, c.images.deno, c.readyWaitMs], [9000, '0.0.0.0', '/srv/faas', 'python:3.12-slim', 'denoland/deno:2.1.4', 3000]);
 });
 
