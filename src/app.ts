@@ -2,8 +2,10 @@ import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { createFunction, deleteFunction, getFunction, listFunctions } from './api/functions.js';
+import { healthz, metricsHandler, readyz } from './api/health.js';
 import { invokeFunction } from './api/invoke.js';
 import type { Config } from './config.js';
+import { createMetrics } from './metrics.js';
 import { createPool } from './pool.js';
 import { createRouter } from './router.js';
 import { createRunner } from './run.js';
@@ -27,7 +29,8 @@ export async function startApp(config: Config): Promise<App> {
 		locate: store.locate,
 		prewarm: async () => (config.prewarm === 'all' ? store.names() : [...config.prewarm]),
 	});
-	const runner = createRunner(config, pool);
+	const metrics = createMetrics();
+	const runner = createRunner(config, pool, metrics);
 
 	const routes = createRouter<Handler>();
 	routes.add('GET', '/functions', listFunctions(store));
@@ -35,7 +38,9 @@ export async function startApp(config: Config): Promise<App> {
 	routes.add('GET', '/functions/:name', getFunction(store));
 	routes.add('DELETE', '/functions/:name', deleteFunction(store, pool));
 	routes.add('POST', '/functions/:name/invoke', invokeFunction(store, pool, runner));
-	routes.add('GET', '/healthz', async () => ({ status: 200, body: { status: 'ok' } }));
+	routes.add('GET', '/healthz', healthz());
+	routes.add('GET', '/readyz', readyz(config));
+	routes.add('GET', '/metrics', metricsHandler(metrics, pool));
 
 	const server = createApiServer(routes, {
 		maxBodyBytes: config.maxBodyBytes,

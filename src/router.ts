@@ -3,31 +3,37 @@ import { badRequest } from './errors.js';
 export type Params = Record<string, string>;
 
 export type Match<H> =
-	| { kind: 'found'; handler: H; params: Params }
+	/** `rest`: for a pattern ending in `/*`, the raw (still encoded) remainder of the path, from its '/'. */
+	| { kind: 'found'; handler: H; params: Params; rest: string }
 	| { kind: 'method_not_allowed'; allow: string[] }
 	| { kind: 'not_found' };
 
 interface Route<H> {
 	method: string;
 	segments: string[];
+	/** The pattern ends in `/*`: any remainder matches. */
+	wildcard: boolean;
 	handler: H;
 }
 
 /**
- * A small exact-segment router: `/functions/:name/invoke` matches one segment per `:param`.
- * It tells "no such path" (404) from "path exists, wrong method" (405 with Allow).
+ * A small exact-segment router: `/functions/:name/invoke` matches one segment per `:param`, and a
+ * trailing `/*` (`/fn/:name/*`) takes whatever follows, raw. It tells "no such path" (404) from
+ * "path exists, wrong method" (405 with Allow). Method `*` takes every method.
  */
 export function createRouter<H>() {
 	const routes: Route<H>[] = [];
 
 	function add(method: string, pattern: string, handler: H) {
-		routes.push({ method, segments: pattern.split('/').filter(Boolean), handler });
+		const segments = pattern.split('/').filter(Boolean);
+		const wildcard = segments.at(-1) === '*';
+		routes.push({ method, segments: wildcard ? segments.slice(0, -1) : segments, wildcard, handler });
 	}
 
 	function matchSegments(route: Route<H>, parts: string[]): Params | null {
-		if (route.segments.length !== parts.length) return null;
+		if (route.wildcard ? parts.length < route.segments.length : route.segments.length !== parts.length) return null;
 		const params: Params = {};
-		for (let i = 0; i < parts.length; i++) {
+		for (let i = 0; i < route.segments.length; i++) {
 			const want = route.segments[i]!;
 			if (want.startsWith(':')) params[want.slice(1)] = parts[i]!;
 			else if (want !== parts[i]) return null;
@@ -41,7 +47,9 @@ export function createRouter<H>() {
 		for (const route of routes) {
 			const params = matchSegments(route, parts);
 			if (!params) continue;
-			if (route.method === method) return { kind: 'found', handler: route.handler, params };
+			if (route.method === method || route.method === '*') {
+				return { kind: 'found', handler: route.handler, params, rest: route.wildcard ? remainder(pathname, route.segments.length) : '' };
+			}
 			allow.add(route.method);
 		}
 		// HEAD is not served: the API has no bodiless reads worth the extra surface.
@@ -50,6 +58,16 @@ export function createRouter<H>() {
 	}
 
 	return { add, match };
+}
+
+/** The raw path after its first `count` segments, from the '/' that starts the next; '' when none. */
+function remainder(pathname: string, count: number): string {
+	let at = 0;
+	for (let i = 0; i < count; i++) {
+		at = pathname.indexOf('/', at + 1);
+		if (at < 0) return '';
+	}
+	return pathname.slice(at);
 }
 
 /** Splits a raw path into decoded segments; a trailing slash is tolerated, an empty inner segment is not. */

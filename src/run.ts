@@ -4,6 +4,7 @@ import type { Config } from './config.js';
 import { HttpError } from './errors.js';
 import { OutputTooLarge, forward } from './forward.js';
 import { log } from './log.js';
+import type { Metrics } from './metrics.js';
 import { type Container, type Pool, StartFailure } from './pool.js';
 import { TimeoutError, scope } from './signals.js';
 import { type RunContext, type RunResult, answeredResult, unansweredResult } from './result.js';
@@ -35,7 +36,7 @@ export type Runner = ReturnType<typeof createRunner>;
 const RETRY = Symbol('retry');
 
 /** Runs one invocation on a pooled container and turns whatever happens into a RunResult. */
-export function createRunner(config: Config, pool: Pool) {
+export function createRunner(config: Config, pool: Pool, metrics: Metrics) {
 	async function run(ref: SourceRef, functionId: string, input: unknown, timeoutMs: number, caller: AbortSignal): Promise<RunResult> {
 		const ctx: RunContext = { runId: randomUUID(), functionId, startedAt: performance.now(), coldStart: false };
 		const deadline = scope([caller], timeoutMs);
@@ -43,8 +44,12 @@ export function createRunner(config: Config, pool: Pool) {
 			// A request that never reached its container (it had died) is run once more on a fresh one.
 			for (let attempt = 0; ; attempt++) {
 				const outcome = await runOnce(ref, input, ctx, deadline.signal, timeoutMs, attempt === 0);
-				if (outcome !== RETRY) return outcome;
-				ctx.coldStart = true;
+				if (outcome === RETRY) {
+					ctx.coldStart = true;
+					continue;
+				}
+				metrics.observe(ref.name, outcome.status, outcome.duration_ms / 1000, outcome.cold_start);
+				return outcome;
 			}
 		} finally {
 			deadline.dispose();

@@ -14,15 +14,21 @@ export interface ApiRequest {
 	json(options?: { optional?: boolean }): Promise<Record<string, unknown>>;
 	/** Fires when the client hangs up before the reply is sent. */
 	signal: AbortSignal;
+	/** The request and response themselves, for a handler that streams (it then returns null). */
+	raw: { req: IncomingMessage; res: ServerResponse; rest: string };
 }
 
 export interface Reply {
 	status: number;
+	/** Sent as JSON. */
 	body?: unknown;
+	/** Sent as text/plain unless a content-type header says otherwise. */
+	text?: string;
 	headers?: Record<string, string>;
 }
 
-export type Handler = (req: ApiRequest) => Promise<Reply>;
+/** A handler answers with a Reply, or with null when it wrote the response itself. */
+export type Handler = (req: ApiRequest) => Promise<Reply | null>;
 export type Routes = ReturnType<typeof createRouter<Handler>>;
 
 export interface ServerOptions {
@@ -47,6 +53,12 @@ const JSON_TYPE = /^application\/(?:[\w.+-]+\+)?json\s*(?:;|$)/i;
 
 function send(res: ServerResponse, reply: Reply) {
 	const headers: Record<string, string | number> = { ...reply.headers };
+	if (reply.text !== undefined) {
+		headers['content-type'] ??= 'text/plain; charset=utf-8';
+		headers['content-length'] = Buffer.byteLength(reply.text);
+		res.writeHead(reply.status, headers).end(reply.text);
+		return;
+	}
 	if (reply.body === undefined) {
 		res.writeHead(reply.status, headers).end();
 		return;
@@ -111,7 +123,7 @@ async function handle(routes: Routes, options: ServerOptions, req: IncomingMessa
 	const started = performance.now();
 	const hangup = new AbortController();
 	res.once('close', () => res.writableFinished || hangup.abort());
-	let reply: Reply;
+	let reply: Reply | null;
 	try {
 		// HTTP/1.1 requires Host (RFC 9112 §3.2); Node's own answer to its absence would not be JSON.
 		if (req.httpVersion === '1.1' && req.headers.host === undefined) throw badRequest('missing_host', 'An HTTP/1.1 request needs a Host header.');
@@ -132,6 +144,7 @@ async function handle(routes: Routes, options: ServerOptions, req: IncomingMessa
 			params: match.params,
 			query: url.searchParams,
 			signal: hangup.signal,
+			raw: { req, res, rest: match.rest },
 			json: async ({ optional = false } = {}) => parseObject(await (body ??= readBody(req, options.maxBodyBytes)), optional, req.headers),
 		});
 	} catch (err) {
@@ -139,9 +152,16 @@ async function handle(routes: Routes, options: ServerOptions, req: IncomingMessa
 		if (error.status >= 500) log('error', 'request failed', { method: req.method, url: req.url, error: String((err as Error)?.stack ?? err) });
 		reply = error;
 	}
-	if (res.destroyed) return;
+	if (reply === null) {
+		log('info', 'request', { method: req.method, url: req.url, status: res.statusCode, ms: Math.round(performance.now() - started) });
+		return;
+	}
+	if (res.destroyed || res.headersSent) {
+		if (!res.destroyed) res.destroy();
+		return;
+	}
 	send(res, reply);
-	log('debug', 'request', { method: req.method, url: req.url, status: reply.status, ms: Math.round(performance.now() - started) });
+	log('info', 'request', { method: req.method, url: req.url, status: reply.status, ms: Math.round(performance.now() - started) });
 }
 
 /** Answers on a bare socket, for what Node keeps away from the request handler; then closes it. */

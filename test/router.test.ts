@@ -16,16 +16,16 @@ const routes = () => {
 const match = suite('router.match');
 
 match('finds a static route by method', () => {
-	assert.equal(routes().match('GET', '/functions'), { kind: 'found', handler: 'list', params: {} });
-	assert.equal(routes().match('POST', '/functions'), { kind: 'found', handler: 'create', params: {} });
+	assert.equal(routes().match('GET', '/functions'), { kind: 'found', handler: 'list', params: {}, rest: '' });
+	assert.equal(routes().match('POST', '/functions'), { kind: 'found', handler: 'create', params: {}, rest: '' });
 });
 
 match('captures and decodes parameters', () => {
-	assert.equal(routes().match('POST', '/functions/gr%65et/invoke'), { kind: 'found', handler: 'invoke', params: { name: 'greet' } });
+	assert.equal(routes().match('POST', '/functions/gr%65et/invoke'), { kind: 'found', handler: 'invoke', params: { name: 'greet' }, rest: '' });
 });
 
 match('tolerates one trailing slash', () => {
-	assert.equal(routes().match('GET', '/functions/'), { kind: 'found', handler: 'list', params: {} });
+	assert.equal(routes().match('GET', '/functions/'), { kind: 'found', handler: 'list', params: {}, rest: '' });
 });
 
 match('tells a wrong method (405 with Allow) from an unknown path (404)', () => {
@@ -36,7 +36,7 @@ match('tells a wrong method (405 with Allow) from an unknown path (404)', () => 
 });
 
 match('an encoded slash stays inside its segment', () => {
-	assert.equal(routes().match('GET', '/functions/a%2Fb'), { kind: 'found', handler: 'get', params: { name: 'a/b' } });
+	assert.equal(routes().match('GET', '/functions/a%2Fb'), { kind: 'found', handler: 'get', params: { name: 'a/b' }, rest: '' });
 });
 
 match.run();
@@ -58,3 +58,16 @@ split('keeps empty inner segments so they cannot match a parameter by accident',
 });
 
 split.run();
+
+const wildcard = suite('router wildcard');
+
+wildcard('a trailing /* takes any remainder, raw, and any method with *', () => {
+	const r = createRouter<string>();
+	r.add('*', '/fn/:name/*', 'raw');
+	assert.equal(r.match('PATCH', '/fn/echo'), { kind: 'found', handler: 'raw', params: { name: 'echo' }, rest: '' });
+	assert.equal(r.match('GET', '/fn/echo/'), { kind: 'found', handler: 'raw', params: { name: 'echo' }, rest: '/' });
+	assert.equal(r.match('DELETE', '/fn/echo/a%2Fb/c'), { kind: 'found', handler: 'raw', params: { name: 'echo' }, rest: '/a%2Fb/c' });
+	assert.equal(r.match('GET', '/fn'), { kind: 'not_found' });
+});
+
+wildcard.run();
