@@ -1,7 +1,7 @@
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { createFunction, deleteFunction, getFunction, listFunctions } from './api/functions.js';
+import { createFunction, deleteFunction, getFunction, listFunctions, patchFunction } from './api/functions.js';
 import { healthz, metricsHandler, readyz } from './api/health.js';
 import { invokeFunction } from './api/invoke.js';
 import type { Config } from './config.js';
@@ -27,7 +27,12 @@ export async function startApp(config: Config): Promise<App> {
 	const pool = createPool(config);
 	await pool.init({
 		locate: store.locate,
-		prewarm: async () => (config.prewarm === 'all' ? store.names() : [...config.prewarm]),
+		// Evaluated at every sweep: functions created later, or given min_warm, are kept warm too.
+		warmTargets: async () => {
+			const targets = store.warmTargets();
+			for (const name of config.prewarm === 'all' ? await store.names() : config.prewarm) targets.set(name, Math.max(1, targets.get(name) ?? 0));
+			return targets;
+		},
 	});
 	const metrics = createMetrics();
 	const runner = createRunner(config, pool, metrics);
@@ -37,6 +42,7 @@ export async function startApp(config: Config): Promise<App> {
 	routes.add('POST', '/functions', createFunction(config, store, pool));
 	routes.add('GET', '/functions/:name', getFunction(store));
 	routes.add('DELETE', '/functions/:name', deleteFunction(store, pool));
+	routes.add('PATCH', '/functions/:name', patchFunction(store, pool));
 	routes.add('POST', '/functions/:name/invoke', invokeFunction(store, pool, runner));
 	routes.add('GET', '/healthz', healthz());
 	routes.add('GET', '/readyz', readyz(config));

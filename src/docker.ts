@@ -42,9 +42,19 @@ async function docker(args: string[], { timeoutMs = 30_000, signal }: CallOption
 		const { stdout } = await execa('docker', args, { timeout: timeoutMs, cancelSignal: signal, stdin: 'ignore' });
 		return stdout;
 	} catch (err) {
-		const e = err as { stderr?: string; shortMessage?: string; code?: string; isCanceled?: boolean };
+		const e = err as { stderr?: string; code?: string; isCanceled?: boolean; timedOut?: boolean; exitCode?: number };
 		const kind = e.code === 'ENOENT' ? 'unreachable' : classify(e.stderr ?? '');
-		throw new DockerError(kind, firstReason(e.stderr || e.shortMessage || String(err)), { cause: err });
+		// Never execa's own message: it repeats the command line, function environment values included.
+		const reason = e.stderr
+			? firstReason(e.stderr)
+			: e.code === 'ENOENT'
+				? 'the docker command is not installed'
+				: e.timedOut
+					? `docker ${args[0]} timed out`
+					: e.isCanceled
+						? `docker ${args[0]} was cancelled`
+						: `docker ${args[0]} failed (exit code ${e.exitCode ?? 'unknown'})`;
+		throw new DockerError(kind, reason, { cause: err });
 	}
 }
 
@@ -68,6 +78,8 @@ export function runArgs(spec: RunSpec): string[] {
 	const { sandbox: box } = spec;
 	const args = ['run', '-d', '--pull', 'never', '--name', spec.name];
 	for (const [key, value] of Object.entries(spec.labels)) args.push('--label', `${key}=${value}`);
+	// Values go on the command line, not through the CLI's own environment: a function's DOCKER_HOST or
+	// PATH must never steer the docker CLI. They are never logged.
 	for (const [key, value] of Object.entries(spec.env)) args.push('--env', `${key}=${value}`);
 	const { host, hostPort, containerPort } = spec.publish;
 	args.push('--publish', `${host}:${hostPort}:${containerPort}/tcp`, '--network', box.network);
@@ -209,6 +221,13 @@ export function watchDieEvents(labels: Record<string, string>, onDie: (event: Di
 /** Ids of all containers, running or not, that carry every given label. */
 export async function listContainers(labels: Record<string, string>): Promise<string[]> {
 	const args = ['ps', '-aq', '--no-trunc'];
+	for (const [key, value] of Object.entries(labels)) args.push('--filter', `label=${key}=${value}`);
+	return (await docker(args)).split('\n').filter(Boolean);
+}
+
+/** Names of all containers, running or not, that carry every given label. */
+export async function listContainerNames(labels: Record<string, string>): Promise<string[]> {
+	const args = ['ps', '-a', '--format', '{{.Names}}'];
 	for (const [key, value] of Object.entries(labels)) args.push('--filter', `label=${key}=${value}`);
 	return (await docker(args)).split('\n').filter(Boolean);
 }

@@ -76,7 +76,11 @@ export function forward(url: string, input: unknown, maxBytes: number, signal: A
 			res.on('error', reject);
 			res.on('aborted', () => reject(new Error('the function closed the connection mid-answer')));
 		});
-		req.on('error', reject);
+		req.on('error', (err: NodeJS.ErrnoException & { staleSocket?: boolean }) => {
+			// A kept-alive connection the container closed while idle: the request never reached it.
+			if (req.reusedSocket && err.code === 'ECONNRESET') err.staleSocket = true;
+			reject(err);
+		});
 		req.end(payload);
 	});
 }

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { createServer } from 'node:net';
 import type { Config, Language } from './config.js';
-import { type DieEvent, DockerError, ensureNetwork, inspectState, listContainers, removeContainers, runContainer, tailLogs, watchDieEvents } from './docker.js';
+import { type DieEvent, DockerError, ensureNetwork, inspectState, listContainerNames, listContainers, removeContainers, runContainer, tailLogs, watchDieEvents } from './docker.js';
 import { HttpError } from './errors.js';
 import { ReadyTimeout, waitReady } from './forward.js';
 import { log } from './log.js';
@@ -32,6 +32,8 @@ export interface Container {
 	died?: DieEvent;
 	/** Once it died: how and its last output, read before the container is removed. */
 	why?: Promise<string>;
+	/** Its memory limit, for the out-of-memory message. */
+	readonly memoryMb: number;
 }
 
 /** A container that could not be started or never became ready; shared by all who waited for it. */
@@ -84,15 +86,19 @@ export function createPool(config: Config) {
 	const byName = new Map<string, Container>();
 	const queue: Waiter[] = [];
 	const removals = new Set<Promise<void>>();
+	/** Starts in flight: shutdown waits for them, so that none creates a container after the last sweep. */
+	const launching = new Set<Promise<void>>();
 	const labels = { [LABEL]: 'function', [`${LABEL}.instance`]: config.instance };
 	let stopEvents: () => void = () => {};
 	let sweeper: NodeJS.Timeout | undefined;
 	let closed = false;
-	/** Functions kept warm from start-up (LOWCODE_FAAS_PREWARM). */
-	let prewarmed: string[] = [];
+	/** Functions to keep warm (LOWCODE_FAAS_PREWARM, min_warm), with how many containers; read at each sweep. */
+	let warmTargets: () => Promise<Map<string, number>> = async () => new Map();
+	let targets = new Map<string, number>();
 	let locate: (name: string) => Promise<SourceRef | null> = async () => null;
 
 	const live = (c: Container) => c.state === 'starting' || c.state === 'ready';
+	const maxReplicasOf = (ref: SourceRef) => Math.min(ref.settings.max_replicas ?? config.maxReplicas, config.maxContainers);
 
 	function replicas(fn: string, version: string): Container[] {
 		return (byFunction.get(fn) ?? []).filter((c) => live(c) && c.version === version);
@@ -111,7 +117,7 @@ export function createPool(config: Config) {
 			best.used++;
 			return { container: best, cold: best.state === 'starting' };
 		}
-		if (current.length >= config.maxReplicas) return null;
+		if (current.length >= maxReplicasOf(ref)) return null;
 		if (byName.size >= config.maxContainers && !evictIdle()) return null;
 		const c = start(ref);
 		c.used++;
@@ -134,7 +140,7 @@ export function createPool(config: Config) {
 				signal,
 				grant(granted) {
 					signal.removeEventListener('abort', onAbort);
-					resolve({ ...granted, cold: true });
+					resolve(granted);
 				},
 				fail(err) {
 					signal.removeEventListener('abort', onAbort);
@@ -244,6 +250,7 @@ export function createPool(config: Config) {
 			lastUsed: Date.now(),
 			ready: Promise.resolve(),
 			exited: new AbortController(),
+			memoryMb: ref.settings.memory_mb ?? config.sandbox.memoryMb,
 		};
 		c.ready = (async () => {
 			c.url = `http://127.0.0.1:${await launch(ref, c.name)}/`;
@@ -256,6 +263,8 @@ export function createPool(config: Config) {
 		})();
 		byName.set(c.name, c);
 		byFunction.set(ref.name, [...(byFunction.get(ref.name) ?? []), c]);
+		launching.add(c.ready);
+		void c.ready.catch(() => {}).finally(() => launching.delete(c.ready));
 		c.ready.then(
 			() => {
 				if (c.state === 'starting') c.state = 'ready';
@@ -281,12 +290,13 @@ export function createPool(config: Config) {
 					name,
 					image: config.images[ref.language],
 					labels: { ...labels, [`${LABEL}.function`]: ref.name },
-					// HOME in /tmp: the root filesystem is read-only and user 65534 has no home.
-					env: { PORT: String(config.containerPort), HOME: '/tmp', DENO_DIR: '/tmp/deno', PYTHONDONTWRITEBYTECODE: '1' },
+					// HOME in /tmp: the root filesystem is read-only and user 65534 has no home. The function's
+					// own variables first; the platform's PORT always wins.
+					env: { HOME: '/tmp', DENO_DIR: '/tmp/deno', PYTHONDONTWRITEBYTECODE: '1', ...ref.settings.env, PORT: String(config.containerPort) },
 					publish: { host: '127.0.0.1', hostPort: port, containerPort: config.containerPort },
 					mounts: [{ source: ref.path, target, readonly: true }],
 					command: commandFor(ref.language, target),
-					sandbox: config.sandbox,
+					sandbox: { ...config.sandbox, memoryMb: ref.settings.memory_mb ?? config.sandbox.memoryMb, cpus: ref.settings.cpus ?? config.sandbox.cpus },
 				});
 				return port;
 			} catch (err) {
@@ -325,7 +335,7 @@ export function createPool(config: Config) {
 		const starting = c.state === 'starting';
 		if (live(c)) log('warn', 'container exited', { container: c.name, function: c.fn, exit_code: event.exitCode });
 		c.state = 'dead';
-		c.why = explainExit(c.name, config.sandbox.memoryMb);
+		c.why = explainExit(c.name, c.memoryMb);
 		c.exited.abort(new Error('exited'));
 		// A starting one is discarded by its failed start; either way, after its logs were read.
 		if (!starting) void c.why.finally(() => discard(c));
@@ -336,47 +346,67 @@ export function createPool(config: Config) {
 		if (c) markDead(c, event);
 	}
 
-	/** Removes idle containers past the idle time and keeps prewarmed functions warm. */
+	/**
+	 * Removes this instance's containers that the pool does not know: left by a previous run, created by a
+	 * `docker run` that was cut short, or whose removal failed.
+	 */
+	async function reconcile() {
+		const names = await listContainerNames(labels);
+		const unknown = names.filter((name) => !byName.has(name));
+		if (unknown.length === 0) return;
+		log('info', 'removing containers the pool does not track', { count: unknown.length });
+		await removeContainers(unknown);
+	}
+
+	/** Removes idle containers past the idle time, keeps functions warm that asked to be, removes strays. */
 	async function sweep() {
+		await reconcile().catch((err) => log('warn', 'cannot list containers', { error: (err as Error).message }));
+		targets = await warmTargets();
 		const now = Date.now();
 		for (const c of [...byName.values()]) {
 			if (c.state !== 'ready' || c.used > 0 || now - c.lastUsed < config.idleMs) continue;
-			const others = replicas(c.fn, c.version).filter((o) => o !== c);
-			if (prewarmed.includes(c.fn) && others.length === 0) continue;
+			if (replicas(c.fn, c.version).length <= (targets.get(c.fn) ?? 0)) continue;
 			log('info', 'removing idle container', { container: c.name, function: c.fn });
 			discard(c);
 		}
-		for (const fn of prewarmed) await warm(fn);
+		for (const [fn, count] of targets) await warm(fn, count);
 	}
 
-	/** Starts one container for `fn` when it has none for its current source. */
-	async function warm(fn: string) {
+	/** Starts containers for `fn` until it has `count` for its current source (within the caps). */
+	async function warm(fn: string, count: number) {
 		const ref = await locate(fn);
 		if (!ref || closed) return;
 		retireStale(fn, ref.version);
-		if (replicas(fn, ref.version).length > 0 || byName.size >= config.maxContainers) return;
-		const c = start(ref);
-		c.ready.catch((err: Error) => log('warn', 'prewarm failed', { function: fn, error: err.message }));
+		const want = Math.min(count, maxReplicasOf(ref));
+		for (let have = replicas(fn, ref.version).length; have < want && byName.size < config.maxContainers; have++) {
+			start(ref).ready.catch((err: Error) => log('warn', 'keeping warm failed', { function: fn, error: err.message }));
+		}
 	}
 
 	/**
 	 * Removes what a previous run of this instance left (after a kill -9), follows container exits,
 	 * and starts the idle sweep and the prewarmed functions.
 	 */
-	async function init(options: { locate: (name: string) => Promise<SourceRef | null>; prewarm: () => Promise<string[]> }) {
+	async function init(options: { locate: (name: string) => Promise<SourceRef | null>; warmTargets: () => Promise<Map<string, number>> }) {
 		locate = options.locate;
+		warmTargets = options.warmTargets;
 		await ensureNetwork(config.sandbox.network).catch((err) => log('warn', 'cannot create the functions network', { error: (err as Error).message }));
-		const leftovers = await listContainers(labels);
-		if (leftovers.length > 0) {
-			log('info', 'removing containers left by a previous run', { count: leftovers.length });
-			await removeContainers(leftovers);
+		// Docker may be down: the API serves regardless, and the sweep removes leftovers once it is back.
+		try {
+			const leftovers = await listContainers(labels);
+			if (leftovers.length > 0) {
+				log('info', 'removing containers left by a previous run', { count: leftovers.length });
+				await removeContainers(leftovers);
+			}
+		} catch (err) {
+			log('warn', 'cannot remove containers left by a previous run', { error: (err as Error).message });
 		}
 		stopEvents = watchDieEvents(labels, onDie);
-		prewarmed = await options.prewarm();
+		targets = await warmTargets();
 		const every = Math.max(250, Math.min(5_000, config.idleMs / 4));
 		sweeper = setInterval(() => void sweep().catch((err) => log('warn', 'sweep failed', { error: String(err) })), every);
 		sweeper.unref();
-		await Promise.all(prewarmed.map((fn) => warm(fn)));
+		await Promise.all([...targets].map(([fn, count]) => warm(fn, count)));
 	}
 
 	/** Removes every container of this instance and stops watching; queued invocations are refused. */
@@ -391,6 +421,8 @@ export function createPool(config: Config) {
 		}
 		byName.clear();
 		byFunction.clear();
+		// Bounded by docker run's own time limit.
+		await Promise.allSettled([...launching]);
 		await Promise.all([...removals]);
 		await removeContainers(names).catch(() => {});
 		// A start still in flight may have created its container after the list was taken.

@@ -25,9 +25,10 @@ function abortable<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {
 
 /** True when a failed request cannot have reached the function, so running it again is safe. */
 function neverReached(c: Container, sentAt: number, err: unknown): boolean {
-	const failure = err as { code?: string; cause?: { code?: string } } | null;
+	const failure = err as { code?: string; staleSocket?: boolean; cause?: { code?: string } } | null;
 	const code = failure?.code ?? failure?.cause?.code;
-	if (code === 'ECONNREFUSED') return true;
+	// Refused: nothing listens. Reset on a reused keep-alive socket: the peer had closed it before.
+	if (code === 'ECONNREFUSED' || failure?.staleSocket) return true;
 	return c.died !== undefined && c.died.at < sentAt;
 }
 
@@ -93,7 +94,12 @@ export function createRunner(config: Config, pool: Pool, metrics: Metrics) {
 				log('info', 'retrying on a fresh container', { function: ref.name, container: c.name });
 				return RETRY;
 			}
-			if (c.why) return unansweredResult(ctx, 'failed', `The function ${await c.why} while handling the request.`);
+			if (c.why) {
+				// Reading why it died takes docker calls: they may not hold the reply past the deadline.
+				const why = await abortable(c.why, live).catch(() => null);
+				if (why === null) return stopped();
+				return unansweredResult(ctx, 'failed', `The function ${why} while handling the request.`);
+			}
 			return unansweredResult(ctx, 'failed', `The request to the function failed: ${(err as Error).message}.`);
 		} finally {
 			request.dispose();

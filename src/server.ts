@@ -127,7 +127,7 @@ async function handle(routes: Routes, options: ServerOptions, req: IncomingMessa
 	try {
 		// HTTP/1.1 requires Host (RFC 9112 §3.2); Node's own answer to its absence would not be JSON.
 		if (req.httpVersion === '1.1' && req.headers.host === undefined) throw badRequest('missing_host', 'An HTTP/1.1 request needs a Host header.');
-		const url = new URL(req.url ?? '/', 'http://localhost');
+		const url = parseUrl(req.url);
 		const method = req.method ?? 'GET';
 		// Before anything else, the body included: a rejected request has no effect at all.
 		if (options.token !== null && !options.openPaths.includes(url.pathname) && !authorized(req.headers.authorization, options.token)) {
@@ -164,6 +164,15 @@ async function handle(routes: Routes, options: ServerOptions, req: IncomingMessa
 	log('info', 'request', { method: req.method, url: req.url, status: reply.status, ms: Math.round(performance.now() - started) });
 }
 
+/** The request target as a URL; a target that is no path (`http://a:99999/`, `//[`) is the client's error. */
+function parseUrl(target: string | undefined): URL {
+	try {
+		return new URL(target ?? '/', 'http://localhost');
+	} catch {
+		throw badRequest('bad_path', 'The request target is not a valid path.');
+	}
+}
+
 /** Answers on a bare socket, for what Node keeps away from the request handler; then closes it. */
 function replyRaw(socket: Duplex, status: number, code: string, message: string, headers: Record<string, string> = {}) {
 	if (!socket.writable) return void socket.destroy();
@@ -186,9 +195,15 @@ export function createApiServer(routes: Routes, options: ServerOptions): Server 
 	});
 	// Node hands CONNECT to its own event; no route takes it.
 	server.on('connect', (req: IncomingMessage, socket: Duplex) => {
-		const match = routes.match('CONNECT', new URL(req.url ?? '/', 'http://localhost').pathname);
-		if (match.kind === 'method_not_allowed') replyRaw(socket, 405, 'method_not_allowed', `CONNECT is not allowed here; use ${match.allow.join(', ')}.`, { allow: match.allow.join(', ') });
-		else replyRaw(socket, 404, 'not_found', 'No route for this path.');
+		try {
+			const match = routes.match('CONNECT', parseUrl(req.url).pathname);
+			if (match.kind === 'method_not_allowed') replyRaw(socket, 405, 'method_not_allowed', `CONNECT is not allowed here; use ${match.allow.join(', ')}.`, { allow: match.allow.join(', ') });
+			else replyRaw(socket, 404, 'not_found', 'No route for this path.');
+		} catch (err) {
+			// Outside the request handler nothing else catches: a bad path must not end the process.
+			const error = toErrorResponse(err);
+			replyRaw(socket, error.status, error.body.error.code, error.body.error.message);
+		}
 	});
 	server.on('checkExpectation', (_req: IncomingMessage, res: ServerResponse) => {
 		send(res, { status: 417, body: { error: { code: 'expectation_failed', message: 'Only "Expect: 100-continue" is supported.' } } });

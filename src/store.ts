@@ -1,10 +1,11 @@
-import { randomBytes, randomUUID } from 'node:crypto';
-import { link, mkdir, open, readFile, rename, rm, stat, unlink } from 'node:fs/promises';
+import { createHash, randomBytes, randomUUID } from 'node:crypto';
+import { link, mkdir, open, readFile, rename, rm, stat, unlink, writeFile } from 'node:fs/promises';
 import { statSync } from 'node:fs';
 import { join } from 'node:path';
 import { glob } from 'tinyglobby';
 import type { Config, Language } from './config.js';
-import { isValidName } from './validate.js';
+import { log } from './log.js';
+import { type Settings, type SettingsPatch, isValidName } from './validate.js';
 
 /** A function as the API shows it. */
 export interface FunctionRecord {
@@ -13,6 +14,7 @@ export interface FunctionRecord {
 	language: Language;
 	source_code: string;
 	created_at: string;
+	settings: Settings;
 }
 
 /** Where a function's source lies; what an invocation needs, without reading the source. */
@@ -21,8 +23,9 @@ export interface SourceRef {
 	language: Language;
 	path: string;
 	file: string;
-	/** Changes whenever the file is replaced or edited: a container runs exactly one version. */
+	/** Changes whenever the file is replaced or edited, or its settings change: a container runs exactly one version. */
 	version: string;
+	settings: Settings;
 }
 
 interface Meta {
@@ -38,14 +41,17 @@ export type Store = ReturnType<typeof createStore>;
 
 /**
  * Function sources live as `functions/NAME.py|.ts` and nothing else lives there, so a file dropped by
- * hand is a function. Ids and creation times live in `meta/NAME.json`, made on first sight.
+ * hand is a function. Ids and creation times live in `meta/NAME.json`, made on first sight; settings
+ * in `settings/NAME.json`.
  */
 export function createStore(config: Config) {
 	const functionsDir = join(config.dataDir, 'functions');
 	const metaDir = join(config.dataDir, 'meta');
+	const settingsDir = join(config.dataDir, 'settings');
 	const locks = new Map<string, Promise<unknown>>();
-	// Ids change only through this store, so invocations read them from memory, not from disk.
+	// Ids and settings change only through this store, so invocations read them from memory, not disk.
 	const metas = new Map<string, Meta>();
+	const settingsCache = new Map<string, { settings: Settings; stamp: string }>();
 
 	/** Runs `task` after every earlier task on the same name: writes of one name never interleave. */
 	function withLock<T>(name: string, task: () => Promise<T>): Promise<T> {
@@ -58,12 +64,66 @@ export function createStore(config: Config) {
 	}
 
 	async function init() {
-		await mkdir(functionsDir, { recursive: true });
-		await mkdir(metaDir, { recursive: true });
-		// Temp files of writes cut short by a crash: never functions, safe to drop.
-		for (const dir of [functionsDir, metaDir]) {
+		for (const dir of [functionsDir, metaDir, settingsDir]) {
+			await mkdir(dir, { recursive: true });
+			// Temp files of writes cut short by a crash: never functions, safe to drop.
 			for (const file of await glob('.*.tmp', { cwd: dir, dot: true, onlyFiles: true })) await rm(join(dir, file), { force: true });
 		}
+		// A language change cut short by a crash: the new source is in place, the old one goes now.
+		for (const file of await glob('*.replacing', { cwd: metaDir, onlyFiles: true })) {
+			const name = file.slice(0, -'.replacing'.length);
+			const language = (await readFile(join(metaDir, file), 'utf8').catch(() => '')).trim() as Language;
+			if (language in EXTENSIONS && statSync(join(functionsDir, name + EXTENSIONS[language]), { throwIfNoEntry: false })) {
+				for (const other of LOOKUP_ORDER) if (other !== language) await rm(join(functionsDir, name + EXTENSIONS[other]), { force: true });
+			}
+			await rm(join(metaDir, file), { force: true });
+		}
+		for (const file of await glob('*.json', { cwd: settingsDir, onlyFiles: true })) await readSettings(file.slice(0, -5));
+	}
+
+	async function readSettings(name: string): Promise<{ settings: Settings; stamp: string }> {
+		const cached = settingsCache.get(name);
+		if (cached) return cached;
+		let text = '{}';
+		try {
+			text = await readFile(join(settingsDir, `${name}.json`), 'utf8');
+		} catch {}
+		let settings: Settings = {};
+		try {
+			settings = JSON.parse(text) as Settings;
+		} catch {
+			log('warn', 'unreadable settings file, using defaults', { function: name });
+		}
+		const entry = { settings, stamp: createHash('sha256').update(text).digest('hex').slice(0, 12) };
+		settingsCache.set(name, entry);
+		return entry;
+	}
+
+	/** Applies a settings change durably; null fields go back to the default. */
+	async function writeSettings(name: string, patch: SettingsPatch): Promise<Settings> {
+		const next: Record<string, unknown> = { ...(await readSettings(name)).settings };
+		for (const [key, value] of Object.entries(patch)) {
+			if (value === null) delete next[key];
+			else if (value !== undefined) next[key] = value;
+		}
+		const text = JSON.stringify(next) + '\n';
+		const temp = await writeTemp(settingsDir, `${name}.json`, text);
+		await rename(temp, join(settingsDir, `${name}.json`));
+		await syncDir(settingsDir);
+		settingsCache.set(name, { settings: next as Settings, stamp: createHash('sha256').update(text).digest('hex').slice(0, 12) });
+		return next as Settings;
+	}
+
+	async function dropSettings(name: string) {
+		settingsCache.delete(name);
+		await rm(join(settingsDir, `${name}.json`), { force: true });
+	}
+
+	/** Functions that asked to be kept warm (min_warm > 0), with how many containers. */
+	function warmTargets(): Map<string, number> {
+		const targets = new Map<string, number>();
+		for (const [name, { settings }] of settingsCache) if (settings.min_warm) targets.set(name, settings.min_warm);
+		return targets;
 	}
 
 	async function locate(name: string): Promise<SourceRef | null> {
@@ -74,7 +134,10 @@ export function createStore(config: Config) {
 			// Sync on purpose: on the warm path this stat is the only disk work, and a threadpool
 			// round trip (plus an ENOENT error object for a Deno function) costs more than the stat.
 			const info = statSync(path, { bigint: true, throwIfNoEntry: false });
-			if (info?.isFile()) return { name, language, path, file, version: `${language}:${info.ino}:${info.size}:${info.mtimeNs}:${info.ctimeNs}` };
+			if (info?.isFile()) {
+				const { settings, stamp } = settingsCache.get(name) ?? (await readSettings(name));
+				return { name, language, path, file, settings, version: `${language}:${info.ino}:${info.size}:${info.mtimeNs}:${info.ctimeNs}:${stamp}` };
+			}
 		}
 		return null;
 	}
@@ -106,6 +169,7 @@ export function createStore(config: Config) {
 		const temp = await writeTemp(metaDir, `${name}.json`, JSON.stringify(meta) + '\n');
 		try {
 			await link(temp, join(metaDir, `${name}.json`));
+			await syncDir(metaDir);
 			metas.set(name, meta);
 			return meta;
 		} catch (err) {
@@ -123,8 +187,8 @@ export function createStore(config: Config) {
 		} catch {
 			return null; // removed between locate and read
 		}
-		const meta = await ensureMeta(ref.name, async () => (await stat(ref.path)).mtime);
-		return { id: meta.id, name: ref.name, language: ref.language, source_code: source, created_at: meta.created_at };
+		const meta = await ensureMeta(ref.name, () => firstSeen(ref.path));
+		return { id: meta.id, name: ref.name, language: ref.language, source_code: source, created_at: meta.created_at, settings: ref.settings };
 	}
 
 	async function get(name: string): Promise<FunctionRecord | null> {
@@ -133,7 +197,7 @@ export function createStore(config: Config) {
 	}
 
 	async function functionId(ref: SourceRef): Promise<string> {
-		return (await ensureMeta(ref.name, async () => (await stat(ref.path)).mtime)).id;
+		return (await ensureMeta(ref.name, () => firstSeen(ref.path))).id;
 	}
 
 	/** Names of every function in the folder, sorted. */
@@ -147,21 +211,41 @@ export function createStore(config: Config) {
 		return records.filter((record): record is FunctionRecord => record !== null);
 	}
 
-	async function save(name: string, language: Language, source: string): Promise<FunctionRecord> {
+	/**
+	 * Creates or replaces a function. Everything but the source is written first, so that a failure
+	 * (a full disk) changes nothing visible and a reader never sees the new source with an old id.
+	 */
+	async function save(name: string, language: Language, source: string, patch: SettingsPatch = {}): Promise<FunctionRecord> {
 		return withLock(name, async () => {
 			const previous = await locate(name);
-			const file = name + EXTENSIONS[language];
-			const temp = await writeTemp(functionsDir, file, source);
-			await rename(temp, join(functionsDir, file));
-			// One name, one source: the other language's file goes once the new one is in place.
-			for (const other of LOOKUP_ORDER) {
-				if (other !== language) await rm(join(functionsDir, name + EXTENSIONS[other]), { force: true });
+			// A replaced function keeps its id and settings; a new one drops what a hand-deleted namesake left.
+			if (!previous) {
+				await dropMeta(name);
+				await dropSettings(name);
 			}
-			await syncDir(functionsDir);
-			// A replaced function keeps its id; a new one drops whatever a hand-deleted namesake left.
-			if (!previous) await dropMeta(name);
 			const meta = await ensureMeta(name, async () => new Date());
-			return { id: meta.id, name, language, source_code: source, created_at: meta.created_at };
+			const settings = Object.keys(patch).length > 0 ? await writeSettings(name, patch) : (await readSettings(name)).settings;
+			const file = name + EXTENSIONS[language];
+			const others = LOOKUP_ORDER.filter((other) => other !== language && statSync(join(functionsDir, name + EXTENSIONS[other]), { throwIfNoEntry: false }));
+			const temp = await writeTemp(functionsDir, file, source);
+			// One name, one source: if a crash falls between the rename and the removal of the other
+			// language's file, this note tells the next start which one stays.
+			const intent = join(metaDir, `${name}.replacing`);
+			if (others.length > 0) await writeFile(intent, language);
+			await rename(temp, join(functionsDir, file));
+			for (const other of others) await rm(join(functionsDir, name + EXTENSIONS[other]), { force: true });
+			await syncDir(functionsDir);
+			if (others.length > 0) await rm(intent, { force: true });
+			return { id: meta.id, name, language, source_code: source, created_at: meta.created_at, settings };
+		});
+	}
+
+	/** Changes a function's settings; null when there is no such function. */
+	async function updateSettings(name: string, patch: SettingsPatch): Promise<FunctionRecord | null> {
+		return withLock(name, async () => {
+			if (!(await locate(name))) return null;
+			await writeSettings(name, patch);
+			return get(name);
 		});
 	}
 
@@ -171,12 +255,18 @@ export function createStore(config: Config) {
 			if (!ref) return false;
 			for (const language of LOOKUP_ORDER) await rm(join(functionsDir, name + EXTENSIONS[language]), { force: true });
 			await dropMeta(name);
+			await dropSettings(name);
 			await syncDir(functionsDir);
 			return true;
 		});
 	}
 
-	return { init, locate, get, functionId, names, list, save, remove, functionsDir };
+	return { init, locate, get, functionId, names, list, save, updateSettings, remove, warmTargets, functionsDir };
+}
+
+/** When a hand-dropped file was first seen: its modification time, or now if it just vanished. */
+async function firstSeen(path: string): Promise<Date> {
+	return (await stat(path).catch(() => null))?.mtime ?? new Date();
 }
 
 /** Writes `data` to a fresh dotfile beside `file` and flushes it; the caller renames or links it. */

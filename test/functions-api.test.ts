@@ -22,7 +22,7 @@ crud('POST /functions creates a function and stores NAME.py', async () => {
 	assert.is(res.status, 201);
 	assert.match(res.body.id, UUID);
 	assert.match(res.body.created_at, RFC3339_UTC);
-	assert.equal({ ...res.body, id: 0, created_at: 0 }, { id: 0, name: 'hello', language: 'python', source_code: 'print("hi")\n', created_at: 0 });
+	assert.equal({ ...res.body, id: 0, created_at: 0 }, { id: 0, name: 'hello', language: 'python', source_code: 'print("hi")\n', created_at: 0, settings: {} });
 	assert.is(await readFile(join(platform.dataDir, 'functions/hello.py'), 'utf8'), 'print("hi")\n');
 	assert.equal(await readdir(join(platform.dataDir, 'functions')), ['hello.py'], 'functions/ holds only sources');
 });
@@ -118,7 +118,7 @@ const cases: [string, string, string, unknown, number, string, Record<string, st
 	['empty source', 'POST', '/functions', { ...valid, source_code: '' }, 400, 'invalid_source_code'],
 	['source not a string', 'POST', '/functions', { ...valid, source_code: { a: 1 } }, 400, 'invalid_source_code'],
 	['source over 1 MiB', 'POST', '/functions', { ...valid, source_code: 'x'.repeat(1024 * 1024 + 1) }, 413, 'source_too_large'],
-	['unknown field', 'POST', '/functions', { ...valid, env: {} }, 400, 'unknown_field'],
+	['unknown field', 'POST', '/functions', { ...valid, extra: {} }, 400, 'unknown_field'],
 	['malformed JSON', 'POST', '/functions', '{"name": "x",', 400, 'invalid_json'],
 	['a JSON array', 'POST', '/functions', '[1,2]', 400, 'invalid_body'],
 	['JSON null', 'POST', '/functions', 'null', 400, 'invalid_body'],

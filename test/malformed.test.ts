@@ -171,7 +171,7 @@ async function send(platform: Platform, c: Case): Promise<Answer> {
 
 const valid = { name: 'ok', language: 'python', source_code: 'print(1)\n' };
 const FUNCTIONS_ALLOW = 'GET, POST';
-const FUNCTION_ALLOW = 'DELETE, GET';
+const FUNCTION_ALLOW = 'DELETE, GET, PATCH';
 const INVOKE_ALLOW = 'POST';
 const HEALTHZ_ALLOW = 'GET';
 
@@ -293,7 +293,16 @@ add(
 	{ title: 'language "typescript"', method: 'POST', path: '/functions', body: { ...valid, language: 'typescript' }, status: 400, code: 'invalid_language' },
 	{ title: 'source_code only whitespace', method: 'POST', path: '/functions', body: { ...valid, source_code: ' \n\t ' }, status: 400, code: 'invalid_source_code' },
 	{ title: 'source_code with a NUL', method: 'POST', path: '/functions', body: { ...valid, source_code: 'print(1)\0' }, status: 400, code: 'invalid_source_code' },
-	{ title: 'unknown field "env"', method: 'POST', path: '/functions', body: { ...valid, env: {} }, status: 400, code: 'unknown_field' },
+	{ title: 'unknown field "envs"', method: 'POST', path: '/functions', body: { ...valid, envs: {} }, status: 400, code: 'unknown_field' },
+	{ title: 'env that is not an object', method: 'POST', path: '/functions', body: { ...valid, env: ['A=1'] }, status: 400, code: 'invalid_env' },
+	{ title: 'env with a bad name', method: 'POST', path: '/functions', body: { ...valid, env: { 'A-B': '1' } }, status: 400, code: 'invalid_env' },
+	{ title: 'env setting PORT', method: 'POST', path: '/functions', body: { ...valid, env: { PORT: '1' } }, status: 400, code: 'invalid_env' },
+	{ title: 'env with a number value', method: 'POST', path: '/functions', body: { ...valid, env: { A: 1 } }, status: 400, code: 'invalid_env' },
+	{ title: 'memory_mb too small', method: 'POST', path: '/functions', body: { ...valid, memory_mb: 1 }, status: 400, code: 'invalid_memory_mb' },
+	{ title: 'cpus as a string', method: 'POST', path: '/functions', body: { ...valid, cpus: '1' }, status: 400, code: 'invalid_cpus' },
+	{ title: 'max_replicas zero', method: 'POST', path: '/functions', body: { ...valid, max_replicas: 0 }, status: 400, code: 'invalid_max_replicas' },
+	{ title: 'min_warm over max_replicas', method: 'POST', path: '/functions', body: { ...valid, min_warm: 3, max_replicas: 2 }, status: 400, code: 'invalid_min_warm' },
+	{ title: 'a settings timeout_ms of 0', method: 'POST', path: '/functions', body: { ...valid, timeout_ms: 0 }, status: 400, code: 'invalid_timeout_ms' },
 	{ title: 'unknown field "id"', method: 'POST', path: '/functions', body: { ...valid, id: '1983e415-afff-4b36-b088-16e19a43a7e3' }, status: 400, code: 'unknown_field' },
 	{ title: 'unknown field "__proto__"', method: 'POST', path: '/functions', body: '{"name":"ok","language":"python","source_code":"x","__proto__":{"admin":true}}', status: 400, code: 'unknown_field' },
 	{ title: 'unknown field "constructor"', method: 'POST', path: '/functions', body: { ...valid, constructor: 1 }, status: 400, code: 'unknown_field' },
@@ -379,7 +388,7 @@ add(
 // -- Wrong methods on every route: 405 with the right Allow.
 const wrongMethods: [string, string, string[]][] = [
 	['/functions', FUNCTIONS_ALLOW, ['PUT', 'PATCH', 'DELETE', 'HEAD', 'OPTIONS']],
-	['/functions/ok', FUNCTION_ALLOW, ['POST', 'PUT', 'PATCH', 'HEAD', 'OPTIONS']],
+	['/functions/ok', FUNCTION_ALLOW, ['POST', 'PUT', 'HEAD', 'OPTIONS']],
 	['/functions/ok/invoke', INVOKE_ALLOW, ['GET', 'PUT', 'PATCH', 'DELETE', 'HEAD', 'OPTIONS']],
 	['/healthz', HEALTHZ_ALLOW, ['POST', 'PUT', 'DELETE', 'HEAD']],
 ];

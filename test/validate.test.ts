@@ -33,7 +33,7 @@ const create = suite('validate.checkCreate');
 const good = { name: 'f', language: 'python', source_code: 'print(1)' };
 
 create('accepts a well-formed function', () => {
-	assert.equal(checkCreate(good, 100), good);
+	assert.equal(checkCreate(good, 100), { ...good, settings: {} });
 });
 
 create('rejects each bad field with its own code', () => {
@@ -54,8 +54,8 @@ create.run();
 
 const invoke = suite('validate.checkInvoke');
 
-invoke('defaults input to {} and timeout to 5000 ms', () => {
-	assert.equal(checkInvoke({}), { input: {}, timeoutMs: 5000 });
+invoke("defaults input to {} and leaves the timeout to the function's default", () => {
+	assert.equal(checkInvoke({}), { input: {}, timeoutMs: undefined });
 	assert.equal(checkInvoke({ input: null, timeout_ms: 1 }), { input: null, timeoutMs: 1 });
 	assert.equal(checkInvoke({ input: [1, 'a'], timeout_ms: 300000 }), { input: [1, 'a'], timeoutMs: 300000 });
 });

@@ -2,25 +2,46 @@ import type { Config } from '../config.js';
 import { notFound } from '../errors.js';
 import type { Pool } from '../pool.js';
 import type { Handler } from '../server.js';
-import type { Store } from '../store.js';
-import { checkCreate, checkName } from '../validate.js';
+import type { FunctionRecord, Store } from '../store.js';
+import { checkCreate, checkName, checkPatch } from '../validate.js';
 
 const missing = (name: string) => notFound('function_not_found', `No function named "${name}".`);
+
+/** A function as the API shows it: environment values only as their names unless asked for. */
+function present(record: FunctionRecord, showEnv = false) {
+	const { env, ...rest } = record.settings;
+	if (!env) return record;
+	return { ...record, settings: { ...rest, env: showEnv ? env : Object.keys(env) } };
+}
+
+const wantsEnv = (query: URLSearchParams) => query.get('show_env') === 'true';
 
 /** POST /functions: creates a function, or replaces the source of an existing one. */
 export function createFunction(config: Config, store: Store, pool: Pool): Handler {
 	return async (req) => {
 		const body = checkCreate(await req.json(), config.maxSourceBytes);
-		const record = await store.save(body.name, body.language, body.source_code);
+		const record = await store.save(body.name, body.language, body.source_code, body.settings);
 		// New code wins: containers of the old source take no new requests.
 		pool.retireFunction(body.name);
-		return { status: 201, body: record };
+		return { status: 201, body: present(record) };
+	};
+}
+
+/** PATCH /functions/{name}: changes settings; they apply from the next container on. */
+export function patchFunction(store: Store, pool: Pool): Handler {
+	return async (req) => {
+		const name = checkName(req.params.name);
+		const patch = checkPatch(await req.json());
+		const record = await store.updateSettings(name, patch);
+		if (!record) throw missing(name);
+		pool.retireFunction(name);
+		return { status: 200, body: present(record, wantsEnv(req.query)) };
 	};
 }
 
 /** GET /functions: every function in the folder, read anew so files dropped by hand show up. */
 export function listFunctions(store: Store): Handler {
-	return async () => ({ status: 200, body: await store.list() });
+	return async (req) => ({ status: 200, body: (await store.list()).map((record) => present(record, wantsEnv(req.query))) });
 }
 
 /** GET /functions/{name} */
@@ -29,7 +50,7 @@ export function getFunction(store: Store): Handler {
 		const name = checkName(req.params.name);
 		const record = await store.get(name);
 		if (!record) throw missing(name);
-		return { status: 200, body: record };
+		return { status: 200, body: present(record, wantsEnv(req.query)) };
 	};
 }
 

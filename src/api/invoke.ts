@@ -2,7 +2,7 @@ import type { Pool } from '../pool.js';
 import type { Runner } from '../run.js';
 import type { Handler } from '../server.js';
 import type { Store } from '../store.js';
-import { checkInvoke, checkName } from '../validate.js';
+import { DEFAULT_TIMEOUT_MS, checkInvoke, checkName } from '../validate.js';
 import { functionNotFound } from './functions.js';
 
 /** POST /functions/{name}/invoke: runs the function; 200 with a RunResult whenever it was run. */
@@ -17,6 +17,6 @@ export function invokeFunction(store: Store, pool: Pool, runner: Runner): Handle
 			throw functionNotFound(name);
 		}
 		const functionId = await store.functionId(ref);
-		return { status: 200, body: await runner.run(ref, functionId, input, timeoutMs, req.signal) };
+		return { status: 200, body: await runner.run(ref, functionId, input, timeoutMs ?? ref.settings.timeout_ms ?? DEFAULT_TIMEOUT_MS, req.signal) };
 	};
 }
