@@ -4,6 +4,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { createFunction, deleteFunction, getFunction, listFunctions, patchFunction } from './api/functions.js';
 import { healthz, metricsHandler, readyz } from './api/health.js';
 import { invokeFunction } from './api/invoke.js';
+import { rawRoute } from './api/raw.js';
 import type { Config } from './config.js';
 import { createMetrics } from './metrics.js';
 import { createPool } from './pool.js';
@@ -44,6 +45,7 @@ export async function startApp(config: Config): Promise<App> {
 	routes.add('DELETE', '/functions/:name', deleteFunction(store, pool));
 	routes.add('PATCH', '/functions/:name', patchFunction(store, pool));
 	routes.add('POST', '/functions/:name/invoke', invokeFunction(store, pool, runner));
+	routes.add('*', '/fn/:name/*', rawRoute(store, pool, runner));
 	routes.add('GET', '/healthz', healthz());
 	routes.add('GET', '/readyz', readyz(config));
 	routes.add('GET', '/metrics', metricsHandler(metrics, pool));

@@ -1,4 +1,6 @@
-import { Agent, type IncomingHttpHeaders, request } from 'node:http';
+import { Agent, type IncomingHttpHeaders, type IncomingMessage, type OutgoingHttpHeaders, request } from 'node:http';
+import type { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { scope } from './signals.js';
 
@@ -82,5 +84,38 @@ export function forward(url: string, input: unknown, maxBytes: number, signal: A
 			reject(err);
 		});
 		req.end(payload);
+	});
+}
+
+// Hop-by-hop headers describe one connection and are not forwarded (RFC 9110 §7.6.1).
+export const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-authenticate', 'proxy-authorization', 'proxy-connection', 'te', 'trailer', 'transfer-encoding', 'upgrade']);
+
+/** Raw header pairs minus hop-by-hop ones and those `Connection` names; repeated headers stay repeated. */
+export function endToEnd(rawHeaders: string[]): Map<string, string[]> {
+	const named = new Set<string>();
+	for (let i = 0; i < rawHeaders.length; i += 2) {
+		if (rawHeaders[i]!.toLowerCase() === 'connection') for (const h of rawHeaders[i + 1]!.split(',')) named.add(h.trim().toLowerCase());
+	}
+	const out = new Map<string, string[]>();
+	for (let i = 0; i < rawHeaders.length; i += 2) {
+		const key = rawHeaders[i]!.toLowerCase();
+		if (HOP_BY_HOP.has(key) || named.has(key)) continue;
+		out.set(key, [...(out.get(key) ?? []), rawHeaders[i + 1]!]);
+	}
+	return out;
+}
+
+/**
+ * Sends a request to the function with `body` streamed as it arrives; resolves with the response as
+ * soon as its headers are in, its body still to be read.
+ */
+export function openStream(url: string, method: string, path: string, headers: OutgoingHttpHeaders, body: Readable | null, signal: AbortSignal): Promise<IncomingMessage> {
+	return new Promise((resolve, reject) => {
+		// The path goes as it is, never resolved against the URL: `//other.host/` must stay a path.
+		const { hostname, port } = new URL(url);
+		const req = request({ host: hostname, port, path, method, agent, signal, headers }, resolve);
+		req.on('error', reject);
+		if (body) pipeline(body, req).catch((err: unknown) => req.destroy(err as Error));
+		else req.end();
 	});
 }

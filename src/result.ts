@@ -1,5 +1,5 @@
 import type { IncomingHttpHeaders } from 'node:http';
-import type { FunctionResponse } from './forward.js';
+import { type FunctionResponse, HOP_BY_HOP } from './forward.js';
 
 export type RunStatus = 'success' | 'failed' | 'timeout';
 
@@ -24,8 +24,6 @@ export interface RunContext {
 	coldStart: boolean;
 }
 
-// Hop-by-hop headers describe one connection, not the function's answer (RFC 9110 §7.6.1).
-const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-authenticate', 'proxy-authorization', 'proxy-connection', 'te', 'trailer', 'transfer-encoding', 'upgrade']);
 
 /** The function's response headers as one string each (repeated ones joined), minus hop-by-hop ones. */
 export function publicHeaders(headers: IncomingHttpHeaders): Record<string, string> {

@@ -2,11 +2,13 @@ import { randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Config } from './config.js';
 import { HttpError } from './errors.js';
-import { OutputTooLarge, forward } from './forward.js';
+import type { IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:http';
+import { pipeline } from 'node:stream/promises';
+import { OutputTooLarge, endToEnd, forward, openStream } from './forward.js';
 import { log } from './log.js';
 import type { Metrics } from './metrics.js';
 import { type Container, type Pool, StartFailure } from './pool.js';
-import { TimeoutError, scope } from './signals.js';
+import { type Scope, TimeoutError, scope } from './signals.js';
 import { type RunContext, type RunResult, answeredResult, unansweredResult } from './result.js';
 import type { SourceRef } from './store.js';
 
@@ -107,5 +109,78 @@ export function createRunner(config: Config, pool: Pool, metrics: Metrics) {
 		}
 	}
 
-	return { run };
+	/**
+	 * The raw route: streams the caller's request to the function and its answer back as they come.
+	 * `timeoutMs` bounds the wait for the answer's headers; a stream, once begun, runs until either
+	 * side ends it. Errors the platform makes carry X-Lowcode-Faas-Error: 502 failed, 504 timeout.
+	 */
+	async function proxy(ref: SourceRef, req: IncomingMessage, res: ServerResponse, path: string, timeoutMs: number, caller: AbortSignal): Promise<void> {
+		const startedAt = performance.now();
+		const deadline = scope([caller], timeoutMs);
+		let status: RunResult['status'] = 'failed';
+		let cold = false;
+		let c: Container | undefined;
+		let sent = false;
+		let upstreamScope: Scope | undefined;
+		try {
+			const lease = await pool.lease(ref, deadline.signal);
+			c = lease.container;
+			cold = lease.cold;
+			await abortable(c.ready, deadline.signal);
+			sent = true;
+			upstreamScope = scope([deadline.signal, c.exited.signal]);
+			const upstream = await openStream(c.url, req.method ?? 'GET', path, forwardedHeaders(req, config.token !== null), req, upstreamScope.signal);
+			// The answer has begun: from here on only the caller or the function ends it.
+			deadline.dispose();
+			const headers = endToEnd(upstream.rawHeaders);
+			res.writeHead(upstream.statusCode ?? 502, [...headers].flatMap(([key, values]) => values.flatMap((value) => [key, value])));
+			res.flushHeaders();
+			await pipeline(upstream, res);
+			status = (upstream.statusCode ?? 502) >= 500 ? 'failed' : 'success';
+		} catch (err) {
+			const timedOut = deadline.signal.reason instanceof TimeoutError;
+			if (timedOut) status = 'timeout';
+			if (c && sent && (timedOut || caller.aborted)) pool.retire(c);
+			if (err instanceof HttpError && !res.headersSent) {
+				sendPlatformError(res, err.status, err.code, err.message, { ...err.headers });
+			} else if (!res.headersSent && !caller.aborted) {
+				const message = timedOut
+					? `The function did not answer within ${timeoutMs} ms.`
+					: err instanceof StartFailure
+						? err.message
+						: c?.why
+							? `The function ${await abortable(c.why, caller).catch(() => 'stopped')} while handling the request.`
+							: `The request to the function failed: ${(err as Error).message}.`;
+				sendPlatformError(res, timedOut ? 504 : 502, timedOut ? 'function_timeout' : 'function_failed', message);
+			} else res.destroy();
+		} finally {
+			deadline.dispose();
+			upstreamScope?.dispose();
+			if (c) pool.release(c);
+			metrics.observe(ref.name, status, (performance.now() - startedAt) / 1000, cold);
+		}
+	}
+
+	return { run, proxy };
+}
+
+/** The caller's headers, end to end, plus where the request came from. */
+function forwardedHeaders(req: IncomingMessage, platformAuth: boolean): OutgoingHttpHeaders {
+	const headers: OutgoingHttpHeaders = Object.fromEntries(endToEnd(req.rawHeaders));
+	const previous = req.headers['x-forwarded-for'];
+	const client = req.socket.remoteAddress ?? '';
+	headers['x-forwarded-for'] = previous ? `${previous}, ${client}` : client;
+	headers['x-forwarded-proto'] = 'http';
+	if (req.headers.host) headers['x-forwarded-host'] = req.headers.host;
+	delete headers.host;
+	// The platform's own token is not the function's business.
+	if (platformAuth) delete headers.authorization;
+	return headers;
+}
+
+/** A JSON error made by the platform on the raw route, marked so it is told apart from the function's own. */
+export function sendPlatformError(res: ServerResponse, status: number, code: string, message: string, headers: Record<string, string> = {}) {
+	const payload = JSON.stringify({ error: { code, message } });
+	res.writeHead(status, { ...headers, 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(payload), 'x-lowcode-faas-error': code });
+	res.end(payload);
 }

@@ -1,0 +1,39 @@
+import { HttpError } from '../errors.js';
+import type { Pool } from '../pool.js';
+import type { Runner } from '../run.js';
+import type { Handler } from '../server.js';
+import type { Store } from '../store.js';
+import { DEFAULT_TIMEOUT_MS, MAX_TIMEOUT_MS, isValidName } from '../validate.js';
+
+/** An error the platform makes on the raw route: JSON, and marked as the platform's own. */
+const platformError = (status: number, code: string, message: string) => new HttpError(status, code, message, { 'x-lowcode-faas-error': code });
+
+/**
+ * `/fn/{name}` and `/fn/{name}/{rest...}`, any method: the function gets the method, the rest of the
+ * path, the query and the headers, and its status, headers and body come back as they are, streamed.
+ */
+export function rawRoute(store: Store, pool: Pool, runner: Runner): Handler {
+	return async (req) => {
+		const name = req.params.name ?? '';
+		if (!isValidName(name)) throw platformError(400, 'invalid_name', 'The function name in the path is not valid.');
+		const ref = await store.locate(name);
+		if (!ref) {
+			pool.retireFunction(name);
+			throw platformError(404, 'function_not_found', `No function named "${name}".`);
+		}
+		const wanted = req.raw.req.headers['x-timeout-ms'];
+		let timeoutMs = ref.settings.timeout_ms ?? DEFAULT_TIMEOUT_MS;
+		if (wanted !== undefined) {
+			const value = Number(wanted);
+			if (!/^\d+$/.test(String(wanted)) || value < 1) throw platformError(400, 'invalid_timeout', 'X-Timeout-Ms must be a positive integer.');
+			timeoutMs = Math.min(value, MAX_TIMEOUT_MS);
+		}
+		const query = req.raw.req.url?.includes('?') ? req.raw.req.url.slice(req.raw.req.url.indexOf('?')) : '';
+		await runner.proxy(ref, req.raw.req, req.raw.res, (req.raw.rest || '/') + query, timeoutMs, req.signal).catch((err: unknown) => {
+			// 429 and the like arrive before anything was written: mark them as the platform's.
+			if (err instanceof HttpError) throw platformError(err.status, err.code, err.message);
+			throw err;
+		});
+		return null;
+	};
+}
