@@ -1,7 +1,7 @@
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { createFunction, deleteFunction, getFunction, listFunctions, patchFunction } from './api/functions.js';
+import { createFunction, deleteFunction, functionLogs, getFunction, listFunctions, patchFunction } from './api/functions.js';
 import { healthz, metricsHandler, readyz } from './api/health.js';
 import { invokeFunction } from './api/invoke.js';
 import { rawRoute } from './api/raw.js';
@@ -45,6 +45,7 @@ export async function startApp(config: Config): Promise<App> {
 	routes.add('DELETE', '/functions/:name', deleteFunction(store, pool));
 	routes.add('PATCH', '/functions/:name', patchFunction(store, pool));
 	routes.add('POST', '/functions/:name/invoke', invokeFunction(store, pool, runner));
+	routes.add('GET', '/functions/:name/logs', functionLogs(store, pool));
 	routes.add('*', '/fn/:name/*', rawRoute(store, pool, runner));
 	routes.add('GET', '/healthz', healthz());
 	routes.add('GET', '/readyz', readyz(config));

@@ -9,6 +9,9 @@ import type { SourceRef } from './store.js';
 
 export const LABEL = 'lowcode-faas';
 const LOG_LINES = 10;
+// What is kept of removed containers' output: the last lines of the last few containers per function.
+const KEPT_LOG_LINES = 500;
+const KEPT_CONTAINERS = 5;
 // While a start waits for readiness, the container's state is also read this often, in case an exit
 // event was missed (the events stream restarting).
 const STATE_CHECK_MS = 500;
@@ -86,6 +89,8 @@ export function createPool(config: Config) {
 	const byName = new Map<string, Container>();
 	const queue: Waiter[] = [];
 	const removals = new Set<Promise<void>>();
+	/** The last lines of recently removed containers, by function. */
+	const removedLogs = new Map<string, { container: string; text: string }[]>();
 	/** Starts in flight: shutdown waits for them, so that none creates a container after the last sweep. */
 	const launching = new Set<Promise<void>>();
 	const labels = { [LABEL]: 'function', [`${LABEL}.instance`]: config.instance };
@@ -217,8 +222,30 @@ export function createPool(config: Config) {
 		else byFunction.delete(c.fn);
 		if (c.state !== 'dead') c.state = 'draining';
 		c.exited.abort(new Error('removed'));
-		track(removeContainers([c.name]).catch(() => {}));
+		track(keepLogs(c).then(() => removeContainers([c.name])).catch(() => {}));
 		if (!quiet) pump();
+	}
+
+	/** Keeps the last lines of a container about to be removed, for GET /functions/{name}/logs. */
+	async function keepLogs(c: Container) {
+		const text = await tailLogs(c.name, KEPT_LOG_LINES);
+		if (!text) return;
+		const kept = [...(removedLogs.get(c.fn) ?? []), { container: c.name, text }].slice(-KEPT_CONTAINERS);
+		removedLogs.set(c.fn, kept);
+	}
+
+	/** What the function's containers printed: recently removed ones first, then the live ones. */
+	async function logs(fn: string, tail: number): Promise<string> {
+		const blocks = (removedLogs.get(fn) ?? []).map((kept) => ({ header: `${kept.container} (removed)`, text: kept.text }));
+		for (const c of byFunction.get(fn) ?? []) {
+			if (c.state !== 'dead') blocks.push({ header: c.name, text: await tailLogs(c.name, tail) });
+		}
+		return blocks
+			.map(({ header, text }) => {
+				const lines = text.split('\n').filter((line, i, all) => line !== '' || i < all.length - 1);
+				return `==> ${header} <==\n${lines.slice(-tail).join('\n')}\n`;
+			})
+			.join('\n');
 	}
 
 	function track(removal: Promise<void>) {
@@ -440,7 +467,7 @@ export function createPool(config: Config) {
 		return [...byName.values()].map((c) => ({ name: c.name, fn: c.fn, state: c.state, used: c.used }));
 	}
 
-	return { init, lease, release, retire, retireFunction, close, drain, snapshot, queueDepth: () => queue.length };
+	return { init, lease, release, retire, retireFunction, close, drain, snapshot, logs, queueDepth: () => queue.length };
 }
 
 /** How a container stopped, with the last lines it printed, e.g. "exited with code 3 (last output: ...)". */

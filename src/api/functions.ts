@@ -1,5 +1,5 @@
 import type { Config } from '../config.js';
-import { notFound } from '../errors.js';
+import { badRequest, notFound } from '../errors.js';
 import type { Pool } from '../pool.js';
 import type { Handler } from '../server.js';
 import type { FunctionRecord, Store } from '../store.js';
@@ -62,6 +62,18 @@ export function deleteFunction(store: Store, pool: Pool): Handler {
 		pool.retireFunction(name);
 		if (!removed) throw missing(name);
 		return { status: 204 };
+	};
+}
+
+/** GET /functions/{name}/logs?tail=200: what its containers printed, as text. */
+export function functionLogs(store: Store, pool: Pool): Handler {
+	return async (req) => {
+		const name = checkName(req.params.name);
+		const raw = req.query.get('tail') ?? '200';
+		const tail = Number(raw);
+		if (!/^\d+$/.test(raw) || tail < 1 || tail > 10_000) throw badRequest('invalid_tail', 'tail must be an integer from 1 to 10000.');
+		if (!(await store.locate(name))) throw missing(name);
+		return { status: 200, text: await pool.logs(name, tail) };
 	};
 }
 

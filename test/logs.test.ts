@@ -1,0 +1,46 @@
+import { suite } from 'uvu';
+import * as assert from 'uvu/assert';
+import { type Platform, eventually, fixture, orphans, startPlatform } from './helpers.js';
+
+let platform: Platform;
+const logs = suite('function logs');
+logs.before(async () => {
+	platform = await startPlatform();
+});
+logs.after(async () => {
+	assert.equal(await orphans(platform), []);
+	await platform.close();
+});
+
+const text = async (path: string) => {
+	const res = await fetch(`${platform.app.url}${path}`);
+	return { status: res.status, type: res.headers.get('content-type') ?? '', body: await res.text() };
+};
+
+logs('GET /functions/{name}/logs shows what the live container printed, as text', async () => {
+	await platform.request('POST', '/functions', { name: 'echo', language: 'python', source_code: await fixture('echo.py') });
+	const r = (await platform.request('POST', '/functions/echo/invoke', { input: 1 })).body;
+	assert.not.ok(JSON.stringify(r).includes('echo got a request'), 'never in the result');
+	const res = await text('/functions/echo/logs');
+	assert.is(res.status, 200);
+	assert.match(res.type, /^text\/plain/);
+	assert.match(res.body, /echo got a request/);
+	assert.match(res.body, /==> lcf-.*-echo-/);
+});
+
+logs('the last lines of a removed container are kept', async () => {
+	await platform.request('PATCH', '/functions/echo', { env: { A: '1' } }); // retires the container
+	const res = await eventually(() => text('/functions/echo/logs'), (r) => r.body.includes('(removed)'));
+	assert.match(res.body, /\(removed\) <==\n(.*\n)*.*echo got a request/);
+});
+
+logs('tail bounds the lines; bad tail is 400; an unknown function is 404', async () => {
+	for (let i = 0; i < 3; i++) await platform.request('POST', '/functions/echo/invoke', { input: i });
+	const res = await text('/functions/echo/logs?tail=1');
+	for (const block of res.body.split('==> ').filter(Boolean)) assert.ok(block.trim().split('\n').length <= 2, `one line a container: ${block}`);
+	assert.is((await platform.request('GET', '/functions/echo/logs?tail=0')).status, 400);
+	assert.is((await platform.request('GET', '/functions/echo/logs?tail=x')).status, 400);
+	assert.is((await platform.request('GET', '/functions/ghost/logs')).status, 404);
+});
+
+logs.run();
