@@ -5,11 +5,14 @@ import { createFunction, deleteFunction, functionLogs, getFunction, listFunction
 import { healthz, metricsHandler, readyz } from './api/health.js';
 import { invokeFunction } from './api/invoke.js';
 import { rawRoute } from './api/raw.js';
+import { getRun, listRuns } from './api/runs.js';
+import { createBackground } from './background.js';
 import type { Config } from './config.js';
 import { createMetrics } from './metrics.js';
 import { createPool } from './pool.js';
 import { createRouter } from './router.js';
 import { createRunner } from './run.js';
+import { createRuns } from './runs.js';
 import { type Handler, createApiServer } from './server.js';
 import { createStore } from './store.js';
 
@@ -37,6 +40,10 @@ export async function startApp(config: Config): Promise<App> {
 	});
 	const metrics = createMetrics();
 	const runner = createRunner(config, pool, metrics);
+	const runs = createRuns(config, config.runsKeep);
+	const pending = await runs.init();
+	const background = createBackground(runner, store, runs, config.asyncConcurrency);
+	await background.resume(pending);
 
 	const routes = createRouter<Handler>();
 	routes.add('GET', '/functions', listFunctions(store));
@@ -44,7 +51,9 @@ export async function startApp(config: Config): Promise<App> {
 	routes.add('GET', '/functions/:name', getFunction(store));
 	routes.add('DELETE', '/functions/:name', deleteFunction(store, pool));
 	routes.add('PATCH', '/functions/:name', patchFunction(store, pool));
-	routes.add('POST', '/functions/:name/invoke', invokeFunction(store, pool, runner));
+	routes.add('POST', '/functions/:name/invoke', invokeFunction(store, pool, runner, runs, background));
+	routes.add('GET', '/runs', listRuns(runs));
+	routes.add('GET', '/runs/:run_id', getRun(runs));
 	routes.add('GET', '/functions/:name/logs', functionLogs(store, pool));
 	routes.add('*', '/fn/:name/*', rawRoute(store, pool, runner));
 	routes.add('GET', '/healthz', healthz());
@@ -75,6 +84,8 @@ export async function startApp(config: Config): Promise<App> {
 		server.closeIdleConnections();
 		await Promise.race([closed, sleep(config.shutdownMs)]);
 		server.closeAllConnections();
+		await background.close(config.shutdownMs);
+		await runs.flush();
 		await pool.close();
 	}
 

@@ -58,6 +58,10 @@ export interface Config {
 	readonly sandbox: Sandbox;
 	/** Bearer token every endpoint but /healthz requires; null when the API is open. */
 	readonly token: string | null;
+	/** Runs kept in history per function. */
+	readonly runsKeep: number;
+	/** Async runs executed at once. */
+	readonly asyncConcurrency: number;
 	/** Limits on how slowly a client may send a request to the API. */
 	readonly headersTimeoutMs: number;
 	readonly requestTimeoutMs: number;
@@ -167,6 +171,8 @@ export function loadConfig(env: Env = process.env): Config {
 		maxQueue: integer(env, 'LOWCODE_FAAS_MAX_QUEUE', 100, 0, 100000),
 		shutdownMs: integer(env, 'LOWCODE_FAAS_SHUTDOWN_S', 10, 0, 3600) * 1000,
 		token: readToken(env),
+		runsKeep: integer(env, 'LOWCODE_FAAS_RUNS_KEEP', 1000, 1, 1_000_000),
+		asyncConcurrency: integer(env, 'LOWCODE_FAAS_ASYNC_CONCURRENCY', 4, 1, 1000),
 		headersTimeoutMs: integer(env, 'LOWCODE_FAAS_HEADERS_TIMEOUT_S', 10, 1, 3600) * 1000,
 		requestTimeoutMs: integer(env, 'LOWCODE_FAAS_REQUEST_TIMEOUT_S', 60, 1, 3600) * 1000,
 		sandbox: Object.freeze({

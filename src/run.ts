@@ -1,4 +1,3 @@
-import { randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Config } from './config.js';
 import { HttpError } from './errors.js';
@@ -9,6 +8,7 @@ import { log } from './log.js';
 import type { Metrics } from './metrics.js';
 import { type Container, type Pool, StartFailure } from './pool.js';
 import { type Scope, TimeoutError, scope } from './signals.js';
+import { newRunId } from './runs.js';
 import { type RunContext, type RunResult, answeredResult, unansweredResult } from './result.js';
 import type { SourceRef } from './store.js';
 
@@ -40,8 +40,8 @@ const RETRY = Symbol('retry');
 
 /** Runs one invocation on a pooled container and turns whatever happens into a RunResult. */
 export function createRunner(config: Config, pool: Pool, metrics: Metrics) {
-	async function run(ref: SourceRef, functionId: string, input: unknown, timeoutMs: number, caller: AbortSignal): Promise<RunResult> {
-		const ctx: RunContext = { runId: randomUUID(), functionId, startedAt: performance.now(), coldStart: false };
+	async function run(ref: SourceRef, functionId: string, input: unknown, timeoutMs: number, caller: AbortSignal, runId = newRunId()): Promise<RunResult> {
+		const ctx: RunContext = { runId, functionId, startedAt: performance.now(), coldStart: false };
 		const deadline = scope([caller], timeoutMs);
 		try {
 			// A request that never reached its container (it had died) is run once more on a fresh one.

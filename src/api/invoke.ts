@@ -1,14 +1,28 @@
+import type { Background } from '../background.js';
+import { badRequest } from '../errors.js';
 import type { Pool } from '../pool.js';
+import type { RunResult } from '../result.js';
 import type { Runner } from '../run.js';
+import { type RunRecord, type Runs, newRunId } from '../runs.js';
 import type { Handler } from '../server.js';
 import type { Store } from '../store.js';
 import { DEFAULT_TIMEOUT_MS, checkInvoke, checkName } from '../validate.js';
 import { functionNotFound } from './functions.js';
 
-/** POST /functions/{name}/invoke: runs the function; 200 with a RunResult whenever it was run. */
-export function invokeFunction(store: Store, pool: Pool, runner: Runner): Handler {
+/** A finished run as history keeps it. */
+export function recordOf(result: RunResult, fn: string, createdAt: Date): RunRecord {
+	return { ...result, function: fn, created_at: createdAt.toISOString(), finished_at: new Date().toISOString() };
+}
+
+/**
+ * POST /functions/{name}/invoke: runs the function; 200 with a RunResult whenever it was run.
+ * With ?async=true: 202 with the run id at once, the run goes on in the background.
+ */
+export function invokeFunction(store: Store, pool: Pool, runner: Runner, runs: Runs, background: Background): Handler {
 	return async (req) => {
 		const name = checkName(req.params.name);
+		const mode = req.query.get('async');
+		if (mode !== null && mode !== 'true' && mode !== 'false') throw badRequest('invalid_async', 'async must be true or false.');
 		const { input, timeoutMs } = checkInvoke(await req.json({ optional: true }));
 		const ref = await store.locate(name);
 		if (!ref) {
@@ -17,6 +31,33 @@ export function invokeFunction(store: Store, pool: Pool, runner: Runner): Handle
 			throw functionNotFound(name);
 		}
 		const functionId = await store.functionId(ref);
-		return { status: 200, body: await runner.run(ref, functionId, input, timeoutMs ?? ref.settings.timeout_ms ?? DEFAULT_TIMEOUT_MS, req.signal) };
+		const timeout = timeoutMs ?? ref.settings.timeout_ms ?? DEFAULT_TIMEOUT_MS;
+		const createdAt = new Date();
+		if (mode === 'true') {
+			const record: RunRecord = {
+				run_id: newRunId(),
+				function_id: functionId,
+				function: name,
+				status: 'queued',
+				http_status_code: null,
+				http_headers: {},
+				output: null,
+				error_message: '',
+				duration_ms: 0,
+				cold_start: false,
+				created_at: createdAt.toISOString(),
+				finished_at: null,
+				input,
+				timeout_ms: timeout,
+			};
+			// On disk before it is acknowledged: a crash after the 202 still runs it.
+			await runs.save(record, true);
+			background.enqueue(record);
+			return { status: 202, body: { run_id: record.run_id, status: 'queued' } };
+		}
+		const result = await runner.run(ref, functionId, input, timeout, req.signal);
+		// History is written after the reply, off the invocation's path.
+		void runs.save(recordOf(result, name, createdAt)).catch(() => {});
+		return { status: 200, body: result };
 	};
 }

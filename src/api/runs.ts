@@ -1,0 +1,27 @@
+import { badRequest, notFound } from '../errors.js';
+import { isRunId, type Runs } from '../runs.js';
+import type { Handler } from '../server.js';
+import { checkName } from '../validate.js';
+
+/** GET /runs/{run_id}: the run, queued, running or done. */
+export function getRun(runs: Runs): Handler {
+	return async (req) => {
+		const id = req.params.run_id ?? '';
+		if (!isRunId(id)) throw badRequest('invalid_run_id', 'run_id must be a run id as returned by an invocation.');
+		const record = await runs.get(id);
+		if (!record) throw notFound('run_not_found', `No run ${id}.`);
+		const { input: _input, timeout_ms: _timeout, ...shown } = record;
+		return { status: 200, body: shown };
+	};
+}
+
+/** GET /runs?function=NAME&limit=N: recent runs, newest first. */
+export function listRuns(runs: Runs): Handler {
+	return async (req) => {
+		const fn = req.query.get('function');
+		const raw = req.query.get('limit') ?? '50';
+		const limit = Number(raw);
+		if (!/^\d+$/.test(raw) || limit < 1 || limit > 1000) throw badRequest('invalid_limit', 'limit must be an integer from 1 to 1000.');
+		return { status: 200, body: await runs.list(fn === null ? null : checkName(fn), limit) };
+	};
+}
