@@ -1,0 +1,104 @@
+import { copyFile, mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { execa } from 'execa';
+import { suite } from 'uvu';
+import * as assert from 'uvu/assert';
+import { FIXTURES, type Platform, startPlatform } from './helpers.js';
+
+const TOKEN = 'cli-test-token-0123456789';
+let platform: Platform;
+let work: string;
+
+const cli = (args: string[], input?: string) =>
+	execa('node', ['dist/src/cli.js', ...args], { reject: false, input, env: { LOWCODE_FAAS_URL: platform.app.url, LOWCODE_FAAS_TOKEN: TOKEN } });
+
+const suiteCli = suite('the lowcode-faas command');
+suiteCli.before(async () => {
+	platform = await startPlatform({ LOWCODE_FAAS_TOKEN: TOKEN });
+	work = await mkdtemp(join(tmpdir(), 'lowcode-faas-cli-'));
+	await copyFile(join(FIXTURES, 'env.py'), join(work, 'hello.py'));
+	await copyFile(join(FIXTURES, 'crash.py'), join(work, 'crash.py'));
+	await copyFile(join(FIXTURES, 'echo.py'), join(work, 'notes.txt'));
+});
+suiteCli.after(async () => {
+	await rm(work, { recursive: true, force: true });
+	await platform.close();
+});
+
+suiteCli('deploy, list, invoke (inline and from stdin), logs, runs, rm', async () => {
+	const deployed = await cli(['deploy', join(work, 'hello.py'), '--env', 'GREETING=hi there', '--env', 'EMPTY=']);
+	assert.is(deployed.exitCode, 0, deployed.stderr);
+	assert.match(deployed.stdout, /^deployed hello \(python, id [0-9a-f-]{36}\)$/);
+	assert.is((await cli(['deploy', join(work, 'crash.py'), '--name', 'boom'])).exitCode, 0);
+	const list = await cli(['list']);
+	assert.is(list.exitCode, 0);
+	assert.match(list.stdout, /^boom\tpython\t.*\nhello\tpython\t/);
+	const inline = await cli(['invoke', 'hello', '--input', '["GREETING", "EMPTY"]']);
+	assert.is(inline.exitCode, 0, inline.stderr);
+	assert.equal(JSON.parse(inline.stdout).output, { GREETING: 'hi there', EMPTY: '' });
+	const piped = await cli(['invoke', 'hello', '--input', '-'], '["GREETING"]');
+	assert.equal(JSON.parse(piped.stdout).output, { GREETING: 'hi there' });
+	const logs = await cli(['logs', 'hello', '--tail', '5']);
+	assert.is(logs.exitCode, 0);
+	assert.match(logs.stdout, /==> lcf-/);
+	const runs = await cli(['runs', 'hello']);
+	assert.is(runs.exitCode, 0);
+	assert.is(runs.stdout.trim().split('\n').length, 2, runs.stdout);
+	assert.match(runs.stdout, /\tsuccess\t\d+ ms\t/);
+	assert.is((await cli(['rm', 'hello'])).exitCode, 0);
+	const gone = await cli(['invoke', 'hello']);
+	assert.is(gone.exitCode, 1);
+	assert.match(gone.stderr, /404/);
+});
+
+suiteCli('a failed or timed-out function exits 1', async () => {
+	const failed = await cli(['invoke', 'boom']);
+	assert.is(failed.exitCode, 1);
+	assert.is(JSON.parse(failed.stdout).status, 'failed');
+});
+
+suiteCli('usage errors exit 2; --help exits 0', async () => {
+	for (const args of [['frobnicate'], ['deploy'], ['deploy', join(work, 'notes.txt')], ['invoke', 'x', '--input', '{bad'], ['invoke', 'x', '--nope'], ['invoke'], ['list', 'extra'], ['deploy', join(work, 'hello.py'), '--env', 'NOEQUALS']]) {
+		const res = await cli(args);
+		assert.is(res.exitCode, 2, `${args.join(' ')}: ${res.stderr}`);
+		assert.match(res.stderr, /Usage: lowcode-faas/);
+	}
+	for (const args of [['--help'], ['deploy', '--help'], ['invoke', '--help'], ['list', '--help'], ['logs', '--help'], ['rm', '--help'], ['runs', '--help'], ['serve', '--help']]) {
+		const res = await cli(args);
+		assert.is(res.exitCode, 0, args.join(' '));
+		assert.match(res.stdout, /^Usage: lowcode-faas/);
+	}
+});
+
+suiteCli('without the token, or without a server, it says so and exits 1', async () => {
+	const denied = await execa('node', ['dist/src/cli.js', 'list'], { reject: false, env: { LOWCODE_FAAS_URL: platform.app.url, LOWCODE_FAAS_TOKEN: '' } });
+	assert.is(denied.exitCode, 1);
+	assert.match(denied.stderr, /401/);
+	const away = await execa('node', ['dist/src/cli.js', 'list'], { reject: false, env: { LOWCODE_FAAS_URL: 'http://127.0.0.1:9', LOWCODE_FAAS_TOKEN: TOKEN } });
+	assert.is(away.exitCode, 1);
+	assert.match(away.stderr, /cannot reach lowcode-faas/);
+});
+
+suiteCli('with no command it runs the server', async () => {
+	const dataDir = await mkdtemp(join(tmpdir(), 'lowcode-faas-serve-'));
+	const child = execa('node', ['dist/src/cli.js'], { reject: false, env: { LOWCODE_FAAS_DATA: dataDir, LOWCODE_FAAS_PORT: '0', LOWCODE_FAAS_LOG_LEVEL: 'info' }, buffer: false });
+	try {
+		const url = await new Promise<string>((resolve, reject) => {
+			let seen = '';
+			child.stdout!.on('data', (chunk: Buffer) => {
+				seen += chunk.toString();
+				const line = seen.split('\n').find((l) => l.includes('"listening"'));
+				if (line) resolve(JSON.parse(line).url);
+			});
+			setTimeout(() => reject(new Error('no server')), 15_000).unref();
+		});
+		assert.is((await fetch(`${url}/healthz`)).status, 200);
+	} finally {
+		child.kill('SIGTERM');
+		assert.is((await child).exitCode, 0);
+		await rm(dataDir, { recursive: true, force: true });
+	}
+});
+
+suiteCli.run();
