@@ -74,14 +74,22 @@ import_debian() {
   mapfile -t sources < <(apt_sources "$release")
   [ ${#sources[@]} -gt 0 ] || die "no Debian $release source found in /etc/apt/sources.list{,.d}"
   say "building $image from the configured Debian mirror"
+  # Imported under a temporary tag and renamed only when complete: a build cut short never passes
+  # for the image.
+  local partial="${image%%:*}:partial-$$"
   # Docs, man pages and locales are dead weight in a function's image.
-  mmdebstrap --quiet --variant=minbase --format=tar \
+  if ! mmdebstrap --quiet --variant=minbase --format=tar \
     --dpkgopt='path-exclude=/usr/share/doc/*' --dpkgopt='path-exclude=/usr/share/man/*' \
     --dpkgopt='path-exclude=/usr/share/locale/*' \
     --customize-hook='rm -rf "$1"/var/lib/apt/lists/* "$1"/var/cache/apt/*' \
     "$@" "$release" - "${sources[@]}" \
     | docker import "${CHANGES[@]/#/--change=}" \
-        --message "lowcode-faas runtime image, built by scripts/build-images.sh" - "$image" >/dev/null
+        --message "lowcode-faas runtime image, built by scripts/build-images.sh" - "$partial" >/dev/null; then
+    docker rmi "$partial" >/dev/null 2>&1 || true
+    die "building $image failed"
+  fi
+  docker tag "$partial" "$image"
+  docker rmi "$partial" >/dev/null
   say "built $image"
 }
 
@@ -93,7 +101,7 @@ build_python() {
 build_deno() {
   local tmp
   tmp=$(mktemp -d)
-  trap 'rm -rf "$tmp"' RETURN
+  trap 'rm -rf "$tmp"' RETURN EXIT
   say "fetching @deno/linux-x64-glibc@$DENO_VERSION from the npm registry"
   (cd "$tmp" && npm pack --silent "@deno/linux-x64-glibc@$DENO_VERSION" >/dev/null && tar -xzf ./*.tgz)
   [ -x "$tmp/package/deno" ] || die "the npm package did not contain a deno binary"
