@@ -10,6 +10,7 @@ import { join, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { execa } from 'execa';
 import { DenoImage, PythonImage, loadConfig } from '../src/config.js';
+import { runArgs } from '../src/docker.js';
 import { spawnServer } from '../test/helpers.js';
 
 const SECONDS_PER_CELL = Number(process.env.BENCH_SECONDS ?? 4);
@@ -81,10 +82,28 @@ async function invokeOk(base: string, name: string, input: unknown): Promise<boo
 }
 
 /** Runs a function's container by hand, the way the platform does, and waits for its first answer. */
-async function runDirect(image: string, file: string, command: string[], port: number): Promise<{ name: string; ms: number }> {
+/**
+ * Runs a function's container by hand and waits for its first answer. `sandboxed`: with the very
+ * `docker run` arguments the platform uses (same limits, same network), so that the comparison
+ * measures the platform, not its security settings; otherwise a plain `docker run`.
+ */
+async function runDirect(image: string, file: string, command: string[], port: number, sandboxed = true): Promise<{ name: string; ms: number }> {
 	const name = `lcf-bench-direct-${port}`;
+	const target = `/app/${file.split('/').pop()}`;
+	const args = sandboxed
+		? runArgs({
+				name,
+				image,
+				labels: { 'lowcode-faas.bench': '1' },
+				env: { PORT: '8080', HOME: '/tmp', DENO_DIR: '/tmp/deno' },
+				publish: { host: '127.0.0.1', hostPort: port, containerPort: 8080 },
+				mounts: [{ source: file, target, readonly: true }],
+				command,
+				sandbox: loadConfig({}).sandbox,
+			})
+		: ['run', '-d', '--name', name, '--label', 'lowcode-faas.bench=1', '-e', 'PORT=8080', '-p', `127.0.0.1:${port}:8080`, '--mount', `type=bind,source=${file},target=${target},readonly`, image, ...command];
 	const started = performance.now();
-	await execa('docker', ['run', '-d', '--name', name, '--label', 'lowcode-faas.bench=1', '-e', 'PORT=8080', '-p', `127.0.0.1:${port}:8080`, '--mount', `type=bind,source=${file},target=/app/${file.split('/').pop()},readonly`, image, ...command]);
+	await execa('docker', args);
 	for (;;) {
 		try {
 			const res = await fetch(`http://127.0.0.1:${port}/`, { method: 'POST', body: '{}', headers: { 'content-type': 'application/json' }, signal: AbortSignal.timeout(200) });
@@ -148,11 +167,14 @@ async function main() {
 
 		// 2. Cold start: raw docker run to first response vs the first invocation after create.
 		const raw: number[] = [];
+		const plain: number[] = [];
 		const platform: number[] = [];
 		for (let i = 0; i < 3; i++) {
-			const direct = await runDirect(PythonImage, join(functions, 'greet.py'), ['python3', '-u', '/app/greet.py'], await freePort());
-			raw.push(direct.ms);
-			await execa('docker', ['rm', '-f', direct.name]);
+			for (const [sandboxed, into] of [[true, raw], [false, plain]] as const) {
+				const direct = await runDirect(PythonImage, join(functions, 'greet.py'), ['python3', '-u', '/app/greet.py'], await freePort(), sandboxed);
+				into.push(direct.ms);
+				await execa('docker', ['rm', '-f', direct.name]);
+			}
 			const name = `cold${i}`;
 			await fetch(`${url}/functions`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ name, language: 'python', source_code: await readFile(join(functions, 'greet.py'), 'utf8') }) });
 			const t = performance.now();
@@ -160,6 +182,7 @@ async function main() {
 			platform.push(performance.now() - t);
 		}
 		rows.push(['cold start (python, median of 3)', `docker run → first answer ${f(median(raw), 0)} ms`, `first invoke ${f(median(platform), 0)} ms`, `${f(median(platform) / median(raw))}x`]);
+		rows.push(['  the sandbox flags alone', `plain docker run → first answer ${f(median(plain), 0)} ms`, '-', `sandboxed ${f(median(raw) / median(plain))}x plain`]);
 
 		// 3. Burst: 50 concurrent first invocations of a cold function.
 		await writeFile(join(functions, 'burst.py'), await readFile(join(functions, 'greet.py'), 'utf8'));
@@ -182,7 +205,7 @@ async function main() {
 	}
 
 	console.log(`\nlowcode-faas benchmark: ${cpus().length} x ${cpus()[0]?.model ?? 'cpu'}, ${f(totalmem() / 2 ** 30, 0)} GiB, Node ${process.version}, ${SECONDS_PER_CELL} s per cell\n`);
-	const header = ['case', 'baseline (direct to the container)', 'through lowcode-faas', 'ratio'];
+	const header = ['case', 'baseline (the same container, called directly)', 'through lowcode-faas', 'ratio'];
 	const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
 	const line = (cells: string[]) => `| ${cells.map((c, i) => c.padEnd(widths[i]!)).join(' | ')} |`;
 	console.log([line(header), `|${widths.map((w) => '-'.repeat(w + 2)).join('|')}|`, ...rows.map(line)].join('\n'));

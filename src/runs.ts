@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { mkdir, open, readFile, readdir, rename, rm } from 'node:fs/promises';
+import { appendFile, mkdir, open, readFile, readdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Config } from './config.js';
 import { log } from './log.js';
@@ -18,8 +18,13 @@ export interface RunRecord extends Omit<RunResult, 'status'> {
 }
 
 const RUN_ID = /^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
+// Appends are gathered for this long, then written with one call per function.
+const FLUSH_MS = 50;
+// Past this many records waiting to be written (a disk slower than the invocations), the oldest
+// records of sync runs are dropped rather than letting memory grow.
+const MAX_PENDING = 20_000;
 
-/** A UUIDv7: time-ordered, so that file names sort oldest to newest. */
+/** A UUIDv7: time-ordered, so that ids sort oldest to newest. */
 export function newRunId(): string {
 	const bytes = randomBytes(16);
 	bytes.writeUIntBE(Date.now(), 0, 6);
@@ -31,104 +36,200 @@ export function newRunId(): string {
 
 export const isRunId = (id: string) => RUN_ID.test(id);
 
+interface History {
+	/** Segment numbers on disk, oldest first; the last one takes the appends. */
+	segments: number[];
+	/** Run ids in each segment: a segment is full with `segmentRuns` of them. */
+	ids: Map<number, Set<string>>;
+	pending: RunRecord[];
+	writing: Promise<void>;
+}
+
 export type Runs = ReturnType<typeof createRuns>;
 
 /**
- * Run history under `data/runs/FUNCTION/RUN_ID.json`, newest `keep` per function. Records of sync runs
- * are written after the reply, off the invocation's path; an async run's queued record is flushed to
- * disk before it is acknowledged.
+ * Run history, per function, as append-only JSON-lines segments under `data/runs/FUNCTION/`: a
+ * record is appended at each change of a run's state, and the last line of a run wins. Appends are
+ * batched, so a sync invocation costs no disk write of its own; an async run's queued record is
+ * flushed to disk before it is acknowledged. Whole old segments are deleted to keep about `keep`
+ * runs per function.
  */
 export function createRuns(config: Config, keep: number) {
 	const dir = join(config.dataDir, 'runs');
-	/** run id → function, for GET /runs/{id} without a scan. */
-	const index = new Map<string, string>();
-	const counts = new Map<string, number>();
-	let writing: Promise<void> = Promise.resolve();
+	const segmentRuns = Math.max(1, Math.ceil(keep / 4));
+	const histories = new Map<string, History>();
+	/** run id → function and segment, for GET /runs/{id}. */
+	const index = new Map<string, { fn: string; segment: number }>();
+	let pendingCount = 0;
+	let timer: NodeJS.Timeout | undefined;
+	let dropped = 0;
 
+	const segmentPath = (fn: string, segment: number) => join(dir, fn, `${String(segment).padStart(10, '0')}.jsonl`);
+
+	function historyOf(fn: string): History {
+		let h = histories.get(fn);
+		if (!h) histories.set(fn, (h = { segments: [], ids: new Map(), pending: [], writing: Promise.resolve() }));
+		return h;
+	}
+
+	function parseLines(text: string): RunRecord[] {
+		const records: RunRecord[] = [];
+		for (const line of text.split('\n')) {
+			if (!line) continue;
+			try {
+				records.push(JSON.parse(line) as RunRecord);
+			} catch {
+				// A line cut short by a crash mid-append.
+			}
+		}
+		return records;
+	}
+
+	/** Reads what is on disk; returns the async runs that were queued or running when the last process ended. */
 	async function init(): Promise<RunRecord[]> {
 		await mkdir(dir, { recursive: true });
-		const pending: RunRecord[] = [];
-		for (const fn of await readdir(dir).catch(() => [])) {
+		const latest = new Map<string, RunRecord>();
+		for (const fn of await readdir(dir).catch(() => [] as string[])) {
 			if (!isValidName(fn)) continue;
-			const files = (await readdir(join(dir, fn))).filter((f) => f.endsWith('.json') && isRunId(f.slice(0, -5)));
-			counts.set(fn, files.length);
-			for (const file of files) index.set(file.slice(0, -5), fn);
-			for (const file of files.sort()) {
-				const record = await read(fn, file.slice(0, -5));
-				if (record && (record.status === 'queued' || record.status === 'running')) pending.push(record);
+			const h = historyOf(fn);
+			const files = (await readdir(join(dir, fn))).filter((f) => /^\d{10}\.jsonl$/.test(f)).sort();
+			for (const file of files) {
+				const segment = Number(file.slice(0, 10));
+				const records = parseLines(await readFile(join(dir, fn, file), 'utf8'));
+				h.segments.push(segment);
+				h.ids.set(segment, new Set(records.map((r) => r.run_id)));
+				for (const record of records) {
+					index.set(record.run_id, { fn, segment });
+					latest.set(record.run_id, record);
+				}
 			}
-			for (const file of await readdir(join(dir, fn))) if (file.endsWith('.tmp')) await rm(join(dir, fn, file), { force: true });
 		}
-		return pending;
+		return [...latest.values()].filter((r) => r.status === 'queued' || r.status === 'running').sort((a, b) => (a.run_id < b.run_id ? -1 : 1));
 	}
 
-	async function read(fn: string, id: string): Promise<RunRecord | null> {
-		try {
-			return JSON.parse(await readFile(join(dir, fn, `${id}.json`), 'utf8')) as RunRecord;
-		} catch {
-			return null;
-		}
-	}
-
-	async function write(record: RunRecord, durable: boolean) {
-		const folder = join(dir, record.function);
-		await mkdir(folder, { recursive: true });
-		const target = join(folder, `${record.run_id}.json`);
-		const temp = `${target}.${randomBytes(4).toString('hex')}.tmp`;
-		const handle = await open(temp, 'w', 0o600);
-		try {
-			await handle.writeFile(JSON.stringify(record));
-			if (durable) await handle.sync();
-		} finally {
-			await handle.close();
-		}
-		await rename(temp, target);
-		if (!index.has(record.run_id)) {
-			index.set(record.run_id, record.function);
-			const count = (counts.get(record.function) ?? 0) + 1;
-			counts.set(record.function, count);
-			// Trim in batches: one directory read per tenth of `keep` runs, not one per run.
-			if (count > keep + Math.ceil(keep / 10)) await trim(record.function);
+	/** Starts a new segment when the current one is full, and deletes the ones no longer needed. */
+	async function rotate(fn: string, h: History) {
+		const current = h.segments.at(-1);
+		if (current !== undefined && (h.ids.get(current)?.size ?? 0) < segmentRuns) return;
+		const next = (current ?? 0) + 1;
+		h.segments.push(next);
+		h.ids.set(next, new Set());
+		// The full segments kept hold at least `keep` runs.
+		const full = Math.ceil(keep / segmentRuns);
+		while (h.segments.length > full + 1) {
+			const old = h.segments.shift()!;
+			for (const id of h.ids.get(old) ?? []) if (index.get(id)?.segment === old) index.delete(id);
+			h.ids.delete(old);
+			await rm(segmentPath(fn, old), { force: true });
 		}
 	}
 
-	async function trim(fn: string) {
-		const files = (await readdir(join(dir, fn))).filter((f) => f.endsWith('.json')).sort();
-		const excess = files.slice(0, Math.max(0, files.length - keep));
-		for (const file of excess) {
-			await rm(join(dir, fn, file), { force: true });
-			index.delete(file.slice(0, -5));
-		}
-		counts.set(fn, files.length - excess.length);
-	}
-
-	/** Queues a write; writes happen one at a time, in order, so a later state never loses to an earlier one. */
-	function save(record: RunRecord, durable = false): Promise<void> {
-		const next = writing.then(() => write(record, durable));
-		writing = next.catch((err) => log('warn', 'cannot write a run record', { run: record.run_id, error: String(err) }));
+	/** Writes what waits for one function, in order; `durable` flushes it to the disk. */
+	function flush(fn: string, durable = false): Promise<void> {
+		const h = historyOf(fn);
+		const task = async () => {
+			while (h.pending.length > 0) {
+				await mkdir(join(dir, fn), { recursive: true });
+				await rotate(fn, h);
+				const segment = h.segments.at(-1)!;
+				const ids = h.ids.get(segment)!;
+				// Up to the segment's share of runs; later states of runs already in it go along.
+				let take = 0;
+				const room = new Set(ids);
+				while (take < h.pending.length && (room.size < segmentRuns || room.has(h.pending[take]!.run_id))) room.add(h.pending[take++]!.run_id);
+				const batch = h.pending.splice(0, take);
+				pendingCount -= batch.length;
+				const text = batch.map((r) => JSON.stringify(r) + '\n').join('');
+				if (durable) {
+					const handle = await open(segmentPath(fn, segment), 'a', 0o600);
+					try {
+						await handle.writeFile(text);
+						await handle.datasync();
+					} finally {
+						await handle.close();
+					}
+				} else await appendFile(segmentPath(fn, segment), text, { mode: 0o600 });
+				for (const record of batch) {
+					index.set(record.run_id, { fn, segment });
+					ids.add(record.run_id);
+				}
+			}
+		};
+		const next = h.writing.then(task);
+		h.writing = next.catch((err) => log('warn', 'cannot write run history', { function: fn, error: String(err) }));
 		return next;
 	}
 
-	async function get(id: string): Promise<RunRecord | null> {
-		const fn = index.get(id);
-		return fn ? read(fn, id) : null;
+	function flushAll(): Promise<void> {
+		timer = undefined;
+		return Promise.all([...histories.keys()].map((fn) => flush(fn))).then(() => {});
 	}
 
-	/** Newest first, from one function or from all. */
-	async function list(fn: string | null, limit: number): Promise<RunRecord[]> {
-		const functions = fn ? [fn] : [...counts.keys()];
-		const ids: [string, string][] = [];
-		for (const name of functions) {
-			const files = await readdir(join(dir, name)).catch(() => [] as string[]);
-			for (const file of files) if (file.endsWith('.json')) ids.push([file.slice(0, -5), name]);
+	/**
+	 * Records a state of a run. Sync results are batched; with `durable` the record is on disk when the
+	 * promise resolves.
+	 */
+	function save(record: RunRecord, durable = false): Promise<void> {
+		const h = historyOf(record.function);
+		h.pending.push(record);
+		pendingCount++;
+		if (pendingCount > MAX_PENDING) shed();
+		if (durable) return flush(record.function, true);
+		timer ??= setTimeout(() => void flushAll(), FLUSH_MS);
+		return Promise.resolve();
+	}
+
+	/** Drops the oldest waiting records of finished runs: history is worth less than memory. */
+	function shed() {
+		for (const h of histories.values()) {
+			const before = h.pending.length;
+			h.pending = h.pending.filter((r, i) => i >= before / 2 || r.status === 'queued' || r.status === 'running');
+			pendingCount -= before - h.pending.length;
+			dropped += before - h.pending.length;
 		}
-		ids.sort((a, b) => (a[0] < b[0] ? 1 : -1));
-		const records = await Promise.all(ids.slice(0, limit).map(([id, name]) => read(name, id)));
-		return records.filter((r): r is RunRecord => r !== null).map(({ input: _input, ...rest }) => rest as RunRecord);
+		log('warn', 'run history falls behind; dropped records of finished runs', { dropped });
 	}
 
-	/** Waits for queued writes: for shutdown and tests. */
-	const flush = () => writing;
+	/** The latest state of a run: still waiting to be written, or from its segment. */
+	async function get(id: string): Promise<RunRecord | null> {
+		for (const h of histories.values()) {
+			const waiting = h.pending.findLast((r) => r.run_id === id);
+			if (waiting) return waiting;
+		}
+		const at = index.get(id);
+		if (!at) return null;
+		const text = await readFile(segmentPath(at.fn, at.segment), 'utf8').catch(() => '');
+		return parseLines(text).findLast((r) => r.run_id === id) ?? null;
+	}
 
-	return { init, save, get, list, flush };
+	/** Newest first, the latest state of each run, from one function or from all. */
+	async function list(fn: string | null, limit: number): Promise<RunRecord[]> {
+		const found = new Map<string, RunRecord>();
+		for (const name of fn ? [fn] : [...histories.keys()]) {
+			const h = histories.get(name);
+			if (!h) continue;
+			const seen = new Map<string, RunRecord>();
+			for (const r of [...h.pending].reverse()) if (!seen.has(r.run_id)) seen.set(r.run_id, r);
+			for (const segment of [...h.segments].reverse()) {
+				if (seen.size >= limit * 2) break;
+				const records = parseLines(await readFile(segmentPath(name, segment), 'utf8').catch(() => ''));
+				for (const r of records.reverse()) if (!seen.has(r.run_id)) seen.set(r.run_id, r);
+			}
+			for (const [id, r] of seen) found.set(id, r);
+		}
+		return [...found.values()]
+			.sort((a, b) => (a.run_id < b.run_id ? 1 : -1))
+			.slice(0, limit)
+			.map(({ input: _input, timeout_ms: _timeout, ...shown }) => shown as RunRecord);
+	}
+
+	/** Writes everything waiting: for shutdown and tests. */
+	async function drain() {
+		clearTimeout(timer);
+		timer = undefined;
+		await flushAll();
+		await Promise.all([...histories.values()].map((h) => h.writing));
+	}
+
+	return { init, save, get, list, flush: drain };
 }
