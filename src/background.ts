@@ -7,6 +7,9 @@ import type { Store } from './store.js';
 
 // Async runs waiting for room in the pool try again this often.
 const RETRY_MS = 1_000;
+// Async runs accepted but not started; past this the API answers 429. Only ids wait in memory: the
+// input is read back from the run's queued record when it starts.
+export const MAX_WAITING = 10_000;
 
 export type Background = ReturnType<typeof createBackground>;
 
@@ -15,20 +18,24 @@ export type Background = ReturnType<typeof createBackground>;
  * invocation. Their state is kept by `runs`, so queued ones survive a restart. No broker needed.
  */
 export function createBackground(runner: Runner, store: Store, runs: Runs, concurrency: number) {
-	const waiting: RunRecord[] = [];
+	const waiting: string[] = [];
 	const active = new Set<Promise<void>>();
 	let closed = false;
 	const never = new AbortController().signal;
 
-	function enqueue(record: RunRecord) {
-		waiting.push(record);
+	function full() {
+		return waiting.length >= MAX_WAITING;
+	}
+
+	function enqueue(runId: string) {
+		waiting.push(runId);
 		next();
 	}
 
 	function next() {
 		while (!closed && active.size < concurrency && waiting.length > 0) {
-			const record = waiting.shift()!;
-			const done = execute(record).catch((err) => log('error', 'async run failed', { run: record.run_id, error: String(err) }));
+			const runId = waiting.shift()!;
+			const done = execute(runId).catch((err) => log('error', 'async run failed', { run: runId, error: String(err) }));
 			active.add(done);
 			void done.finally(() => {
 				active.delete(done);
@@ -37,12 +44,16 @@ export function createBackground(runner: Runner, store: Store, runs: Runs, concu
 		}
 	}
 
-	async function execute(record: RunRecord) {
+	async function execute(runId: string) {
+		const record = await runs.get(runId);
+		if (!record || record.status !== 'queued') return;
 		const finish = (result: Partial<RunRecord>) => runs.save({ ...record, ...result, input: undefined, timeout_ms: undefined, finished_at: new Date().toISOString() }, true);
-		const ref = await store.locate(record.function);
-		if (!ref) return finish({ status: 'failed', error_message: 'The function was deleted before the run started.' });
-		await runs.save({ ...record, status: 'running' });
+		// On disk before it starts: a crash from here on records it as interrupted, never runs it twice.
+		await runs.save({ ...record, status: 'running' }, true);
 		for (;;) {
+			// Looked up at each attempt: the function may have changed while this run waited for room.
+			const ref = await store.locate(record.function);
+			if (!ref) return finish({ status: 'failed', error_message: 'The function was deleted before the run started.' });
 			try {
 				const result = await runner.run(ref, record.function_id, record.input, record.timeout_ms ?? 5_000, never, record.run_id);
 				return finish(result);
@@ -52,7 +63,7 @@ export function createBackground(runner: Runner, store: Store, runs: Runs, concu
 					await sleep(RETRY_MS);
 					continue;
 				}
-				throw err;
+				return finish({ status: 'failed', error_message: `The run could not be started: ${(err as Error).message}` });
 			}
 		}
 	}
@@ -60,7 +71,7 @@ export function createBackground(runner: Runner, store: Store, runs: Runs, concu
 	/** Runs left by the previous process: queued ones run now, interrupted ones are recorded as failed. */
 	async function resume(pending: RunRecord[]) {
 		for (const record of pending) {
-			if (record.status === 'queued') enqueue(record);
+			if (record.status === 'queued') enqueue(record.run_id);
 			else await runs.save({ ...record, status: 'failed', error_message: 'The run was interrupted by a restart of the platform.', input: undefined, timeout_ms: undefined, finished_at: new Date().toISOString() }, true);
 		}
 	}
@@ -71,5 +82,5 @@ export function createBackground(runner: Runner, store: Store, runs: Runs, concu
 		await Promise.race([Promise.allSettled([...active]), sleep(waitMs)]);
 	}
 
-	return { enqueue, resume, close };
+	return { enqueue, full, resume, close };
 }

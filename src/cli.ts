@@ -56,6 +56,8 @@ async function api(method: string, path: string, body?: unknown): Promise<{ stat
 	} catch {}
 	if (res.status >= 400) {
 		const error = (json as { error?: { message?: string } } | null)?.error;
+		// The server found the request itself wrong (a bad value given on the command line): a usage error.
+		if (res.status === 400) throw new UsageError(error?.message ?? text);
 		throw new Failure(`${res.status}: ${error?.message ?? text}`);
 	}
 	return { status: res.status, text, json };

@@ -1,6 +1,5 @@
 import { Agent, type IncomingHttpHeaders, type IncomingMessage, type OutgoingHttpHeaders, request } from 'node:http';
 import type { Readable } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { scope } from './signals.js';
 
@@ -114,8 +113,16 @@ export function openStream(url: string, method: string, path: string, headers: O
 		// The path goes as it is, never resolved against the URL: `//other.host/` must stay a path.
 		const { hostname, port } = new URL(url);
 		const req = request({ host: hostname, port, path, method, agent, signal, headers }, resolve);
-		req.on('error', reject);
-		if (body) pipeline(body, req).catch((err: unknown) => req.destroy(err as Error));
-		else req.end();
+		req.on('error', (err) => {
+			// The caller's body is drained, not destroyed: the caller still gets a proper 502.
+			if (body) {
+				body.unpipe(req);
+				body.resume();
+			}
+			reject(err);
+		});
+		if (!body) return void req.end();
+		body.on('error', (err) => req.destroy(err));
+		body.pipe(req);
 	});
 }

@@ -467,7 +467,13 @@ export function createPool(config: Config) {
 		return [...byName.values()].map((c) => ({ name: c.name, fn: c.fn, state: c.state, used: c.used }));
 	}
 
-	return { init, lease, release, retire, retireFunction, close, drain, snapshot, logs, queueDepth: () => queue.length };
+	/** A deleted function: its containers go, and so does the output kept from removed ones. */
+	function forget(fn: string) {
+		retireFunction(fn);
+		removedLogs.delete(fn);
+	}
+
+	return { init, lease, release, retire, retireFunction, forget, close, drain, snapshot, logs, queueDepth: () => queue.length };
 }
 
 /** How a container stopped, with the last lines it printed, e.g. "exited with code 3 (last output: ...)". */

@@ -151,7 +151,8 @@ export function createRunner(config: Config, pool: Pool, metrics: Metrics) {
 						: c?.why
 							? `The function ${await abortable(c.why, caller).catch(() => 'stopped')} while handling the request.`
 							: `The request to the function failed: ${(err as Error).message}.`;
-				sendPlatformError(res, timedOut ? 504 : 502, timedOut ? 'function_timeout' : 'function_failed', message);
+				// The caller's body may be unread: this connection ends with the answer.
+				sendPlatformError(res, timedOut ? 504 : 502, timedOut ? 'function_timeout' : 'function_failed', message, { connection: 'close' });
 			} else res.destroy();
 		} finally {
 			deadline.dispose();
@@ -167,6 +168,9 @@ export function createRunner(config: Config, pool: Pool, metrics: Metrics) {
 /** The caller's headers, end to end, plus where the request came from. */
 function forwardedHeaders(req: IncomingMessage, platformAuth: boolean): OutgoingHttpHeaders {
 	const headers: OutgoingHttpHeaders = Object.fromEntries(endToEnd(req.rawHeaders));
+	// Transfer-Encoding is hop-by-hop, but a chunked body must stay framed as one: without a length,
+	// Node would send a GET's or DELETE's body bare, and the function would read it as another request.
+	if (req.headers['transfer-encoding'] !== undefined && req.headers['content-length'] === undefined) headers['transfer-encoding'] = 'chunked';
 	const previous = req.headers['x-forwarded-for'];
 	const client = req.socket.remoteAddress ?? '';
 	headers['x-forwarded-for'] = previous ? `${previous}, ${client}` : client;

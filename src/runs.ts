@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { appendFile, mkdir, open, readFile, readdir, rm } from 'node:fs/promises';
+import { syncDir } from './store.js';
 import { join } from 'node:path';
 import type { Config } from './config.js';
 import { log } from './log.js';
@@ -42,6 +43,8 @@ interface History {
 	/** Run ids in each segment: a segment is full with `segmentRuns` of them. */
 	ids: Map<number, Set<string>>;
 	pending: RunRecord[];
+	/** The batch being written: still searchable until it is on disk. */
+	inflight: RunRecord[];
 	writing: Promise<void>;
 }
 
@@ -63,12 +66,16 @@ export function createRuns(config: Config, keep: number) {
 	let pendingCount = 0;
 	let timer: NodeJS.Timeout | undefined;
 	let dropped = 0;
+	/** Async runs not finished yet: their records are never shed, and must reach the disk durably. */
+	const asyncRuns = new Set<string>();
+	/** Runs whose next record must be on the disk (fsync) before its save resolves. */
+	const mustSync = new Set<string>();
 
 	const segmentPath = (fn: string, segment: number) => join(dir, fn, `${String(segment).padStart(10, '0')}.jsonl`);
 
 	function historyOf(fn: string): History {
 		let h = histories.get(fn);
-		if (!h) histories.set(fn, (h = { segments: [], ids: new Map(), pending: [], writing: Promise.resolve() }));
+		if (!h) histories.set(fn, (h = { segments: [], ids: new Map(), pending: [], inflight: [], writing: Promise.resolve() }));
 		return h;
 	}
 
@@ -104,7 +111,9 @@ export function createRuns(config: Config, keep: number) {
 				}
 			}
 		}
-		return [...latest.values()].filter((r) => r.status === 'queued' || r.status === 'running').sort((a, b) => (a.run_id < b.run_id ? -1 : 1));
+		const unfinished = [...latest.values()].filter((r) => r.status === 'queued' || r.status === 'running');
+		for (const r of unfinished) asyncRuns.add(r.run_id);
+		return unfinished.sort((a, b) => (a.run_id < b.run_id ? -1 : 1));
 	}
 
 	/** Starts a new segment when the current one is full, and deletes the ones no longer needed. */
@@ -118,7 +127,17 @@ export function createRuns(config: Config, keep: number) {
 		const full = Math.ceil(keep / segmentRuns);
 		while (h.segments.length > full + 1) {
 			const old = h.segments.shift()!;
-			for (const id of h.ids.get(old) ?? []) if (index.get(id)?.segment === old) index.delete(id);
+			const latestHere = [...(h.ids.get(old) ?? [])].filter((id) => index.get(id)?.segment === old);
+			// A queued or running async run whose latest state is here moves forward, never out.
+			const records = latestHere.length > 0 ? parseLines(await readFile(segmentPath(fn, old), 'utf8').catch(() => '')) : [];
+			for (const id of latestHere) {
+				const last = records.findLast((r) => r.run_id === id);
+				if (last && (last.status === 'queued' || last.status === 'running')) {
+					h.pending.unshift(last);
+					pendingCount++;
+					mustSync.add(id);
+				} else index.delete(id);
+			}
 			h.ids.delete(old);
 			await rm(segmentPath(fn, old), { force: true });
 		}
@@ -138,20 +157,35 @@ export function createRuns(config: Config, keep: number) {
 				const room = new Set(ids);
 				while (take < h.pending.length && (room.size < segmentRuns || room.has(h.pending[take]!.run_id))) room.add(h.pending[take++]!.run_id);
 				const batch = h.pending.splice(0, take);
-				pendingCount -= batch.length;
+				h.inflight = batch;
 				const text = batch.map((r) => JSON.stringify(r) + '\n').join('');
-				if (durable) {
-					const handle = await open(segmentPath(fn, segment), 'a', 0o600);
-					try {
-						await handle.writeFile(text);
-						await handle.datasync();
-					} finally {
-						await handle.close();
-					}
-				} else await appendFile(segmentPath(fn, segment), text, { mode: 0o600 });
+				// Whoever flushes a record that must be durable syncs it, be it a timer's batch.
+				const sync = durable || batch.some((r) => mustSync.has(r.run_id));
+				const path = segmentPath(fn, segment);
+				try {
+					if (sync) {
+						const handle = await open(path, 'a', 0o600);
+						try {
+							await handle.writeFile(text);
+							await handle.datasync();
+						} finally {
+							await handle.close();
+						}
+						await syncDir(join(dir, fn));
+					} else await appendFile(path, text, { mode: 0o600 });
+				} catch (err) {
+					// Not written: back in front, to be tried again (or shed if the disk stays full).
+					h.pending.unshift(...batch);
+					throw err;
+				} finally {
+					h.inflight = [];
+				}
+				pendingCount -= batch.length;
 				for (const record of batch) {
 					index.set(record.run_id, { fn, segment });
 					ids.add(record.run_id);
+					mustSync.delete(record.run_id);
+					if (record.status !== 'queued' && record.status !== 'running') asyncRuns.delete(record.run_id);
 				}
 			}
 		};
@@ -160,9 +194,10 @@ export function createRuns(config: Config, keep: number) {
 		return next;
 	}
 
+	/** Writes what waits for every function; failures are logged by `flush`, never thrown from a timer. */
 	function flushAll(): Promise<void> {
 		timer = undefined;
-		return Promise.all([...histories.keys()].map((fn) => flush(fn))).then(() => {});
+		return Promise.allSettled([...histories.keys()].map((fn) => flush(fn))).then(() => {});
 	}
 
 	/**
@@ -173,6 +208,10 @@ export function createRuns(config: Config, keep: number) {
 		const h = historyOf(record.function);
 		h.pending.push(record);
 		pendingCount++;
+		if (durable) {
+			asyncRuns.add(record.run_id);
+			mustSync.add(record.run_id);
+		}
 		if (pendingCount > MAX_PENDING) shed();
 		if (durable) return flush(record.function, true);
 		timer ??= setTimeout(() => void flushAll(), FLUSH_MS);
@@ -183,7 +222,7 @@ export function createRuns(config: Config, keep: number) {
 	function shed() {
 		for (const h of histories.values()) {
 			const before = h.pending.length;
-			h.pending = h.pending.filter((r, i) => i >= before / 2 || r.status === 'queued' || r.status === 'running');
+			h.pending = h.pending.filter((r, i) => i >= before / 2 || asyncRuns.has(r.run_id));
 			pendingCount -= before - h.pending.length;
 			dropped += before - h.pending.length;
 		}
@@ -193,7 +232,7 @@ export function createRuns(config: Config, keep: number) {
 	/** The latest state of a run: still waiting to be written, or from its segment. */
 	async function get(id: string): Promise<RunRecord | null> {
 		for (const h of histories.values()) {
-			const waiting = h.pending.findLast((r) => r.run_id === id);
+			const waiting = h.pending.findLast((r) => r.run_id === id) ?? h.inflight.findLast((r) => r.run_id === id);
 			if (waiting) return waiting;
 		}
 		const at = index.get(id);
@@ -209,9 +248,9 @@ export function createRuns(config: Config, keep: number) {
 			const h = histories.get(name);
 			if (!h) continue;
 			const seen = new Map<string, RunRecord>();
-			for (const r of [...h.pending].reverse()) if (!seen.has(r.run_id)) seen.set(r.run_id, r);
+			for (const r of [...h.inflight, ...h.pending].reverse()) if (!seen.has(r.run_id)) seen.set(r.run_id, r);
+			// Segments hold runs in the order they finished, not started: read them all (a few per function).
 			for (const segment of [...h.segments].reverse()) {
-				if (seen.size >= limit * 2) break;
 				const records = parseLines(await readFile(segmentPath(name, segment), 'utf8').catch(() => ''));
 				for (const r of records.reverse()) if (!seen.has(r.run_id)) seen.set(r.run_id, r);
 			}
@@ -228,7 +267,7 @@ export function createRuns(config: Config, keep: number) {
 		clearTimeout(timer);
 		timer = undefined;
 		await flushAll();
-		await Promise.all([...histories.values()].map((h) => h.writing));
+		await Promise.allSettled([...histories.values()].map((h) => h.writing));
 	}
 
 	return { init, save, get, list, flush: drain };

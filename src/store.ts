@@ -1,9 +1,10 @@
 import { createHash, randomBytes, randomUUID } from 'node:crypto';
-import { link, mkdir, open, readFile, rename, rm, stat, unlink, writeFile } from 'node:fs/promises';
+import { link, mkdir, open, readFile, rename, rm, stat, unlink } from 'node:fs/promises';
 import { statSync } from 'node:fs';
 import { join } from 'node:path';
 import { glob } from 'tinyglobby';
 import type { Config, Language } from './config.js';
+import { badRequest } from './errors.js';
 import { log } from './log.js';
 import { type Settings, type SettingsPatch, isValidName } from './validate.js';
 
@@ -106,6 +107,9 @@ export function createStore(config: Config) {
 			if (value === null) delete next[key];
 			else if (value !== undefined) next[key] = value;
 		}
+		// Checked on the result, not the patch: min_warm may meet a max_replicas set earlier, or the default.
+		const replicas = (next.max_replicas as number | undefined) ?? config.maxReplicas;
+		if (((next.min_warm as number | undefined) ?? 0) > replicas) throw badRequest('invalid_min_warm', `min_warm cannot exceed max_replicas (${replicas}).`);
 		const text = JSON.stringify(next) + '\n';
 		const temp = await writeTemp(settingsDir, `${name}.json`, text);
 		await rename(temp, join(settingsDir, `${name}.json`));
@@ -224,14 +228,24 @@ export function createStore(config: Config) {
 				await dropSettings(name);
 			}
 			const meta = await ensureMeta(name, async () => new Date());
-			const settings = Object.keys(patch).length > 0 ? await writeSettings(name, patch) : (await readSettings(name)).settings;
 			const file = name + EXTENSIONS[language];
 			const others = LOOKUP_ORDER.filter((other) => other !== language && statSync(join(functionsDir, name + EXTENSIONS[other]), { throwIfNoEntry: false }));
 			const temp = await writeTemp(functionsDir, file, source);
+			let settings: Settings;
+			try {
+				// After the source is safely in its temp file: a full disk here still changes nothing.
+				settings = Object.keys(patch).length > 0 ? await writeSettings(name, patch) : (await readSettings(name)).settings;
+			} catch (err) {
+				await unlink(temp).catch(() => {});
+				throw err;
+			}
 			// One name, one source: if a crash falls between the rename and the removal of the other
 			// language's file, this note tells the next start which one stays.
 			const intent = join(metaDir, `${name}.replacing`);
-			if (others.length > 0) await writeFile(intent, language);
+			if (others.length > 0) {
+				await rename(await writeTemp(metaDir, `${name}.replacing`, language), intent);
+				await syncDir(metaDir);
+			}
 			await rename(temp, join(functionsDir, file));
 			for (const other of others) await rm(join(functionsDir, name + EXTENSIONS[other]), { force: true });
 			await syncDir(functionsDir);
@@ -286,7 +300,7 @@ async function writeTemp(dir: string, file: string, data: string): Promise<strin
 }
 
 /** Makes a rename or unlink in `dir` durable. */
-async function syncDir(dir: string) {
+export async function syncDir(dir: string) {
 	const handle = await open(dir, 'r');
 	try {
 		await handle.sync();

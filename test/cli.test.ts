@@ -59,7 +59,7 @@ suiteCli('a failed or timed-out function exits 1', async () => {
 });
 
 suiteCli('usage errors exit 2; --help exits 0', async () => {
-	for (const args of [['frobnicate'], ['deploy'], ['deploy', join(work, 'notes.txt')], ['invoke', 'x', '--input', '{bad'], ['invoke', 'x', '--nope'], ['invoke'], ['list', 'extra'], ['deploy', join(work, 'hello.py'), '--env', 'NOEQUALS']]) {
+	for (const args of [['frobnicate'], ['deploy'], ['deploy', join(work, 'notes.txt')], ['invoke', 'x', '--input', '{bad'], ['invoke', 'x', '--nope'], ['invoke'], ['list', 'extra'], ['deploy', join(work, 'hello.py'), '--env', 'NOEQUALS'], ['invoke', 'x', '--timeout', '0'], ['runs', 'x', '--limit', '5000']]) {
 		const res = await cli(args);
 		assert.is(res.exitCode, 2, `${args.join(' ')}: ${res.stderr}`);
 		assert.match(res.stderr, /Usage: lowcode-faas/);

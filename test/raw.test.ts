@@ -1,4 +1,5 @@
 import { createHash, randomBytes } from 'node:crypto';
+import { Agent, request as httpRequest } from 'node:http';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { type Platform, fixture, orphans, startPlatform } from './helpers.js';
@@ -15,6 +16,7 @@ interface Echo {
 const echoOf = async (res: Response) => (await res.json()) as Echo;
 
 let platform: Platform;
+const keepAlive = new Agent({ keepAlive: true, maxSockets: 1 });
 const raw = suite('raw HTTP route /fn/{name}');
 raw.before(async () => {
 	platform = await startPlatform();
@@ -102,6 +104,32 @@ raw('errors made by the platform are marked: 404 unknown, 504 timeout, 502 failu
 	const bad = await fetch(url('/fn/raw'), { headers: { 'x-timeout-ms': 'soon' } });
 	assert.is(bad.status, 400);
 	assert.is(bad.headers.get('x-lowcode-faas-error'), 'invalid_timeout');
+});
+
+raw('a chunked body on a DELETE stays framed; the next request on the connection is unharmed', async () => {
+	const { port } = new URL(platform.app.url);
+	const send = (method: string, path: string, chunks: string[]) =>
+		new Promise<Echo>((resolve, reject) => {
+			const req = httpRequest({ host: '127.0.0.1', port, path, method, agent: keepAlive, headers: { 'transfer-encoding': 'chunked' } }, (res) => {
+				let text = '';
+				res.on('data', (chunk: Buffer) => (text += chunk));
+				res.on('end', () => resolve(JSON.parse(text) as Echo));
+			});
+			req.on('error', reject);
+			for (const chunk of chunks) req.write(chunk);
+			req.end();
+		});
+	const first = await send('DELETE', '/fn/raw/one', ['GET /smuggled HTTP/1.1\r\nHost: x\r\n\r\n']);
+	assert.is(first.length, 35, 'the whole body reached the function as a body');
+	const second = await send('GET', '/fn/raw/two', []);
+	assert.is(second.path, '/two');
+	keepAlive.destroy();
+});
+
+raw('a function that dies during an upload gets the caller a 502, not a reset', async () => {
+	const res = await fetch(url('/fn/crash/upload'), { method: 'PUT', body: randomBytes(2 * 1024 * 1024) });
+	assert.is(res.status, 502);
+	assert.is(res.headers.get('x-lowcode-faas-error'), 'function_failed');
 });
 
 raw('the function’s own 5xx is passed through unmarked', async () => {

@@ -70,6 +70,7 @@ settings('bad settings are 400 with a clear code; PATCH of an unknown function i
 		[{ cpus: 0 }, 'invalid_cpus'],
 		[{ max_replicas: 1.5 }, 'invalid_max_replicas'],
 		[{ min_warm: -1 }, 'invalid_min_warm'],
+		[{ min_warm: 5 }, 'invalid_min_warm'], // above this function's max_replicas of 2
 		[{ source_code: 'x' }, 'unknown_field'],
 	];
 	for (const [body, code] of cases) {

@@ -59,7 +59,7 @@ export function deleteFunction(store: Store, pool: Pool): Handler {
 	return async (req) => {
 		const name = checkName(req.params.name);
 		const removed = await store.remove(name);
-		pool.retireFunction(name);
+		pool.forget(name);
 		if (!removed) throw missing(name);
 		return { status: 204 };
 	};

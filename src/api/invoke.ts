@@ -1,5 +1,5 @@
 import type { Background } from '../background.js';
-import { badRequest } from '../errors.js';
+import { HttpError, badRequest } from '../errors.js';
 import type { Pool } from '../pool.js';
 import type { RunResult } from '../result.js';
 import type { Runner } from '../run.js';
@@ -34,6 +34,7 @@ export function invokeFunction(store: Store, pool: Pool, runner: Runner, runs: R
 		const timeout = timeoutMs ?? ref.settings.timeout_ms ?? DEFAULT_TIMEOUT_MS;
 		const createdAt = new Date();
 		if (mode === 'true') {
+			if (background.full()) throw new HttpError(429, 'too_many_async_runs', 'Too many async runs are waiting; retry shortly.', { 'retry-after': '5' });
 			const record: RunRecord = {
 				run_id: newRunId(),
 				function_id: functionId,
@@ -52,7 +53,7 @@ export function invokeFunction(store: Store, pool: Pool, runner: Runner, runs: R
 			};
 			// On disk before it is acknowledged: a crash after the 202 still runs it.
 			await runs.save(record, true);
-			background.enqueue(record);
+			background.enqueue(record.run_id);
 			return { status: 202, body: { run_id: record.run_id, status: 'queued' } };
 		}
 		const result = await runner.run(ref, functionId, input, timeout, req.signal);
