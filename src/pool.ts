@@ -1,17 +1,13 @@
 import { randomBytes } from 'node:crypto';
-import { createServer } from 'node:net';
-import type { Config, Language } from './config.js';
-import { type DieEvent, DockerError, ensureNetwork, inspectState, listContainerNames, listContainers, removeContainers, runContainer, tailLogs, watchDieEvents } from './docker.js';
+import type { Config } from './config.js';
+import { LABEL, StartFailure, explainExit, launch } from './container.js';
+import { type DieEvent, ensureNetwork, inspectState, listContainerNames, listContainers, removeContainers, watchDieEvents } from './docker.js';
 import { HttpError } from './errors.js';
 import { ReadyTimeout, waitReady } from './forward.js';
 import { log } from './log.js';
+import { createOutputKeeper } from './output.js';
 import type { SourceRef } from './store.js';
 
-export const LABEL = 'lowcode-faas';
-const LOG_LINES = 10;
-// What is kept of removed containers' output: the last lines of the last few containers per function.
-const KEPT_LOG_LINES = 500;
-const KEPT_CONTAINERS = 5;
 // While a start waits for readiness, the container's state is also read this often, in case an exit
 // event was missed (the events stream restarting).
 const STATE_CHECK_MS = 500;
@@ -39,11 +35,6 @@ export interface Container {
 	readonly memoryMb: number;
 }
 
-/** A container that could not be started or never became ready; shared by all who waited for it. */
-export class StartFailure extends Error {
-	override name = 'StartFailure';
-}
-
 export interface Lease {
 	container: Container;
 	/** True when this invocation waited for a container to start. */
@@ -55,26 +46,6 @@ interface Waiter {
 	signal: AbortSignal;
 	grant(lease: Lease): void;
 	fail(err: Error): void;
-}
-
-/** The command that runs a function's source, mounted at `path`, inside its image. */
-export function commandFor(language: Language, path: string): string[] {
-	if (language === 'python') return ['python3', '-u', path];
-	// A server needs the network and its PORT; nothing else (no files, no subprocesses, no FFI).
-	return ['deno', 'run', '--no-prompt', '--allow-net', '--allow-env', path];
-}
-
-/** A free TCP port on 127.0.0.1 to publish a container on. */
-function freePort(): Promise<number> {
-	return new Promise((resolve, reject) => {
-		const server = createServer();
-		server.unref();
-		server.once('error', reject);
-		server.listen(0, '127.0.0.1', () => {
-			const { port } = server.address() as { port: number };
-			server.close(() => resolve(port));
-		});
-	});
 }
 
 export type Pool = ReturnType<typeof createPool>;
@@ -89,8 +60,7 @@ export function createPool(config: Config) {
 	const byName = new Map<string, Container>();
 	const queue: Waiter[] = [];
 	const removals = new Set<Promise<void>>();
-	/** The last lines of recently removed containers, by function. */
-	const removedLogs = new Map<string, { container: string; text: string }[]>();
+	const output = createOutputKeeper();
 	/** Starts in flight: shutdown waits for them, so that none creates a container after the last sweep. */
 	const launching = new Set<Promise<void>>();
 	const labels = { [LABEL]: 'function', [`${LABEL}.instance`]: config.instance };
@@ -222,30 +192,8 @@ export function createPool(config: Config) {
 		else byFunction.delete(c.fn);
 		if (c.state !== 'dead') c.state = 'draining';
 		c.exited.abort(new Error('removed'));
-		track(keepLogs(c).then(() => removeContainers([c.name])).catch(() => {}));
+		track(output.keep(c.fn, c.name).then(() => removeContainers([c.name])).catch(() => {}));
 		if (!quiet) pump();
-	}
-
-	/** Keeps the last lines of a container about to be removed, for GET /functions/{name}/logs. */
-	async function keepLogs(c: Container) {
-		const text = await tailLogs(c.name, KEPT_LOG_LINES);
-		if (!text) return;
-		const kept = [...(removedLogs.get(c.fn) ?? []), { container: c.name, text }].slice(-KEPT_CONTAINERS);
-		removedLogs.set(c.fn, kept);
-	}
-
-	/** What the function's containers printed: recently removed ones first, then the live ones. */
-	async function logs(fn: string, tail: number): Promise<string> {
-		const blocks = (removedLogs.get(fn) ?? []).map((kept) => ({ header: `${kept.container} (removed)`, text: kept.text }));
-		for (const c of byFunction.get(fn) ?? []) {
-			if (c.state !== 'dead') blocks.push({ header: c.name, text: await tailLogs(c.name, tail) });
-		}
-		return blocks
-			.map(({ header, text }) => {
-				const lines = text.split('\n').filter((line, i, all) => line !== '' || i < all.length - 1);
-				return `==> ${header} <==\n${lines.slice(-tail).join('\n')}\n`;
-			})
-			.join('\n');
 	}
 
 	function track(removal: Promise<void>) {
@@ -280,7 +228,7 @@ export function createPool(config: Config) {
 			memoryMb: ref.settings.memory_mb ?? config.sandbox.memoryMb,
 		};
 		c.ready = (async () => {
-			c.url = `http://127.0.0.1:${await launch(ref, c.name)}/`;
+			c.url = `http://127.0.0.1:${await launch(config, ref, c.name, labels)}/`;
 			// Retired while `docker run` ran: its removal may have come before the container existed.
 			if (!byName.has(c.name)) {
 				track(removeContainers([c.name]).catch(() => {}));
@@ -305,35 +253,6 @@ export function createPool(config: Config) {
 			},
 		);
 		return c;
-	}
-
-	/** `docker run`, on a port chosen here; a port taken between choosing and binding is retried. */
-	async function launch(ref: SourceRef, name: string): Promise<number> {
-		const target = `/app/${ref.file}`;
-		for (let attempt = 1; ; attempt++) {
-			const port = await freePort();
-			try {
-				await runContainer({
-					name,
-					image: config.images[ref.language],
-					labels: { ...labels, [`${LABEL}.function`]: ref.name },
-					// HOME in /tmp: the root filesystem is read-only and user 65534 has no home. The function's
-					// own variables first; the platform's PORT always wins.
-					env: { HOME: '/tmp', DENO_DIR: '/tmp/deno', PYTHONDONTWRITEBYTECODE: '1', ...ref.settings.env, PORT: String(config.containerPort) },
-					publish: { host: '127.0.0.1', hostPort: port, containerPort: config.containerPort },
-					mounts: [{ source: ref.path, target, readonly: true }],
-					command: commandFor(ref.language, target),
-					sandbox: { ...config.sandbox, memoryMb: ref.settings.memory_mb ?? config.sandbox.memoryMb, cpus: ref.settings.cpus ?? config.sandbox.cpus },
-				});
-				return port;
-			} catch (err) {
-				if (err instanceof DockerError && err.kind === 'port_taken' && attempt < 3) {
-					await removeContainers([name]).catch(() => {});
-					continue;
-				}
-				throw new StartFailure(describeDockerError(err, config.images[ref.language]), { cause: err });
-			}
-		}
 	}
 
 	async function waitUntilReady(c: Container) {
@@ -362,10 +281,11 @@ export function createPool(config: Config) {
 		const starting = c.state === 'starting';
 		if (live(c)) log('warn', 'container exited', { container: c.name, function: c.fn, exit_code: event.exitCode });
 		c.state = 'dead';
-		c.why = explainExit(c.name, c.memoryMb);
+		const why = explainExit(c.name, c.memoryMb);
+		c.why = why;
 		c.exited.abort(new Error('exited'));
 		// A starting one is discarded by its failed start; either way, after its logs were read.
-		if (!starting) void c.why.finally(() => discard(c));
+		if (!starting) void why.finally(() => discard(c));
 	}
 
 	function onDie(event: DieEvent) {
@@ -470,28 +390,13 @@ export function createPool(config: Config) {
 	/** A deleted function: its containers go, and so does the output kept from removed ones. */
 	function forget(fn: string) {
 		retireFunction(fn);
-		removedLogs.delete(fn);
+		output.forget(fn);
+	}
+
+	/** What the function's containers printed: recently removed ones first, then the live ones. */
+	function logs(fn: string, tail: number): Promise<string> {
+		return output.render(fn, (byFunction.get(fn) ?? []).filter((c) => c.state !== 'dead').map((c) => c.name), tail);
 	}
 
 	return { init, lease, release, retire, retireFunction, forget, close, drain, snapshot, logs, queueDepth: () => queue.length };
-}
-
-/** How a container stopped, with the last lines it printed, e.g. "exited with code 3 (last output: ...)". */
-async function explainExit(name: string, memoryMb: number): Promise<string> {
-	const [state, logs] = await Promise.all([inspectState(name).catch(() => null), tailLogs(name, LOG_LINES)]);
-	const how = state?.oomKilled ? `ran out of memory (limit ${memoryMb} MiB)` : state ? `exited with code ${state.exitCode}` : 'was removed';
-	const lines = logs.trim() ? logs.trim().split('\n').slice(-LOG_LINES).join(' | ') : '';
-	return lines ? `${how} (last output: ${lines})` : how;
-}
-
-function describeDockerError(err: unknown, image: string): string {
-	if (!(err instanceof DockerError)) return `The container could not be started: ${String(err)}.`;
-	switch (err.kind) {
-		case 'unreachable':
-			return `Docker is unreachable (${err.message}); start it with: npm run setup (or systemctl start docker).`;
-		case 'no_image':
-			return `The runtime image ${image} is missing; build it with: npm run setup.`;
-		default:
-			return `The container could not be started: ${err.message}.`;
-	}
 }

@@ -1,0 +1,83 @@
+import { createServer } from 'node:net';
+import type { Config, Language } from './config.js';
+import { DockerError, inspectState, removeContainers, runContainer, tailLogs } from './docker.js';
+import type { SourceRef } from './store.js';
+
+/** One function container: how it is started, and how its end is explained. The pool decides when. */
+
+export const LABEL = 'lowcode-faas';
+const LOG_LINES = 10;
+
+/** A container that could not be started or never became ready; shared by all who waited for it. */
+export class StartFailure extends Error {
+	override name = 'StartFailure';
+}
+
+/** The command that runs a function's source, mounted at `path`, inside its image. */
+export function commandFor(language: Language, path: string): string[] {
+	if (language === 'python') return ['python3', '-u', path];
+	// A server needs the network and its PORT; nothing else (no files, no subprocesses, no FFI).
+	return ['deno', 'run', '--no-prompt', '--allow-net', '--allow-env', path];
+}
+
+/** A free TCP port on 127.0.0.1 to publish a container on. */
+function freePort(): Promise<number> {
+	return new Promise((resolve, reject) => {
+		const server = createServer();
+		server.unref();
+		server.once('error', reject);
+		server.listen(0, '127.0.0.1', () => {
+			const { port } = server.address() as { port: number };
+			server.close(() => resolve(port));
+		});
+	});
+}
+
+/** `docker run` of a function's container, on a port chosen here; a port taken between choosing and binding is retried. Returns the port. */
+export async function launch(config: Config, ref: SourceRef, name: string, labels: Record<string, string>): Promise<number> {
+	const target = `/app/${ref.file}`;
+	for (let attempt = 1; ; attempt++) {
+		const port = await freePort();
+		try {
+			await runContainer({
+				name,
+				image: config.images[ref.language],
+				labels: { ...labels, [`${LABEL}.function`]: ref.name },
+				// HOME in /tmp: the root filesystem is read-only and user 65534 has no home. The function's
+				// own variables first; the platform's PORT always wins.
+				env: { HOME: '/tmp', DENO_DIR: '/tmp/deno', PYTHONDONTWRITEBYTECODE: '1', ...ref.settings.env, PORT: String(config.containerPort) },
+				publish: { host: '127.0.0.1', hostPort: port, containerPort: config.containerPort },
+				mounts: [{ source: ref.path, target, readonly: true }],
+				command: commandFor(ref.language, target),
+				sandbox: { ...config.sandbox, memoryMb: ref.settings.memory_mb ?? config.sandbox.memoryMb, cpus: ref.settings.cpus ?? config.sandbox.cpus },
+			});
+			return port;
+		} catch (err) {
+			if (err instanceof DockerError && err.kind === 'port_taken' && attempt < 3) {
+				await removeContainers([name]).catch(() => {});
+				continue;
+			}
+			throw new StartFailure(describeDockerError(err, config.images[ref.language]), { cause: err });
+		}
+	}
+}
+
+/** How a container stopped, with the last lines it printed, e.g. "exited with code 3 (last output: ...)". */
+export async function explainExit(name: string, memoryMb: number): Promise<string> {
+	const [state, logs] = await Promise.all([inspectState(name).catch(() => null), tailLogs(name, LOG_LINES)]);
+	const how = state?.oomKilled ? `ran out of memory (limit ${memoryMb} MiB)` : state ? `exited with code ${state.exitCode}` : 'was removed';
+	const lines = logs.trim() ? logs.trim().split('\n').slice(-LOG_LINES).join(' | ') : '';
+	return lines ? `${how} (last output: ${lines})` : how;
+}
+
+function describeDockerError(err: unknown, image: string): string {
+	if (!(err instanceof DockerError)) return `The container could not be started: ${String(err)}.`;
+	switch (err.kind) {
+		case 'unreachable':
+			return `Docker is unreachable (${err.message}); start it with: npm run setup (or systemctl start docker).`;
+		case 'no_image':
+			return `The runtime image ${image} is missing; build it with: npm run setup.`;
+		default:
+			return `The container could not be started: ${err.message}.`;
+	}
+}
