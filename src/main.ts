@@ -26,7 +26,8 @@ async function main() {
 	}
 	await checkDocker(Object.values(config.images));
 	const app = await startApp(config).catch((err: NodeJS.ErrnoException) => {
-		console.error(`lowcode-faas: cannot listen on ${config.host}:${config.port}: ${err.code ?? err.message}`);
+		if (err.syscall === 'listen') console.error(`lowcode-faas: cannot listen on ${config.host}:${config.port}: ${err.code ?? err.message}`);
+		else console.error(`lowcode-faas: cannot start: ${err.message}`);
 		process.exit(1);
 	});
 	log('info', 'listening', { url: app.url, data: config.dataDir });
