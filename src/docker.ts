@@ -218,15 +218,8 @@ export function watchDieEvents(labels: Record<string, string>, onDie: (event: Di
 	};
 }
 
-/** Ids of all containers, running or not, that carry every given label. */
-export async function listContainers(labels: Record<string, string>): Promise<string[]> {
-	const args = ['ps', '-aq', '--no-trunc'];
-	for (const [key, value] of Object.entries(labels)) args.push('--filter', `label=${key}=${value}`);
-	return (await docker(args)).split('\n').filter(Boolean);
-}
-
 /** Names of all containers, running or not, that carry every given label. */
-export async function listContainerNames(labels: Record<string, string>): Promise<string[]> {
+export async function listContainers(labels: Record<string, string>): Promise<string[]> {
 	const args = ['ps', '-a', '--format', '{{.Names}}'];
 	for (const [key, value] of Object.entries(labels)) args.push('--filter', `label=${key}=${value}`);
 	return (await docker(args)).split('\n').filter(Boolean);

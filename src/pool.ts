@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import type { Config } from './config.js';
 import { LABEL, StartFailure, explainExit, launch } from './container.js';
-import { type DieEvent, ensureNetwork, inspectState, listContainerNames, listContainers, removeContainers, watchDieEvents } from './docker.js';
+import { type DieEvent, ensureNetwork, inspectState, listContainers, removeContainers, watchDieEvents } from './docker.js';
 import { HttpError } from './errors.js';
 import { ReadyTimeout, waitReady } from './forward.js';
 import { log } from './log.js';
@@ -298,7 +298,7 @@ export function createPool(config: Config) {
 	 * `docker run` that was cut short, or whose removal failed.
 	 */
 	async function reconcile() {
-		const names = await listContainerNames(labels);
+		const names = await listContainers(labels);
 		const unknown = names.filter((name) => !byName.has(name));
 		if (unknown.length === 0) return;
 		log('info', 'removing containers the pool does not track', { count: unknown.length });

@@ -100,9 +100,9 @@ export function createStore(config: Config) {
 		return entry;
 	}
 
-	/** Applies a settings change durably; null fields go back to the default. */
-	async function writeSettings(name: string, patch: SettingsPatch): Promise<Settings> {
-		const next: Record<string, unknown> = { ...(await readSettings(name)).settings };
+	/** The settings a change results in; null fields go back to the default. Throws a 400 if they clash. */
+	function merge(current: Settings, patch: SettingsPatch): Settings {
+		const next: Record<string, unknown> = { ...current };
 		for (const [key, value] of Object.entries(patch)) {
 			if (value === null) delete next[key];
 			else if (value !== undefined) next[key] = value;
@@ -110,12 +110,18 @@ export function createStore(config: Config) {
 		// Checked on the result, not the patch: min_warm may meet a max_replicas set earlier, or the default.
 		const replicas = (next.max_replicas as number | undefined) ?? config.maxReplicas;
 		if (((next.min_warm as number | undefined) ?? 0) > replicas) throw badRequest('invalid_min_warm', `min_warm cannot exceed max_replicas (${replicas}).`);
+		return next as Settings;
+	}
+
+	/** Applies a settings change durably. */
+	async function writeSettings(name: string, patch: SettingsPatch): Promise<Settings> {
+		const next = merge((await readSettings(name)).settings, patch);
 		const text = JSON.stringify(next) + '\n';
 		const temp = await writeTemp(settingsDir, `${name}.json`, text);
 		await rename(temp, join(settingsDir, `${name}.json`));
 		await syncDir(settingsDir);
-		settingsCache.set(name, { settings: next as Settings, stamp: createHash('sha256').update(text).digest('hex').slice(0, 12) });
-		return next as Settings;
+		settingsCache.set(name, { settings: next, stamp: createHash('sha256').update(text).digest('hex').slice(0, 12) });
+		return next;
 	}
 
 	async function dropSettings(name: string) {
@@ -222,6 +228,8 @@ export function createStore(config: Config) {
 	async function save(name: string, language: Language, source: string, patch: SettingsPatch = {}): Promise<FunctionRecord> {
 		return withLock(name, async () => {
 			const previous = await locate(name);
+			// Refused before anything is written.
+			merge(previous ? (await readSettings(name)).settings : {}, patch);
 			// A replaced function keeps its id and settings; a new one drops what a hand-deleted namesake left.
 			if (!previous) {
 				await dropMeta(name);

@@ -302,6 +302,7 @@ add(
 	{ title: 'cpus as a string', method: 'POST', path: '/functions', body: { ...valid, cpus: '1' }, status: 400, code: 'invalid_cpus' },
 	{ title: 'max_replicas zero', method: 'POST', path: '/functions', body: { ...valid, max_replicas: 0 }, status: 400, code: 'invalid_max_replicas' },
 	{ title: 'min_warm over max_replicas', method: 'POST', path: '/functions', body: { ...valid, min_warm: 3, max_replicas: 2 }, status: 400, code: 'invalid_min_warm' },
+	{ title: 'min_warm over the default max_replicas', method: 'POST', path: '/functions', body: { ...valid, min_warm: 5 }, status: 400, code: 'invalid_min_warm' },
 	{ title: 'a settings timeout_ms of 0', method: 'POST', path: '/functions', body: { ...valid, timeout_ms: 0 }, status: 400, code: 'invalid_timeout_ms' },
 	{ title: 'unknown field "id"', method: 'POST', path: '/functions', body: { ...valid, id: '1983e415-afff-4b36-b088-16e19a43a7e3' }, status: 400, code: 'unknown_field' },
 	{ title: 'unknown field "__proto__"', method: 'POST', path: '/functions', body: '{"name":"ok","language":"python","source_code":"x","__proto__":{"admin":true}}', status: 400, code: 'unknown_field' },
