@@ -102,8 +102,9 @@ export function createPool(config: Config) {
 	/** Waits for a slot, in the bounded queue when none is free; 429 when the queue is full. */
 	function lease(ref: SourceRef, signal: AbortSignal): Promise<Lease> {
 		if (closed) return Promise.reject(new HttpError(503, 'shutting_down', 'The platform is shutting down.'));
-		// Only a fresh lookup retires other versions: a queued invocation's view may be older.
+		// Only a fresh lookup retires other versions; queued invocations of the function follow it.
 		retireStale(ref.name, ref.version);
+		refreshWaiters(ref);
 		const now = tryLease(ref);
 		if (now) return Promise.resolve(now);
 		if (queue.length >= config.maxQueue) {
@@ -179,9 +180,21 @@ export function createPool(config: Config) {
 		for (const c of byFunction.get(fn) ?? []) if (c.version !== version) retire(c);
 	}
 
+	/** Queued invocations of `ref`'s function will run its newest source, not the one they came with. */
+	function refreshWaiters(ref: SourceRef) {
+		for (const waiter of queue) if (waiter.ref.name === ref.name && waiter.ref.version !== ref.version) waiter.ref = ref;
+	}
+
 	/** Retires every container of a function (deleted, or changed). */
 	function retireFunction(fn: string) {
 		for (const c of byFunction.get(fn) ?? []) retire(c);
+		// Its queued invocations must not start the old source once room frees up.
+		if (queue.some((waiter) => waiter.ref.name === fn)) {
+			void locate(fn).then((ref) => {
+				if (ref) refreshWaiters(ref);
+				pump();
+			}, () => {});
+		}
 	}
 
 	/** Forgets a container and removes it in the background; its room goes to the queue unless `quiet`. */

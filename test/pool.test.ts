@@ -173,6 +173,30 @@ caps('a queued invocation still times out within its own deadline', async () => 
 	await Promise.all(busy);
 });
 
+caps('an invocation queued while its function changes runs with the new settings', async () => {
+	const source = `
+import json, os, time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+class H(BaseHTTPRequestHandler):
+    def do_GET(self):
+        self.send_response(204); self.end_headers()
+    def do_POST(self):
+        time.sleep(json.loads(self.rfile.read(int(self.headers.get("Content-Length") or 0))))
+        body = json.dumps(os.environ.get("WORD")).encode()
+        self.send_response(200); self.send_header("Content-Length", str(len(body))); self.end_headers(); self.wfile.write(body)
+ThreadingHTTPServer(("0.0.0.0", int(os.environ["PORT"])), H).serve_forever()
+`;
+	await platform.request('POST', '/functions', { name: 'swap', language: 'python', source_code: source, max_replicas: 1, env: { WORD: 'old' } });
+	const first = invoke('swap', { input: 1.5, timeout_ms: 20_000 });
+	await eventually(async () => platform.app.pool.snapshot().find((c) => c.fn === 'swap'), (c) => c?.state === 'ready' && c.used > 0);
+	await new Promise((r) => setTimeout(r, 200));
+	const queued = invoke('swap', { input: 0, timeout_ms: 20_000 });
+	await eventually(async () => platform.app.pool.queueDepth(), (depth) => depth === 1);
+	await platform.request('PATCH', '/functions/swap', { env: { WORD: 'new' } });
+	assert.is((await first).output, 'old', 'the request already sent finishes on the old container');
+	assert.is((await queued).output, 'new', 'the queued one runs with the new settings');
+});
+
 caps.run();
 
 const prewarm = suite('pool: prewarm');
