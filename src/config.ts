@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
+import { isValidName } from './validate.js';
 
 /** The HTTP port a function's server listens on inside its container (passed to it as PORT). */
 export const ContainerHttpPort = 8080;
@@ -111,7 +112,7 @@ function nameList(env: Env, key: string): 'all' | string[] {
 	const raw = (env[key] ?? '').trim();
 	if (raw === 'all') return 'all';
 	const names = raw.split(',').map((name) => name.trim()).filter(Boolean);
-	const bad = names.find((name) => !/^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$/.test(name));
+	const bad = names.find((name) => !isValidName(name));
 	if (bad !== undefined) throw new ConfigError(`${key} must be "all" or a comma list of function names, got "${bad}"`);
 	return names;
 }

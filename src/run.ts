@@ -184,7 +184,7 @@ function forwardedHeaders(req: IncomingMessage, platformAuth: boolean): Outgoing
 }
 
 /** A JSON error made by the platform on the raw route, marked so it is told apart from the function's own. */
-export function sendPlatformError(res: ServerResponse, status: number, code: string, message: string, headers: Record<string, string> = {}) {
+function sendPlatformError(res: ServerResponse, status: number, code: string, message: string, headers: Record<string, string> = {}) {
 	const payload = JSON.stringify({ error: { code, message } });
 	res.writeHead(status, { ...headers, 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(payload), 'x-lowcode-faas-error': code });
 	res.end(payload);

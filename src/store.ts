@@ -283,7 +283,7 @@ export function createStore(config: Config) {
 		});
 	}
 
-	return { init, locate, get, functionId, names, list, save, updateSettings, remove, warmTargets, functionsDir };
+	return { init, locate, get, functionId, names, list, save, updateSettings, remove, warmTargets };
 }
 
 /** When a hand-dropped file was first seen: its modification time, or now if it just vanished. */

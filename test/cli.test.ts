@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { execa } from 'execa';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { FIXTURES, type Platform, startPlatform } from './helpers.js';
+import { FIXTURES, type Platform, spawnServer, startPlatform } from './helpers.js';
 
 const TOKEN = 'cli-test-token-0123456789';
 let platform: Platform;
@@ -82,17 +82,8 @@ suiteCli('without the token, or without a server, it says so and exits 1', async
 
 suiteCli('with no command it runs the server', async () => {
 	const dataDir = await mkdtemp(join(tmpdir(), 'lowcode-faas-serve-'));
-	const child = execa('node', ['dist/src/cli.js'], { reject: false, env: { LOWCODE_FAAS_DATA: dataDir, LOWCODE_FAAS_PORT: '0', LOWCODE_FAAS_LOG_LEVEL: 'info' }, buffer: false });
+	const { child, url } = await spawnServer(dataDir, {}, 'dist/src/cli.js');
 	try {
-		const url = await new Promise<string>((resolve, reject) => {
-			let seen = '';
-			child.stdout!.on('data', (chunk: Buffer) => {
-				seen += chunk.toString();
-				const line = seen.split('\n').find((l) => l.includes('"listening"'));
-				if (line) resolve(JSON.parse(line).url);
-			});
-			setTimeout(() => reject(new Error('no server')), 15_000).unref();
-		});
 		assert.is((await fetch(`${url}/healthz`)).status, 200);
 	} finally {
 		child.kill('SIGTERM');

@@ -104,9 +104,9 @@ export async function dataFiles(dataDir: string): Promise<string[]> {
 	return entries.filter((e) => e.isFile()).map((e) => join(e.parentPath ?? e.path, e.name).slice(dataDir.length + 1)).sort();
 }
 
-/** Starts `node dist/src/main.js` as its own process and waits until it listens. */
-export async function spawnServer(dataDir: string, env: Record<string, string> = {}): Promise<{ child: ResultPromise; url: string }> {
-	const child = execa('node', ['dist/src/main.js'], {
+/** Starts the server (`script`: the entry or the CLI) as its own process and waits until it listens. */
+export async function spawnServer(dataDir: string, env: Record<string, string> = {}, script = 'dist/src/main.js'): Promise<{ child: ResultPromise; url: string }> {
+	const child = execa('node', [script], {
 		env: { LOWCODE_FAAS_DATA: dataDir, LOWCODE_FAAS_PORT: '0', LOWCODE_FAAS_LOG_LEVEL: 'info', ...env },
 		reject: false,
 		buffer: false,
