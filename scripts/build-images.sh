@@ -98,10 +98,14 @@ build_python() {
   import_debian "$(codename)" "$1" --include=python3
 }
 
+# A global, not a local: the EXIT trap runs after build_deno has returned, when its locals are gone
+# (under set -u a trap naming a local died with "tmp: unbound variable" on the first run).
+deno_tmp=
+trap '[ -z "$deno_tmp" ] || rm -rf "$deno_tmp"' EXIT
+
 build_deno() {
-  local tmp
-  tmp=$(mktemp -d)
-  trap 'rm -rf "$tmp"' RETURN EXIT
+  deno_tmp=$(mktemp -d)
+  local tmp=$deno_tmp
   say "fetching @deno/linux-x64-glibc@$DENO_VERSION from the npm registry"
   (cd "$tmp" && npm pack --silent "@deno/linux-x64-glibc@$DENO_VERSION" >/dev/null && tar -xzf ./*.tgz)
   [ -x "$tmp/package/deno" ] || die "the npm package did not contain a deno binary"
@@ -110,6 +114,8 @@ build_deno() {
   import_debian "$(codename)" "$1" \
     --customize-hook="copy-in $tmp/package/deno /usr/local/bin" \
     --customize-hook='chmod 0755 "$1"/usr/local/bin/deno'
+  rm -rf "$deno_tmp"
+  deno_tmp=
 }
 
 for spec in "$@"; do
