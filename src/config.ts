@@ -26,6 +26,8 @@ export interface Sandbox {
 	readonly tmpMb: number;
 	/** The bridge network functions run on; the platform creates it with inter-container traffic off. */
 	readonly network: string;
+	/** The Linux interface name the platform gives that network's bridge when it creates it. */
+	readonly bridge: string;
 	/** Largest container log kept by Docker, in KiB. */
 	readonly logMaxKb: number;
 }
@@ -142,8 +144,14 @@ function readToken(env: Env): string | null {
 	return token;
 }
 
+/** A Linux interface name (at most 15 characters) that follows from the network's name. */
+function bridgeName(network: string): string {
+	return `lcf-${createHash('sha256').update(network).digest('hex').slice(0, 8)}`;
+}
+
 /** Reads the configuration from the environment once; throws a ConfigError with a one-line message. */
 export function loadConfig(env: Env = process.env): Config {
+	const network = text(env, 'LOWCODE_FAAS_NETWORK', 'lowcode-faas');
 	const dataDir = resolve(text(env, 'LOWCODE_FAAS_DATA', 'data'));
 	const host = text(env, 'LOWCODE_FAAS_HOST', '127.0.0.1');
 	// The API runs code: on the network it needs a token, unless the operator insists.
@@ -184,7 +192,8 @@ export function loadConfig(env: Env = process.env): Config {
 			pidsLimit: integer(env, 'LOWCODE_FAAS_PIDS_LIMIT', 128, 8, 1_000_000),
 			nofile: integer(env, 'LOWCODE_FAAS_NOFILE', 1024, 64, 1_048_576),
 			tmpMb: integer(env, 'LOWCODE_FAAS_TMP_MB', 64, 1, 1024 * 1024),
-			network: text(env, 'LOWCODE_FAAS_NETWORK', 'lowcode-faas'),
+			network,
+			bridge: bridgeName(network),
 			logMaxKb: integer(env, 'LOWCODE_FAAS_LOG_MAX_KB', 1024, 16, 1024 * 1024),
 		}),
 	});

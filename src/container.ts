@@ -1,6 +1,6 @@
 import { createServer } from 'node:net';
 import type { Config, Language } from './config.js';
-import { DockerError, inspectState, removeContainers, runContainer, tailLogs } from './docker.js';
+import { DockerError, containerAddress, inspectState, removeContainers, runContainer, tailLogs } from './docker.js';
 import type { SourceRef } from './store.js';
 
 /** One function container: how it is started, and how its end is explained. The pool decides when. */
@@ -33,11 +33,21 @@ function freePort(): Promise<number> {
 	});
 }
 
-/** `docker run` of a function's container, on a port chosen here; a port taken between choosing and binding is retried. Returns the port. */
-export async function launch(config: Config, ref: SourceRef, name: string, labels: Record<string, string>): Promise<number> {
+/**
+ * How the platform reaches its containers: on their bridge address where the host routes it (Linux;
+ * no docker-proxy hop, and no port that every local user could call), else on a port published on
+ * 127.0.0.1 (Docker Desktop, a remote engine).
+ */
+export type Reach = 'bridge' | 'published';
+
+/**
+ * `docker run` of a function's container; returns the base URL the platform reaches it on. A published
+ * port taken between choosing and binding is retried.
+ */
+export async function launch(config: Config, ref: SourceRef, name: string, labels: Record<string, string>, reach: Reach): Promise<string> {
 	const target = `/app/${ref.file}`;
 	for (let attempt = 1; ; attempt++) {
-		const port = await freePort();
+		const port = reach === 'published' ? await freePort() : 0;
 		try {
 			await runContainer({
 				name,
@@ -46,12 +56,12 @@ export async function launch(config: Config, ref: SourceRef, name: string, label
 				// HOME in /tmp: the root filesystem is read-only and user 65534 has no home. The function's
 				// own variables first; the platform's PORT always wins.
 				env: { HOME: '/tmp', DENO_DIR: '/tmp/deno', PYTHONDONTWRITEBYTECODE: '1', ...ref.settings.env, PORT: String(config.containerPort) },
-				publish: { host: '127.0.0.1', hostPort: port, containerPort: config.containerPort },
+				publish: reach === 'published' ? { host: '127.0.0.1', hostPort: port, containerPort: config.containerPort } : null,
 				mounts: [{ source: ref.path, target, readonly: true }],
 				command: commandFor(ref.language, target),
 				sandbox: { ...config.sandbox, memoryMb: ref.settings.memory_mb ?? config.sandbox.memoryMb, cpus: ref.settings.cpus ?? config.sandbox.cpus },
 			});
-			return port;
+			if (reach === 'published') return `http://127.0.0.1:${port}/`;
 		} catch (err) {
 			if (err instanceof DockerError && err.kind === 'port_taken' && attempt < 3) {
 				await removeContainers([name]).catch(() => {});
@@ -59,6 +69,10 @@ export async function launch(config: Config, ref: SourceRef, name: string, label
 			}
 			throw new StartFailure(describeDockerError(err, config.images[ref.language]), { cause: err });
 		}
+		const address = await containerAddress(name, config.sandbox.network).catch(() => '');
+		// No address: it stopped at once, or was removed.
+		if (!address) throw new StartFailure(`The function ${await explainExit(name, ref.settings.memory_mb ?? config.sandbox.memoryMb)} before answering.`);
+		return `http://${address}:${config.containerPort}/`;
 	}
 }
 

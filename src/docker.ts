@@ -63,8 +63,8 @@ export interface RunSpec {
 	image: string;
 	labels: Record<string, string>;
 	env: Record<string, string>;
-	/** Host address and port to publish the container port on. */
-	publish: { host: string; hostPort: number; containerPort: number };
+	/** Host address and port to publish the container port on; null when the platform reaches the container on its bridge address. */
+	publish: { host: string; hostPort: number; containerPort: number } | null;
 	mounts: { source: string; target: string; readonly: boolean }[];
 	command: string[];
 	sandbox: Sandbox;
@@ -81,8 +81,11 @@ export function runArgs(spec: RunSpec): string[] {
 	// Values go on the command line, not through the CLI's own environment: a function's DOCKER_HOST or
 	// PATH must never steer the docker CLI. They are never logged.
 	for (const [key, value] of Object.entries(spec.env)) args.push('--env', `${key}=${value}`);
-	const { host, hostPort, containerPort } = spec.publish;
-	args.push('--publish', `${host}:${hostPort}:${containerPort}/tcp`, '--network', box.network);
+	if (spec.publish) {
+		const { host, hostPort, containerPort } = spec.publish;
+		args.push('--publish', `${host}:${hostPort}:${containerPort}/tcp`);
+	}
+	args.push('--network', box.network);
 	for (const m of spec.mounts) {
 		args.push('--mount', ['type=bind', `source=${m.source}`, `target=${m.target}`, ...(m.readonly ? ['readonly'] : [])].map(csvField).join(','));
 	}
@@ -127,6 +130,30 @@ export interface ContainerState {
 	oomKilled: boolean;
 	/** Epoch ms when it stopped; 0 while it runs. */
 	finishedAt: number;
+}
+
+/** The container's address on `network`; '' when it has none (not attached, or already stopped). */
+export async function containerAddress(name: string, network: string): Promise<string> {
+	const out = await docker(['inspect', '--type', 'container', '--format', '{{json .NetworkSettings.Networks}}', name]);
+	const networks = JSON.parse(out) as Record<string, { IPAddress?: string }> | null;
+	return networks?.[network]?.IPAddress ?? '';
+}
+
+export interface NetworkInfo {
+	/** The host's own address on the network (its bridge interface); '' when Docker gave none. */
+	gateway: string;
+	/** The Linux bridge interface that carries the network. */
+	bridge: string;
+}
+
+/** Where the host sits on a bridge network, read from `docker network inspect`. */
+export async function inspectNetwork(name: string): Promise<NetworkInfo> {
+	const out = await docker(['network', 'inspect', '--format', '{{json .}}', name]);
+	const net = JSON.parse(out) as { Id: string; IPAM?: { Config?: { Gateway?: string }[] | null }; Options?: Record<string, string> | null };
+	return {
+		gateway: net.IPAM?.Config?.find((c) => c.Gateway)?.Gateway ?? '',
+		bridge: net.Options?.['com.docker.network.bridge.name'] ?? `br-${net.Id.slice(0, 12)}`,
+	};
 }
 
 export async function inspectState(id: string): Promise<ContainerState> {
@@ -239,7 +266,7 @@ export async function engineProblem(): Promise<string | null> {
  * Creates the bridge network functions run on, with inter-container traffic disabled so that one
  * function cannot reach another's container. An existing network of that name is used as it is.
  */
-export async function ensureNetwork(name: string): Promise<void> {
+export async function ensureNetwork(name: string, bridge: string): Promise<void> {
 	try {
 		await docker(['network', 'inspect', '--format', '{{.Id}}', name]);
 		return;
@@ -247,7 +274,9 @@ export async function ensureNetwork(name: string): Promise<void> {
 		if (err instanceof DockerError && err.kind === 'unreachable') throw err;
 	}
 	try {
-		await docker(['network', 'create', '--driver', 'bridge', '--opt', 'com.docker.network.bridge.enable_icc=false', '--label', 'lowcode-faas=network', name]);
+		await docker(['network', 'create', '--driver', 'bridge', '--opt', 'com.docker.network.bridge.enable_icc=false',
+			// A known interface name, so the firewall rule that guards it can be set before the network exists.
+			'--opt', `com.docker.network.bridge.name=${bridge}`, '--label', 'lowcode-faas=network', name]);
 		log('info', 'network created', { network: name });
 	} catch (err) {
 		// Another instance may have created it meanwhile.

@@ -30,6 +30,12 @@ args('the defaults confine the container', () => {
 	assert.equal(list.slice(-4), ['img', 'python3', '-u', '/app/a,b.py'], 'image and command come last');
 });
 
+args('without a published port (the bridge address is used) no --publish is given', () => {
+	const list = runArgs({ ...spec(), publish: null });
+	assert.not.ok(list.some((arg) => arg.startsWith('--publish') || arg === '-p'));
+	assert.ok(pairs(list).includes('--network lowcode-faas'));
+});
+
 args('a path with a comma is quoted for --mount', () => {
 	assert.ok(runArgs(spec()).includes('type=bind,"source=/data/functions/a,b.py","target=/app/a,b.py",readonly'));
 });

@@ -37,6 +37,7 @@ unit('it runs after and requires docker, restarts on failure, and is hardened', 
 	has('NoNewPrivileges', 'yes');
 	has('EnvironmentFile', '-/etc/lowcode-faas/env');
 	has('Environment', 'LOWCODE_FAAS_DATA=/opt/lowcode-faas/data');
+	has('ExecStartPre', '+/usr/bin/node /opt/lowcode-faas/dist/src/firewall.js lowcode-faas');
 	assert.not.ok(settings.has('MemoryDenyWriteExecute'), "V8's JIT needs writable executable memory");
 });
 

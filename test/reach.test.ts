@@ -1,0 +1,69 @@
+import { suite } from 'uvu';
+import * as assert from 'uvu/assert';
+import { execa } from 'execa';
+import { type Platform, containersOfFunction, fixture, startPlatform } from './helpers.js';
+
+/** A local user's view of a function: the platform's token must be the only way in. */
+const reach = suite('who can reach a function container');
+let platform: Platform;
+
+reach.before(async () => {
+	platform = await startPlatform();
+});
+reach.after(async () => platform?.close());
+
+/** Whether `uid` can get an HTTP answer from `url`, asked by a Node process running as that uid. */
+async function answersFor(uid: number, url: string): Promise<string> {
+	const probe = `fetch(${JSON.stringify(url)}, { signal: AbortSignal.timeout(2000) }).then((r) => console.log('status ' + r.status), (e) => console.log('refused ' + (e.cause?.code ?? e.name)))`;
+	const { stdout } = await execa('setpriv', ['--reuid', String(uid), '--regid', String(uid), '--clear-groups', process.execPath, '-e', probe]);
+	return stdout.trim();
+}
+
+reach('the platform reaches its containers on their bridge address, with no published port', async () => {
+	assert.is(platform.app.pool.reach(), 'bridge', 'this host routes Docker bridge addresses');
+	const created = await platform.request('POST', '/functions', { name: 'echo', language: 'python', source_code: await fixture('echo.py') });
+	assert.is(created.status, 201);
+	const res = await platform.request('POST', '/functions/echo/invoke', { input: { hi: 1 }, timeout_ms: 20_000 });
+	assert.is(res.body.status, 'success', res.body.error_message);
+	const [id] = await containersOfFunction(platform.config, 'echo');
+	const { stdout: ports } = await execa('docker', ['inspect', '--format', '{{json .HostConfig.PortBindings}}', id!]);
+	assert.ok(['{}', 'null'].includes(ports.trim()), `no port published, got ${ports}`);
+});
+
+reach('another local user cannot call the container directly; root (the platform here) can', async () => {
+	const [id] = await containersOfFunction(platform.config, 'echo');
+	const { stdout } = await execa('docker', ['inspect', '--format', '{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}', id!]);
+	const url = `http://${stdout.trim()}:8080/`;
+	assert.match(await answersFor(0, url), /^status 204$/, 'root gets the answer');
+	assert.match(await answersFor(65534, url), /^refused /, 'uid 65534 is refused');
+	assert.match(await answersFor(1000, url), /^refused /, 'uid 1000 is refused');
+	// The function still serves the platform afterwards.
+	const res = await platform.request('POST', '/functions/echo/invoke', { input: 2 });
+	assert.is(res.body.output.body, 2);
+});
+
+reach.run();
+
+const guard = suite('the firewall step for the systemd unit');
+
+guard('firewall.js guards the configured bridge for root and the named user, idempotently', async () => {
+	const env = { ...process.env, LOWCODE_FAAS_NETWORK: 'lcf-guard-test' };
+	const { loadConfig } = await import('../src/config.js');
+	const bridge = loadConfig(env).sandbox.bridge;
+	const chain = `LOWCODE-FAAS-${bridge}`;
+	try {
+		for (let i = 0; i < 2; i++) await execa('node', ['dist/src/firewall.js', 'nobody'], { env });
+		const { stdout } = await execa('iptables', ['-S', chain]);
+		assert.match(stdout, /--uid-owner 0 -j RETURN/);
+		assert.match(stdout, /--uid-owner 65534 -j RETURN/);
+		assert.match(stdout, /-j REJECT/);
+		const { stdout: output } = await execa('iptables', ['-S', 'OUTPUT']);
+		assert.is(output.split('\n').filter((line) => line === `-A OUTPUT -o ${bridge} -j ${chain}`).length, 1, 'hooked in once');
+	} finally {
+		await execa('iptables', ['-D', 'OUTPUT', '-o', bridge, '-j', chain], { reject: false });
+		await execa('iptables', ['-F', chain], { reject: false });
+		await execa('iptables', ['-X', chain], { reject: false });
+	}
+});
+
+guard.run();
