@@ -10,11 +10,13 @@ cd "$(dirname "$0")/.."
 
 DENO_VERSION=2.9.6
 
-say() { echo "images: $*" >&2; }
-die() { echo "images: $*" >&2; exit 1; }
+SETUP_LOG=${SETUP_LOG:-$(mkdir -p "${LOWCODE_FAAS_DATA:-data}" && cd "${LOWCODE_FAAS_DATA:-data}" && pwd)/setup.log}
+# shellcheck source=scripts/steps.sh
+. scripts/steps.sh
 
 [ $# -gt 0 ] || die "usage: $0 python=IMAGE deno=IMAGE"
 
+# shellcheck source=/dev/null
 codename() { . /etc/os-release && echo "${VERSION_CODENAME:-bookworm}"; }
 
 # Prints one "deb [signed-by=…] URI SUITE COMPONENTS" line per Debian source configured on this machine
@@ -59,10 +61,9 @@ apt_sources() {
 
 ensure_mmdebstrap() {
   command -v mmdebstrap >/dev/null && return 0
-  [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null || die "mmdebstrap is missing: apt-get install mmdebstrap"
-  say "installing mmdebstrap"
-  apt-get update -qq >&2
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends mmdebstrap >&2
+  if [ "$(id -u)" != 0 ] || ! command -v apt-get >/dev/null; then die "mmdebstrap is missing: apt-get install mmdebstrap"; fi
+  step "refreshing the package lists" apt-get update -q
+  step "installing mmdebstrap" env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends mmdebstrap
 }
 
 # import_debian RELEASE IMAGE [mmdebstrap options...]: a minimal Debian imported as IMAGE, with the
@@ -73,24 +74,35 @@ import_debian() {
   local sources
   mapfile -t sources < <(apt_sources "$release")
   [ ${#sources[@]} -gt 0 ] || die "no Debian $release source found in /etc/apt/sources.list{,.d}"
-  say "building $image from the configured Debian mirror"
   # Imported under a temporary tag and renamed only when complete: a build cut short never passes
   # for the image.
   local partial="${image%%:*}:partial-$$"
-  # Docs, man pages and locales are dead weight in a function's image.
-  if ! mmdebstrap --quiet --variant=minbase --format=tar \
-    --dpkgopt='path-exclude=/usr/share/doc/*' --dpkgopt='path-exclude=/usr/share/man/*' \
-    --dpkgopt='path-exclude=/usr/share/locale/*' \
-    --customize-hook='rm -rf "$1"/var/lib/apt/lists/* "$1"/var/cache/apt/*' \
-    "$@" "$release" - "${sources[@]}" \
-    | docker import "${CHANGES[@]/#/--change=}" \
-        --message "lowcode-faas runtime image, built by scripts/build-images.sh" - "$partial" >/dev/null; then
+  if ! step "building $image from the configured Debian mirror" debian_tar_import "$partial" "$release" "$@" "${sources[@]}"; then
     docker rmi "$partial" >/dev/null 2>&1 || true
     die "building $image failed"
   fi
   docker tag "$partial" "$image"
   docker rmi "$partial" >/dev/null
-  say "built $image"
+}
+
+# debian_tar_import TAG RELEASE [mmdebstrap options and sources...]
+debian_tar_import() {
+  local tag=$1 release=$2
+  shift 2
+  local opts=() arg
+  for arg in "$@"; do [[ $arg == --* ]] && opts+=("$arg"); done
+  local srcs=()
+  for arg in "$@"; do [[ $arg == --* ]] || srcs+=("$arg"); done
+  # Docs, man pages and locales are dead weight in a function's image. The single quotes are meant:
+  # mmdebstrap expands "$1" (the root being built) in its hooks.
+  # shellcheck disable=SC2016
+  mmdebstrap --quiet --variant=minbase --format=tar \
+    --dpkgopt='path-exclude=/usr/share/doc/*' --dpkgopt='path-exclude=/usr/share/man/*' \
+    --dpkgopt='path-exclude=/usr/share/locale/*' \
+    --customize-hook='rm -rf "$1"/var/lib/apt/lists/* "$1"/var/cache/apt/*' \
+    "${opts[@]}" "$release" - "${srcs[@]}" \
+    | docker import "${CHANGES[@]/#/--change=}" \
+        --message "lowcode-faas runtime image, built by scripts/build-images.sh" - "$tag"
 }
 
 build_python() {
@@ -106,14 +118,16 @@ trap '[ -z "$deno_tmp" ] || rm -rf "$deno_tmp"' EXIT
 build_deno() {
   deno_tmp=$(mktemp -d)
   local tmp=$deno_tmp
-  say "fetching @deno/linux-x64-glibc@$DENO_VERSION from the npm registry"
-  (cd "$tmp" && npm pack --silent "@deno/linux-x64-glibc@$DENO_VERSION" >/dev/null && tar -xzf ./*.tgz)
+  # shellcheck disable=SC2016 # $1 and $2 are the inner shell's arguments
+  step "fetching @deno/linux-x64-glibc@$DENO_VERSION from the npm registry" \
+    sh -c 'cd "$1" && npm pack --silent "@deno/linux-x64-glibc@$2" && tar -xzf ./*.tgz' sh "$tmp" "$DENO_VERSION"
   [ -x "$tmp/package/deno" ] || die "the npm package did not contain a deno binary"
   # DENO_DIR in /tmp: a function's root filesystem may be mounted read-only.
   CHANGES=('CMD ["deno"]' 'WORKDIR /' 'ENV DENO_DIR=/tmp/deno' 'ENV DENO_NO_UPDATE_CHECK=1' 'ENV NO_COLOR=1')
+  # shellcheck disable=SC2016 # "$1" is expanded by mmdebstrap: the root it builds
   import_debian "$(codename)" "$1" \
     --customize-hook="copy-in $tmp/package/deno /usr/local/bin" \
-    --customize-hook='chmod 0755 "$1"/usr/local/bin/deno'
+    --customize-hook='chmod 0755 "$1/usr/local/bin/deno"'
   rm -rf "$deno_tmp"
   deno_tmp=
 }

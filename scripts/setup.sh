@@ -1,12 +1,18 @@
 #!/usr/bin/env bash
 # Idempotent set-up behind `npm start` and `npm test`: on a fresh Debian machine it installs and starts
 # the Docker engine, installs dependencies, builds, and builds the runtime images; when everything is
-# in place it only checks, and returns in well under two seconds.
+# in place it only checks, and returns in well under two seconds. Each step it takes prints one line
+# with its time; what the tools print goes to a log file, shown in part only when a step fails.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-say() { echo "setup: $*" >&2; }
-die() { echo "setup: $*" >&2; exit 1; }
+data=${LOWCODE_FAAS_DATA:-data}
+mkdir -p "$data"
+SETUP_LOG=${SETUP_LOG:-$(cd "$data" && pwd)/setup.log}
+export SETUP_LOG
+
+# shellcheck source=scripts/steps.sh
+. scripts/steps.sh
 
 is_root() { [ "$(id -u)" = 0 ]; }
 can_apt() { is_root && command -v apt-get >/dev/null; }
@@ -14,12 +20,10 @@ can_apt() { is_root && command -v apt-get >/dev/null; }
 apt_install() {
   # A fresh machine has stale or empty package lists; refresh them once per run.
   if [ -z "${APT_UPDATED:-}" ]; then
-    say "refreshing the package lists"
-    apt-get update -qq >&2
+    step "refreshing the package lists" apt-get update -q
     APT_UPDATED=1
   fi
-  say "installing $*"
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$@" >&2
+  step "installing $*" env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "$@"
 }
 
 engine_up() { timeout 5 docker version --format '{{.Server.Version}}' >/dev/null 2>&1; }
@@ -31,13 +35,12 @@ ensure_docker() {
   fi
   engine_up && return 0
   if [ -d /run/systemd/system ] && command -v systemctl >/dev/null; then
-    say "starting docker.service"
-    systemctl start docker || true
+    step "starting docker.service" systemctl start docker || true
   elif is_root && command -v dockerd >/dev/null; then
     # No init system here (a container or CI sandbox): run dockerd detached, logging under /var/log.
     clear_stale_pidfile /var/run/docker.pid
     clear_stale_pidfile /var/run/docker/containerd/containerd.pid
-    say "starting dockerd (log: /var/log/lowcode-faas-dockerd.log)"
+    say "starting dockerd (its log: /var/log/lowcode-faas-dockerd.log)"
     setsid nohup dockerd >>/var/log/lowcode-faas-dockerd.log 2>&1 </dev/null &
     dockerd_pid=$!
   else
@@ -70,18 +73,22 @@ clear_stale_pidfile() {
 ensure_node_modules() {
   # npm ci only when the lock file changed since the last install.
   if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
-    say "installing npm dependencies"
-    npm ci --no-audit --no-fund --loglevel=error >&2
+    step "installing npm dependencies" npm ci --no-audit --no-fund
     touch node_modules/.package-lock.json
   fi
+}
+
+build() {
+  rm -rf dist
+  node_modules/.bin/tsc -p .
+  # tsc writes files without the execute bit: the installed `lowcode-faas` command needs it.
+  chmod 0755 dist/src/cli.js
 }
 
 ensure_build() {
   local stamp=dist/.build-stamp
   if [ ! -f "$stamp" ] || [ -n "$(find src test bench tsconfig.json package.json -newer "$stamp" -print -quit 2>/dev/null)" ]; then
-    say "building"
-    rm -rf dist
-    node_modules/.bin/tsc -p . >&2
+    step "building (tsc)" build
     touch "$stamp"
   fi
 }
@@ -101,7 +108,16 @@ ensure_images() {
   bash scripts/build-images.sh "${need[@]}"
 }
 
+# The suite lints the shell scripts; the linter is Debian's.
+ensure_shellcheck() {
+  [ -n "${SETUP_FOR_TESTS:-}" ] || return 0
+  command -v shellcheck >/dev/null && return 0
+  can_apt || { say "shellcheck is missing (apt-get install shellcheck); the lint test will fail"; return 0; }
+  apt_install shellcheck
+}
+
 ensure_docker
+ensure_shellcheck
 ensure_node_modules
 ensure_build
 ensure_images

@@ -2,7 +2,7 @@
 # Runs every uvu test file under dist/test (built from test/) and ends with the plain
 # "N passed, N failed" line that CI reads.
 set -uo pipefail
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/.." || exit 1
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
 node_modules/.bin/uvu dist/test '\.test\.js$' "$@" 2>&1 | tee "$log"

@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
+import { isLogLevel } from './log.js';
 import { isValidName } from './validate.js';
 
 /** The HTTP port a function's server listens on inside its container (passed to it as PORT). */
@@ -151,6 +152,8 @@ function bridgeName(network: string): string {
 
 /** Reads the configuration from the environment once; throws a ConfigError with a one-line message. */
 export function loadConfig(env: Env = process.env): Config {
+	const level = env.LOWCODE_FAAS_LOG_LEVEL;
+	if (level !== undefined && level !== '' && !isLogLevel(level)) throw new ConfigError(`LOWCODE_FAAS_LOG_LEVEL must be one of debug, info, warn, error, silent, got "${level}"`);
 	const network = text(env, 'LOWCODE_FAAS_NETWORK', 'lowcode-faas');
 	const dataDir = resolve(text(env, 'LOWCODE_FAAS_DATA', 'data'));
 	const host = text(env, 'LOWCODE_FAAS_HOST', '127.0.0.1');

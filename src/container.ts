@@ -79,7 +79,15 @@ export async function launch(config: Config, ref: SourceRef, name: string, label
 /** How a container stopped, with the last lines it printed, e.g. "exited with code 3 (last output: ...)". */
 export async function explainExit(name: string, memoryMb: number): Promise<string> {
 	const [state, logs] = await Promise.all([inspectState(name).catch(() => null), tailLogs(name, LOG_LINES)]);
-	const how = state?.oomKilled ? `ran out of memory (limit ${memoryMb} MiB)` : state ? `exited with code ${state.exitCode}` : 'was removed';
+	const how = !state
+		? 'was removed'
+		: state.oomKilled
+			? `ran out of memory (limit ${memoryMb} MiB)`
+			: // Docker's OOMKilled flag can miss (seen here: a memory bomb exited 137 with it false). Nothing
+				// but the kernel's OOM killer sends SIGKILL inside a running function container.
+				state.exitCode === 137
+				? `was killed (SIGKILL), most likely out of memory (limit ${memoryMb} MiB)`
+				: `exited with code ${state.exitCode}`;
 	const lines = logs.trim() ? logs.trim().split('\n').slice(-LOG_LINES).join(' | ') : '';
 	return lines ? `${how} (last output: ${lines})` : how;
 }

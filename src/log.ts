@@ -1,6 +1,9 @@
 const LEVELS = { debug: 10, info: 20, warn: 30, error: 40, silent: 99 } as const;
 export type Level = Exclude<keyof typeof LEVELS, 'silent'>;
 
+/** Whether `value` names a log level; config.ts refuses to start on anything else. */
+export const isLogLevel = (value: string): boolean => Object.hasOwn(LEVELS, value);
+
 function threshold(): number {
 	const wanted = process.env.LOWCODE_FAAS_LOG_LEVEL as keyof typeof LEVELS | undefined;
 	return LEVELS[wanted ?? 'info'] ?? LEVELS.info;

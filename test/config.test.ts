@@ -20,6 +20,11 @@ config('each setting is read from the environment', () => {
 	assert.equal([c.port, c.host, c.dataDir, c.images.python, c.images.deno, c.readyWaitMs], [9000, '0.0.0.0', '/srv/faas', 'python:3.12-slim', 'denoland/deno:2.1.4', 3000]);
 });
 
+config('an unknown log level stops the start', () => {
+	assert.throws(() => loadConfig({ LOWCODE_FAAS_LOG_LEVEL: 'verbose' }), (err: Error) => err instanceof ConfigError && /LOWCODE_FAAS_LOG_LEVEL/.test(err.message));
+	for (const level of ['debug', 'info', 'warn', 'error', 'silent', '']) loadConfig({ LOWCODE_FAAS_LOG_LEVEL: level });
+});
+
 config('the instance id follows the data folder', () => {
 	assert.is(loadConfig({ LOWCODE_FAAS_DATA: '/a' }).instance, loadConfig({ LOWCODE_FAAS_DATA: '/a/' }).instance);
 	assert.is.not(loadConfig({ LOWCODE_FAAS_DATA: '/a' }).instance, loadConfig({ LOWCODE_FAAS_DATA: '/b' }).instance);

@@ -43,6 +43,13 @@ faults('a fork bomb is stopped by the pids limit', async () => {
 	assert.is(r.output.errno, 11, 'fork failed with EAGAIN');
 });
 
+faults("a SIGKILL without Docker's OOMKilled flag is still reported as likely out of memory", async () => {
+	await deploy('selfkill', 'selfkill.py');
+	const r = await invoke('selfkill', { timeout_ms: 30_000 });
+	assert.is(r.status, 'failed');
+	assert.match(r.error_message, /killed \(SIGKILL\), most likely out of memory \(limit 256 MiB\)/);
+});
+
 faults('a memory bomb is reported as out of memory', async () => {
 	await deploy('membomb', 'membomb.py');
 	const r = await invoke('membomb', { timeout_ms: 30_000 });
