@@ -24,10 +24,12 @@ interface Stats {
 	p99: number;
 	rps: number;
 	errors: number;
+	/** Requests completed in the measured window. */
+	count: number;
 }
 
 /** Sends requests from `concurrency` loops for SECONDS_PER_CELL seconds; latencies in ms. */
-async function load(call: () => Promise<boolean>, concurrency: number): Promise<Stats> {
+async function load(call: () => Promise<boolean>, concurrency: number, cpuOf?: number): Promise<Stats & { cpuUs: number }> {
 	// Warm up at the same concurrency: connections opened, replicas started, code paths optimised.
 	const warmUntil = performance.now() + 1_000;
 	await Promise.all(Array.from({ length: concurrency }, async () => {
@@ -35,6 +37,8 @@ async function load(call: () => Promise<boolean>, concurrency: number): Promise<
 	}));
 	const latencies: number[] = [];
 	let errors = 0;
+	// CPU of the process under test (the platform), over the measured window only.
+	const cpuBefore = cpuOf ? await cpuSeconds(cpuOf) : 0;
 	const until = performance.now() + SECONDS_PER_CELL * 1000;
 	const started = performance.now();
 	await Promise.all(
@@ -50,7 +54,8 @@ async function load(call: () => Promise<boolean>, concurrency: number): Promise<
 	const elapsed = (performance.now() - started) / 1000;
 	latencies.sort((a, b) => a - b);
 	const at = (q: number) => latencies[Math.min(latencies.length - 1, Math.floor(q * latencies.length))]!;
-	return { p50: at(0.5), p99: at(0.99), rps: latencies.length / elapsed, errors };
+	const cpuUs = cpuOf ? (((await cpuSeconds(cpuOf)) - cpuBefore) / latencies.length) * 1e6 : 0;
+	return { p50: at(0.5), p99: at(0.99), rps: latencies.length / elapsed, errors, count: latencies.length, cpuUs };
 }
 
 // The load generator shares the machine: it uses the cheapest client (node:http, keep-alive) for the
@@ -87,7 +92,7 @@ async function invokeOk(base: string, name: string, input: unknown): Promise<boo
  * `docker run` arguments the platform uses (same limits, same network), so that the comparison
  * measures the platform, not its security settings; otherwise a plain `docker run`.
  */
-async function runDirect(image: string, file: string, command: string[], port: number, sandboxed = true): Promise<{ name: string; ms: number }> {
+async function runDirect(image: string, file: string, command: string[], port: number, sandboxed = true): Promise<{ name: string; ms: number; bridgeUrl: string }> {
 	const name = `lcf-bench-direct-${port}`;
 	const target = `/app/${file.split('/').pop()}`;
 	const args = sandboxed
@@ -108,7 +113,9 @@ async function runDirect(image: string, file: string, command: string[], port: n
 		try {
 			const res = await fetch(`http://127.0.0.1:${port}/`, { method: 'POST', body: '{}', headers: { 'content-type': 'application/json' }, signal: AbortSignal.timeout(200) });
 			await res.text();
-			return { name, ms: performance.now() - started };
+			const ms = performance.now() - started;
+			const { stdout: ip } = await execa('docker', ['inspect', '--format', '{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}', name]);
+			return { name, ms, bridgeUrl: `http://${ip.trim()}:8080/` };
 		} catch {
 			await sleep(15);
 		}
@@ -126,6 +133,12 @@ function freePort(): Promise<number> {
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 const f = (n: number, digits = 2) => n.toFixed(digits);
+
+/** User + system CPU seconds a process has used so far (from /proc, in clock ticks of 1/100 s). */
+async function cpuSeconds(pid: number): Promise<number> {
+	const fields = (await readFile(`/proc/${pid}/stat`, 'utf8')).split(') ')[1]!.split(' ');
+	return (Number(fields[11]) + Number(fields[12])) / 100;
+}
 
 async function rssMb(pid: number): Promise<number> {
 	const status = await readFile(`/proc/${pid}/status`, 'utf8');
@@ -155,13 +168,18 @@ async function main() {
 			await invokeOk(url, c.fn, c.input);
 			for (const concurrency of [1, 16]) {
 				const d = await load(() => postOk(directUrl, JSON.stringify(c.input)), concurrency);
-				const p = await load(() => invokeOk(url, c.fn, c.input), concurrency);
+				const b = await load(() => postOk(direct.bridgeUrl, JSON.stringify(c.input)), concurrency);
+				const p = await load(() => invokeOk(url, c.fn, c.input), concurrency, child.pid);
 				rows.push([
 					`warm ${c.fn} c=${concurrency}`,
-					`p50 ${f(d.p50)} / p99 ${f(d.p99)} ms, ${f(d.rps, 0)} req/s`,
-					`p50 ${f(p.p50)} / p99 ${f(p.p99)} ms, ${f(p.rps, 0)} req/s${p.errors ? `, ${p.errors} errors` : ''}`,
-					`+${f(p.p50 - d.p50)} ms p50; ${f(p.rps / d.rps)}x throughput`,
+					`published port: p50 ${f(d.p50)} ms, ${f(d.rps, 0)} req/s; bridge address: p50 ${f(b.p50)} ms, ${f(b.rps, 0)} req/s`,
+					`p50 ${f(p.p50)} / p99 ${f(p.p99)} ms, ${f(p.rps, 0)} req/s${p.errors ? `, ${p.errors} errors` : ''}; ${f(p.cpuUs, 0)} µs platform CPU/req`,
+					`+${f(p.p50 - d.p50)} ms p50; ${f(p.rps / d.rps)}x (published), ${f(p.rps / b.rps)}x (bridge) throughput`,
 				]);
+				if (c.fn === 'echo' && concurrency === 16) {
+					const r = await load(() => postOk(`${url}/fn/echo/`, JSON.stringify(c.input)), concurrency, child.pid);
+					rows.push(['raw route /fn/echo/ c=16', `/invoke: ${f(p.rps, 0)} req/s`, `p50 ${f(r.p50)} ms, ${f(r.rps, 0)} req/s${r.errors ? `, ${r.errors} errors` : ''}; ${f(r.cpuUs, 0)} µs platform CPU/req`, `${f(r.rps / p.rps)}x /invoke`]);
+				}
 			}
 		}
 
