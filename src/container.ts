@@ -1,7 +1,11 @@
+import { chmod, mkdir, readdir, rm } from 'node:fs/promises';
 import { createServer } from 'node:net';
-import type { Config, Language } from './config.js';
-import { DockerError, inspectState, removeContainers, runContainer, tailLogs } from './docker.js';
+import { join } from 'node:path';
+import { type Config, ConfigError, type Language } from './config.js';
+import { DockerError, ensureNetwork, inspectState, removeContainers, runContainer, tailLogs } from './docker.js';
+import { log } from './log.js';
 import type { SourceRef } from './store.js';
+import { envProblem } from './validate.js';
 
 /** One function container: how it is started, and how its end is explained. The pool decides when. */
 
@@ -20,6 +24,41 @@ export function commandFor(language: Language, path: string): string[] {
 	return ['deno', 'run', '--no-prompt', '--allow-net', '--allow-env', path];
 }
 
+/** Where environment files live while `docker run` reads them: private to the platform's user. */
+const runDir = (config: Config) => join(config.dataDir, '.run');
+
+// The network is checked once per process, before the first container needs it (Docker may have been down at start).
+const networks = new Map<string, Promise<void>>();
+
+function networkReady(name: string): Promise<void> {
+	let ready = networks.get(name);
+	if (!ready) {
+		ready = ensureNetwork(name);
+		networks.set(name, ready);
+		ready.catch(() => networks.delete(name));
+	}
+	return ready;
+}
+
+/**
+ * Readies the host before any container: the private folder for env files (0700, emptied of what a
+ * crash left), and the functions network. A network where functions could reach each other is a
+ * ConfigError, and the platform refuses to start; Docker being down is only a warning.
+ */
+export async function prepareHost(config: Config): Promise<void> {
+	const dir = runDir(config);
+	await mkdir(dir, { recursive: true, mode: 0o700 });
+	// It may have been made before, by hand, with a looser mode.
+	await chmod(dir, 0o700);
+	for (const file of await readdir(dir)) await rm(join(dir, file), { recursive: true, force: true });
+	try {
+		await networkReady(config.sandbox.network);
+	} catch (err) {
+		if (err instanceof ConfigError) throw err;
+		log('warn', 'cannot create the functions network', { error: (err as Error).message });
+	}
+}
+
 /** A free TCP port on 127.0.0.1 to publish a container on. */
 function freePort(): Promise<number> {
 	return new Promise((resolve, reject) => {
@@ -36,6 +75,14 @@ function freePort(): Promise<number> {
 /** `docker run` of a function's container, on a port chosen here; a port taken between choosing and binding is retried. Returns the port. */
 export async function launch(config: Config, ref: SourceRef, name: string, labels: Record<string, string>): Promise<number> {
 	const target = `/app/${ref.file}`;
+	// Settings on disk are not checked by the API: what docker's env file cannot hold fails here, with the reason.
+	const problem = ref.settings.env ? envProblem(ref.settings.env) : null;
+	if (problem) throw new StartFailure(`The container was not started: its settings are refused: ${problem} Change them with PATCH /functions/${ref.name}.`);
+	try {
+		await networkReady(config.sandbox.network);
+	} catch (err) {
+		throw new StartFailure(err instanceof ConfigError ? `The container was not started: ${err.message}.` : describeDockerError(err, config.images[ref.language]), { cause: err });
+	}
 	for (let attempt = 1; ; attempt++) {
 		const port = await freePort();
 		try {
@@ -46,6 +93,7 @@ export async function launch(config: Config, ref: SourceRef, name: string, label
 				// HOME in /tmp: the root filesystem is read-only and user 65534 has no home. The function's
 				// own variables first; the platform's PORT always wins.
 				env: { HOME: '/tmp', DENO_DIR: '/tmp/deno', PYTHONDONTWRITEBYTECODE: '1', ...ref.settings.env, PORT: String(config.containerPort) },
+				envDir: runDir(config),
 				publish: { host: '127.0.0.1', hostPort: port, containerPort: config.containerPort },
 				mounts: [{ source: ref.path, target, readonly: true }],
 				command: commandFor(ref.language, target),

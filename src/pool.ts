@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import type { Config } from './config.js';
-import { LABEL, StartFailure, explainExit, launch } from './container.js';
-import { type DieEvent, ensureNetwork, inspectState, listContainers, removeContainers, watchDieEvents } from './docker.js';
+import { LABEL, StartFailure, explainExit, launch, prepareHost } from './container.js';
+import { type DieEvent, inspectState, listContainers, removeContainers, watchDieEvents } from './docker.js';
 import { HttpError } from './errors.js';
 import { ReadyTimeout, waitReady } from './forward.js';
 import { log } from './log.js';
@@ -350,7 +350,7 @@ export function createPool(config: Config) {
 	async function init(options: { locate: (name: string) => Promise<SourceRef | null>; warmTargets: () => Promise<Map<string, number>> }) {
 		locate = options.locate;
 		warmTargets = options.warmTargets;
-		await ensureNetwork(config.sandbox.network).catch((err) => log('warn', 'cannot create the functions network', { error: (err as Error).message }));
+		await prepareHost(config);
 		// Docker may be down: the API serves regardless, and the sweep removes leftovers once it is back.
 		try {
 			const leftovers = await listContainers(labels);
