@@ -58,7 +58,7 @@ const RANGES = {
 	cpus: { min: 0.01, integer: false, cap: (caps: Caps) => caps.maxCpus, source: 'LOWCODE_FAAS_MAX_CPUS' },
 	max_replicas: { min: 1, integer: true, cap: (caps: Caps) => caps.maxReplicas, source: 'LOWCODE_FAAS_MAX_REPLICAS' },
 	// A function cannot keep warm more than it may run, nor more than the platform runs in all.
-	min_warm: { min: 0, integer: true, cap: (caps: Caps) => Math.min(caps.maxReplicas, caps.maxContainers), source: 'LOWCODE_FAAS_MAX_REPLICAS, LOWCODE_FAAS_MAX_CONTAINERS' },
+	min_warm: { min: 0, integer: true, cap: (caps: Caps) => Math.min(caps.maxReplicas, caps.maxContainers), source: 'the smaller of LOWCODE_FAAS_MAX_REPLICAS and LOWCODE_FAAS_MAX_CONTAINERS' },
 } as const;
 
 type NumericSetting = keyof typeof RANGES;
@@ -70,7 +70,7 @@ function checkNumber(body: Json, key: NumericSetting, caps: Caps): number | null
 	const max = cap(caps);
 	const ok = typeof value === 'number' && (integer ? Number.isInteger(value) : Number.isFinite(value));
 	if (!ok || value < min || value > max) {
-		const why = source ? ` (${max} is the operator's cap, ${source})` : '';
+		const why = source ? ` (the operator's cap, set by ${source})` : '';
 		throw badRequest(`invalid_${key}`, `${key} must be ${integer ? 'an integer' : 'a number'} from ${min} to ${max}${why}.`);
 	}
 	return value;
