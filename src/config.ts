@@ -179,7 +179,7 @@ function readToken(env: Env): string | null {
 	if (token === undefined) return null;
 	token = token.trim();
 	if (token === '') throw new ConfigError(`${source} is empty: set a token of at least 16 characters, or unset it`);
-	if (token.length < 16 || /\s/.test(token)) throw new ConfigError('the token must be at least 16 characters without spaces');
+	if (token.length < 16 || /\s/.test(token)) throw new ConfigError(`${source} must be a token of at least 16 characters without spaces`);
 	return token;
 }
 
