@@ -10,7 +10,7 @@ import { join, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { execa } from 'execa';
 import { DenoImage, PythonImage, loadConfig } from '../src/config.js';
-import { runArgs } from '../src/docker.js';
+import { envFileText, runArgs } from '../src/docker.js';
 import { spawnServer } from '../test/helpers.js';
 
 const SECONDS_PER_CELL = Number(process.env.BENCH_SECONDS ?? 4);
@@ -95,20 +95,24 @@ async function invokeOk(base: string, name: string, input: unknown): Promise<boo
 async function runDirect(image: string, file: string, command: string[], port: number, sandboxed = true): Promise<{ name: string; ms: number; bridgeUrl: string }> {
 	const name = `lcf-bench-direct-${port}`;
 	const target = `/app/${file.split('/').pop()}`;
+	const envFile = join(tmpdir(), `${name}.env`);
+	const env = { PORT: '8080', HOME: '/tmp', DENO_DIR: '/tmp/deno' };
+	await writeFile(envFile, envFileText(env), { mode: 0o600 });
 	const args = sandboxed
 		? runArgs({
 				name,
 				image,
 				labels: { 'lowcode-faas.bench': '1' },
-				env: { PORT: '8080', HOME: '/tmp', DENO_DIR: '/tmp/deno' },
+				env,
+				envDir: tmpdir(),
 				publish: { host: '127.0.0.1', hostPort: port, containerPort: 8080 },
 				mounts: [{ source: file, target, readonly: true }],
 				command,
 				sandbox: loadConfig({}).sandbox,
-			})
+			}, envFile)
 		: ['run', '-d', '--name', name, '--label', 'lowcode-faas.bench=1', '-e', 'PORT=8080', '-p', `127.0.0.1:${port}:8080`, '--mount', `type=bind,source=${file},target=${target},readonly`, image, ...command];
 	const started = performance.now();
-	await execa('docker', args);
+	await execa('docker', args).finally(() => rm(envFile, { force: true }));
 	for (;;) {
 		try {
 			const res = await fetch(`http://127.0.0.1:${port}/`, { method: 'POST', body: '{}', headers: { 'content-type': 'application/json' }, signal: AbortSignal.timeout(200) });

@@ -81,7 +81,7 @@ import_debian() {
     docker rmi "$partial" >/dev/null 2>&1 || true
     die "building $image failed"
   fi
-  docker tag "$partial" "$image"
+  docker tag -- "$partial" "$image"
   docker rmi "$partial" >/dev/null
 }
 
@@ -139,7 +139,7 @@ for spec in "$@"; do
     lowcode-faas/*) ;;
     *)
       say "pulling $image"
-      docker pull "$image" >&2 || die "could not pull $image: build a local image or set LOWCODE_FAAS_${lang^^}_IMAGE"
+      docker pull -- "$image" >&2 || die "could not pull $image: build a local image or set LOWCODE_FAAS_${lang^^}_IMAGE"
       continue ;;
   esac
   ensure_mmdebstrap

@@ -102,8 +102,8 @@ ensure_images() {
   ') || die "invalid configuration (see above)"
   read -r python_image deno_image <<<"$images"
   local need=()
-  docker image inspect "$python_image" >/dev/null 2>&1 || need+=("python=$python_image")
-  docker image inspect "$deno_image" >/dev/null 2>&1 || need+=("deno=$deno_image")
+  docker image inspect -- "$python_image" >/dev/null 2>&1 || need+=("python=$python_image")
+  docker image inspect -- "$deno_image" >/dev/null 2>&1 || need+=("deno=$deno_image")
   [ ${#need[@]} -eq 0 ] && return 0
   bash scripts/build-images.sh "${need[@]}"
 }

@@ -50,7 +50,7 @@ export async function startApp(config: Config): Promise<App> {
 	routes.add('POST', '/functions', createFunction(config, store, pool));
 	routes.add('GET', '/functions/:name', getFunction(store));
 	routes.add('DELETE', '/functions/:name', deleteFunction(store, pool));
-	routes.add('PATCH', '/functions/:name', patchFunction(store, pool));
+	routes.add('PATCH', '/functions/:name', patchFunction(config, store, pool));
 	routes.add('POST', '/functions/:name/invoke', invokeFunction(store, pool, runner, runs, background));
 	routes.add('GET', '/runs', listRuns(runs));
 	routes.add('GET', '/runs/:run_id', getRun(runs));

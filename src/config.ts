@@ -1,7 +1,8 @@
 import { createHash } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { readFileSync, statSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
 import { resolve } from 'node:path';
-import { isLogLevel } from './log.js';
+import { isLogLevel, log } from './log.js';
 import { isValidName } from './validate.js';
 
 /** The HTTP port a function's server listens on inside its container (passed to it as PORT). */
@@ -53,8 +54,12 @@ export interface Config {
 	readonly prewarm: 'all' | readonly string[];
 	/** Requests one container serves at once before another replica starts. */
 	readonly concurrency: number;
+	/** Also the cap of a function's own max_replicas. */
 	readonly maxReplicas: number;
 	readonly maxContainers: number;
+	/** Caps on a function's own memory_mb and cpus: a client never sets more than the operator allows. */
+	readonly maxMemoryMb: number;
+	readonly maxCpus: number;
 	/** Invocations that may wait for a container; past that the API answers 429. */
 	readonly maxQueue: number;
 	/** How long SIGTERM waits for in-flight invocations before removing containers. */
@@ -129,19 +134,54 @@ function isLoopback(host: string): boolean {
 	return host === 'localhost' || host === '::1' || /^127\.\d+\.\d+\.\d+$/.test(host);
 }
 
+// Docker's reference grammar ([registry[:port]/]path[:tag][@digest]): never starts with '-', so never a flag.
+const DOMAIN_PART = '(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9])';
+const PATH_PART = '[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*';
+const IMAGE = new RegExp(
+	`^(?:${DOMAIN_PART}(?:\\.${DOMAIN_PART})*(?::[0-9]+)?/)?${PATH_PART}(?:/${PATH_PART})*` +
+		'(?::[\\w][\\w.-]{0,127})?(?:@[A-Za-z][A-Za-z0-9]*(?:[-_+.][A-Za-z][A-Za-z0-9]*)*:[0-9a-fA-F]{32,})?$',
+);
+
+function image(env: Env, key: string, fallback: string): string {
+	const value = text(env, key, fallback);
+	if (value.length > 255 || !IMAGE.test(value)) throw new ConfigError(`${key} must be an image reference like repo/name:tag (lowercase, not starting with "-"), got "${value}"`);
+	return value;
+}
+
+// Docker's own network modes would put functions on the host's network or on the shared bridge.
+const DOCKER_NETWORKS = new Set(['host', 'bridge', 'none', 'default']);
+
+function network(env: Env, key: string, fallback: string): string {
+	const value = text(env, key, fallback);
+	if (!/^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,127}$/.test(value)) throw new ConfigError(`${key} must be a network name of [a-zA-Z0-9][a-zA-Z0-9_.-]*, got "${value}"`);
+	if (DOCKER_NETWORKS.has(value.toLowerCase())) throw new ConfigError(`${key} must name a network of its own, not Docker's "${value}": functions need a bridge with inter-container traffic off`);
+	return value;
+}
+
+function readTokenFile(file: string): string {
+	try {
+		const token = readFileSync(file, 'utf8');
+		// Warned, not refused: the file is the operator's, and still better than the token in the environment.
+		const mode = statSync(file).mode & 0o777;
+		if (mode & 0o077) log('warn', 'the token file is readable by other users; chmod 600 it', { file, mode: mode.toString(8).padStart(4, '0') });
+		return token;
+	} catch (err) {
+		throw new ConfigError(`LOWCODE_FAAS_TOKEN_FILE cannot be read: ${(err as NodeJS.ErrnoException).code ?? String(err)}`);
+	}
+}
+
+/** The token, or null when neither variable is set; a variable that is set never means "no token". */
 function readToken(env: Env): string | null {
 	let token = env.LOWCODE_FAAS_TOKEN;
-	const file = env.LOWCODE_FAAS_TOKEN_FILE;
-	if (!token && file) {
-		try {
-			token = readFileSync(file, 'utf8');
-		} catch (err) {
-			throw new ConfigError(`LOWCODE_FAAS_TOKEN_FILE cannot be read: ${(err as NodeJS.ErrnoException).code ?? String(err)}`);
-		}
+	let source = 'LOWCODE_FAAS_TOKEN';
+	if (token === undefined && env.LOWCODE_FAAS_TOKEN_FILE !== undefined) {
+		token = readTokenFile(env.LOWCODE_FAAS_TOKEN_FILE);
+		source = `LOWCODE_FAAS_TOKEN_FILE (${env.LOWCODE_FAAS_TOKEN_FILE})`;
 	}
-	if (token === undefined || token === '') return null;
+	if (token === undefined) return null;
 	token = token.trim();
-	if (token.length < 16 || /\s/.test(token)) throw new ConfigError('the token must be at least 16 characters without spaces');
+	if (token === '') throw new ConfigError(`${source} is empty: set a token of at least 16 characters, or unset it`);
+	if (token.length < 16 || /\s/.test(token)) throw new ConfigError(`${source} must be a token of at least 16 characters without spaces`);
 	return token;
 }
 
@@ -150,17 +190,28 @@ function bridgeName(network: string): string {
 	return `lcf-${createHash('sha256').update(network).digest('hex').slice(0, 8)}`;
 }
 
+/** A container's default limit, checked against the operator's cap on what a function may ask for. */
+function underCap(value: number, key: string, cap: number, capKey: string): number {
+	if (value > cap) throw new ConfigError(`${key} (${value}) exceeds ${capKey} (${cap})`);
+	return value;
+}
+
 /** Reads the configuration from the environment once; throws a ConfigError with a one-line message. */
 export function loadConfig(env: Env = process.env): Config {
 	const level = env.LOWCODE_FAAS_LOG_LEVEL;
 	if (level !== undefined && level !== '' && !isLogLevel(level)) throw new ConfigError(`LOWCODE_FAAS_LOG_LEVEL must be one of debug, info, warn, error, silent, got "${level}"`);
-	const network = text(env, 'LOWCODE_FAAS_NETWORK', 'lowcode-faas');
+	const networkName = network(env, 'LOWCODE_FAAS_NETWORK', 'lowcode-faas');
 	const dataDir = resolve(text(env, 'LOWCODE_FAAS_DATA', 'data'));
 	const host = text(env, 'LOWCODE_FAAS_HOST', '127.0.0.1');
+	const token = readToken(env);
 	// The API runs code: on the network it needs a token, unless the operator insists.
-	if (!isLoopback(host) && !env.LOWCODE_FAAS_TOKEN && !env.LOWCODE_FAAS_TOKEN_FILE && !flag(env, 'LOWCODE_FAAS_INSECURE', false)) {
+	if (!isLoopback(host) && token === null && !flag(env, 'LOWCODE_FAAS_INSECURE', false)) {
 		throw new ConfigError(`LOWCODE_FAAS_HOST=${host} exposes the API beyond this machine: set LOWCODE_FAAS_TOKEN (or LOWCODE_FAAS_TOKEN_FILE), or LOWCODE_FAAS_INSECURE=1`);
 	}
+	// 2 GiB: eight times the default, enough for most functions, and one client cannot ask for the host.
+	const maxMemoryMb = integer(env, 'LOWCODE_FAAS_MAX_MEMORY_MB', 2048, 16, 1024 * 1024);
+	// Docker refuses more CPUs than the host has anyway; the cap makes that a clear 400.
+	const maxCpus = decimal(env, 'LOWCODE_FAAS_MAX_CPUS', availableParallelism(), 0.01, 1024);
 	return Object.freeze({
 		host,
 		port: integer(env, 'LOWCODE_FAAS_PORT', 8080, 0, 65535),
@@ -168,8 +219,8 @@ export function loadConfig(env: Env = process.env): Config {
 		containerPort: integer(env, 'LOWCODE_FAAS_CONTAINER_PORT', ContainerHttpPort, 1, 65535),
 		readyWaitMs: integer(env, 'LOWCODE_FAAS_READY_WAIT_S', ServerReadyWait, 1, 600) * 1000,
 		images: Object.freeze({
-			python: text(env, 'LOWCODE_FAAS_PYTHON_IMAGE', PythonImage),
-			deno: text(env, 'LOWCODE_FAAS_DENO_IMAGE', DenoImage),
+			python: image(env, 'LOWCODE_FAAS_PYTHON_IMAGE', PythonImage),
+			deno: image(env, 'LOWCODE_FAAS_DENO_IMAGE', DenoImage),
 		}),
 		maxBodyBytes: integer(env, 'LOWCODE_FAAS_MAX_BODY', 6 * 1024 * 1024, 1024, 1024 * 1024 * 1024),
 		maxSourceBytes: 1024 * 1024,
@@ -182,7 +233,9 @@ export function loadConfig(env: Env = process.env): Config {
 		maxContainers: integer(env, 'LOWCODE_FAAS_MAX_CONTAINERS', 32, 1, 10000),
 		maxQueue: integer(env, 'LOWCODE_FAAS_MAX_QUEUE', 100, 0, 100000),
 		shutdownMs: integer(env, 'LOWCODE_FAAS_SHUTDOWN_S', 10, 0, 3600) * 1000,
-		token: readToken(env),
+		maxMemoryMb,
+		maxCpus,
+		token,
 		runsKeep: integer(env, 'LOWCODE_FAAS_RUNS_KEEP', 1000, 1, 1_000_000),
 		asyncConcurrency: integer(env, 'LOWCODE_FAAS_ASYNC_CONCURRENCY', 4, 1, 1000),
 		headersTimeoutMs: integer(env, 'LOWCODE_FAAS_HEADERS_TIMEOUT_S', 10, 1, 3600) * 1000,
@@ -190,13 +243,13 @@ export function loadConfig(env: Env = process.env): Config {
 		sandbox: Object.freeze({
 			readOnlyRoot: flag(env, 'LOWCODE_FAAS_READ_ONLY', true),
 			user: userSpec(text(env, 'LOWCODE_FAAS_USER', '65534:65534')),
-			memoryMb: integer(env, 'LOWCODE_FAAS_MEMORY_MB', 256, 16, 1024 * 1024),
-			cpus: decimal(env, 'LOWCODE_FAAS_CPUS', 1, 0.01, 1024),
+			memoryMb: underCap(integer(env, 'LOWCODE_FAAS_MEMORY_MB', 256, 16, 1024 * 1024), 'LOWCODE_FAAS_MEMORY_MB', maxMemoryMb, 'LOWCODE_FAAS_MAX_MEMORY_MB'),
+			cpus: underCap(decimal(env, 'LOWCODE_FAAS_CPUS', 1, 0.01, 1024), 'LOWCODE_FAAS_CPUS', maxCpus, 'LOWCODE_FAAS_MAX_CPUS'),
 			pidsLimit: integer(env, 'LOWCODE_FAAS_PIDS_LIMIT', 128, 8, 1_000_000),
 			nofile: integer(env, 'LOWCODE_FAAS_NOFILE', 1024, 64, 1_048_576),
 			tmpMb: integer(env, 'LOWCODE_FAAS_TMP_MB', 64, 1, 1024 * 1024),
-			network,
-			bridge: bridgeName(network),
+			network: networkName,
+			bridge: bridgeName(networkName),
 			logMaxKb: integer(env, 'LOWCODE_FAAS_LOG_MAX_KB', 1024, 16, 1024 * 1024),
 		}),
 	});

@@ -1,7 +1,13 @@
+import { chmod, mkdir, readdir, rm } from 'node:fs/promises';
 import { createServer } from 'node:net';
-import type { Config, Language } from './config.js';
-import { DockerError, containerAddress, inspectState, removeContainers, runContainer, tailLogs } from './docker.js';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { type Config, ConfigError, type Language } from './config.js';
+import { DockerError, type NetworkInfo, containerAddress, ensureNetwork, inspectState, removeContainers, runContainer, tailLogs } from './docker.js';
+import { guardBridge } from './firewall.js';
+import { log } from './log.js';
 import type { SourceRef } from './store.js';
+import { envProblem } from './validate.js';
 
 /** One function container: how it is started, and how its end is explained. The pool decides when. */
 
@@ -20,6 +26,72 @@ export function commandFor(language: Language, path: string): string[] {
 	return ['deno', 'run', '--no-prompt', '--allow-net', '--allow-env', path];
 }
 
+/** Where environment files live while `docker run` reads them: private to the platform's user. */
+const runDir = (config: Config) => join(config.dataDir, '.run');
+
+/**
+ * How the platform reaches its containers: on their bridge address where the host routes it (Linux;
+ * no docker-proxy hop, and no port that every local user could call), else on a port published on
+ * 127.0.0.1 (Docker Desktop, a remote engine).
+ */
+export type Reach = 'bridge' | 'published';
+
+// The network is checked once per process, before the first container needs it (Docker may have been down at start).
+const networks = new Map<string, Promise<Reach>>();
+
+function networkReady(config: Config): Promise<Reach> {
+	const { network, bridge } = config.sandbox;
+	let ready = networks.get(network);
+	if (!ready) {
+		ready = ensureNetwork(network, bridge).then(chooseReach);
+		networks.set(network, ready);
+		ready.catch(() => networks.delete(network));
+	}
+	return ready;
+}
+
+/**
+ * Bridge addresses when the functions' bridge is an interface of this host (a local engine on Linux),
+ * guarded so that only root may connect; published ports otherwise (Docker Desktop, a remote or
+ * rootless engine, whose bridge lives elsewhere). The interface may be down while no container is
+ * attached, so its existence is what counts, not its addresses.
+ */
+async function chooseReach(info: NetworkInfo): Promise<Reach> {
+	if (!info.gateway || !existsSync(`/sys/class/net/${info.bridge}`)) {
+		log('info', 'functions reached on ports published on 127.0.0.1', { bridge: info.bridge });
+		return 'published';
+	}
+	if (process.getuid?.() === 0) {
+		await guardBridge(info.bridge, [0]).catch((err) =>
+			log('warn', 'cannot keep other local users off the functions network: they can call functions on their bridge addresses', { bridge: info.bridge, error: (err as { shortMessage?: string }).shortMessage ?? String(err) }),
+		);
+	} else {
+		log('info', 'not root: other local users are kept off the functions network only if the firewall step ran (see README, Security)', { bridge: info.bridge });
+	}
+	log('info', 'functions reached on their bridge addresses', { bridge: info.bridge });
+	return 'bridge';
+}
+
+/**
+ * Readies the host before any container: the private folder for env files (0700, emptied of what a
+ * crash left), and the functions network. A network where functions could reach each other is a
+ * ConfigError, and the platform refuses to start; Docker being down is only a warning.
+ */
+export async function prepareHost(config: Config): Promise<Reach | null> {
+	const dir = runDir(config);
+	await mkdir(dir, { recursive: true, mode: 0o700 });
+	// It may have been made before, by hand, with a looser mode.
+	await chmod(dir, 0o700);
+	for (const file of await readdir(dir)) await rm(join(dir, file), { recursive: true, force: true });
+	try {
+		return await networkReady(config);
+	} catch (err) {
+		if (err instanceof ConfigError) throw err;
+		log('warn', 'cannot create the functions network', { error: (err as Error).message });
+		return null;
+	}
+}
+
 /** A free TCP port on 127.0.0.1 to publish a container on. */
 function freePort(): Promise<number> {
 	return new Promise((resolve, reject) => {
@@ -34,18 +106,20 @@ function freePort(): Promise<number> {
 }
 
 /**
- * How the platform reaches its containers: on their bridge address where the host routes it (Linux;
- * no docker-proxy hop, and no port that every local user could call), else on a port published on
- * 127.0.0.1 (Docker Desktop, a remote engine).
- */
-export type Reach = 'bridge' | 'published';
-
-/**
  * `docker run` of a function's container; returns the base URL the platform reaches it on. A published
  * port taken between choosing and binding is retried.
  */
-export async function launch(config: Config, ref: SourceRef, name: string, labels: Record<string, string>, reach: Reach): Promise<string> {
+export async function launch(config: Config, ref: SourceRef, name: string, labels: Record<string, string>): Promise<string> {
 	const target = `/app/${ref.file}`;
+	// Settings on disk are not checked by the API: what docker's env file cannot hold fails here, with the reason.
+	const problem = ref.settings.env ? envProblem(ref.settings.env) : null;
+	if (problem) throw new StartFailure(`The container was not started: its settings are refused: ${problem} Change them with PATCH /functions/${ref.name}.`);
+	let reach: Reach;
+	try {
+		reach = await networkReady(config);
+	} catch (err) {
+		throw new StartFailure(err instanceof ConfigError ? `The container was not started: ${err.message}.` : describeDockerError(err, config.images[ref.language]), { cause: err });
+	}
 	for (let attempt = 1; ; attempt++) {
 		const port = reach === 'published' ? await freePort() : 0;
 		try {
@@ -56,6 +130,7 @@ export async function launch(config: Config, ref: SourceRef, name: string, label
 				// HOME in /tmp: the root filesystem is read-only and user 65534 has no home. The function's
 				// own variables first; the platform's PORT always wins.
 				env: { HOME: '/tmp', DENO_DIR: '/tmp/deno', PYTHONDONTWRITEBYTECODE: '1', ...ref.settings.env, PORT: String(config.containerPort) },
+				envDir: runDir(config),
 				publish: reach === 'published' ? { host: '127.0.0.1', hostPort: port, containerPort: config.containerPort } : null,
 				mounts: [{ source: ref.path, target, readonly: true }],
 				command: commandFor(ref.language, target),

@@ -1,8 +1,13 @@
+import { rm, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { execa } from 'execa';
-import type { Sandbox } from './config.js';
+import { ConfigError, type Sandbox } from './config.js';
 import { log } from './log.js';
 
-/** Every docker CLI call of the platform goes through this module. */
+/**
+ * Every docker CLI call of the platform goes through this module. Options end with `--` wherever the CLI
+ * takes names after them: no name, image or value can ever be read as a flag.
+ */
 
 export type DockerFailure = 'unreachable' | 'no_image' | 'port_taken' | 'not_found' | 'other';
 
@@ -63,6 +68,8 @@ export interface RunSpec {
 	image: string;
 	labels: Record<string, string>;
 	env: Record<string, string>;
+	/** A private folder (0700) where the environment is written for `docker run --env-file`, then removed. */
+	envDir: string;
 	/** Host address and port to publish the container port on; null when the platform reaches the container on its bridge address. */
 	publish: { host: string; hostPort: number; containerPort: number } | null;
 	mounts: { source: string; target: string; readonly: boolean }[];
@@ -73,14 +80,28 @@ export interface RunSpec {
 // docker --mount takes CSV: quote a field when it holds a comma or a quote.
 const csvField = (field: string) => (/[",]/.test(field) ? `"${field.replaceAll('"', '""')}"` : field);
 
+/**
+ * The env file `docker run --env-file` reads: one VAR=VALUE a line, taken as written (no quotes, no
+ * escapes), so a name or value that would split or bend a line is refused, never written.
+ */
+export function envFileText(env: Record<string, string>): string {
+	let text = '';
+	for (const [key, value] of Object.entries(env)) {
+		if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(key)) throw new Error(`env name "${key.slice(0, 40)}" cannot be passed to a container`);
+		if (/[\r\n\0]/.test(value)) throw new Error(`env ${key} holds a line break or NUL and cannot be passed to a container`);
+		text += `${key}=${value}\n`;
+	}
+	return text;
+}
+
 /** The `docker run` arguments for a function container: confined by `spec.sandbox`, never the Docker socket. */
-export function runArgs(spec: RunSpec): string[] {
+export function runArgs(spec: RunSpec, envFile: string): string[] {
 	const { sandbox: box } = spec;
 	const args = ['run', '-d', '--pull', 'never', '--name', spec.name];
 	for (const [key, value] of Object.entries(spec.labels)) args.push('--label', `${key}=${value}`);
-	// Values go on the command line, not through the CLI's own environment: a function's DOCKER_HOST or
-	// PATH must never steer the docker CLI. They are never logged.
-	for (const [key, value] of Object.entries(spec.env)) args.push('--env', `${key}=${value}`);
+	// A file, not the command line (any user reads /proc/PID/cmdline; one argument is capped at 128 KiB),
+	// nor the CLI's own environment (a function's DOCKER_HOST or PATH would steer the docker CLI).
+	args.push('--env-file', envFile);
 	if (spec.publish) {
 		const { host, hostPort, containerPort } = spec.publish;
 		args.push('--publish', `${host}:${hostPort}:${containerPort}/tcp`);
@@ -105,15 +126,18 @@ export function runArgs(spec: RunSpec): string[] {
 		'--init',
 		'--log-driver', 'json-file', '--log-opt', `max-size=${box.logMaxKb}k`, '--log-opt', 'max-file=1',
 	);
-	args.push(spec.image, ...spec.command);
+	args.push('--', spec.image, ...spec.command);
 	return args;
 }
 
-/** `docker run -d`; returns the container id. */
+/** `docker run -d`; returns the container id. The env file lives only while the CLI runs. */
 export async function runContainer(spec: RunSpec, options?: CallOptions): Promise<string> {
-	const args = runArgs(spec);
+	const envFile = join(spec.envDir, `${spec.name}.env`);
+	const args = runArgs(spec, envFile);
 	log('debug', 'container starting', { container: spec.name, image: spec.image });
 	try {
+		// 'wx' never reuses or follows what is there; 0600: only the platform's user reads the values.
+		await writeFile(envFile, envFileText(spec.env), { mode: 0o600, flag: 'wx' });
 		const id = (await docker(args, options)).trim();
 		log('info', 'container started', { container: spec.name, id: id.slice(0, 12), image: spec.image });
 		return id;
@@ -121,6 +145,8 @@ export async function runContainer(spec: RunSpec, options?: CallOptions): Promis
 		// A start cut short by the caller's deadline is expected, not worth a warning.
 		log(options?.signal?.aborted ? 'debug' : 'warn', 'container start failed', { container: spec.name, error: (err as Error).message });
 		throw err;
+	} finally {
+		await rm(envFile, { force: true });
 	}
 }
 
@@ -134,30 +160,13 @@ export interface ContainerState {
 
 /** The container's address on `network`; '' when it has none (not attached, or already stopped). */
 export async function containerAddress(name: string, network: string): Promise<string> {
-	const out = await docker(['inspect', '--type', 'container', '--format', '{{json .NetworkSettings.Networks}}', name]);
+	const out = await docker(['inspect', '--type', 'container', '--format', '{{json .NetworkSettings.Networks}}', '--', name]);
 	const networks = JSON.parse(out) as Record<string, { IPAddress?: string }> | null;
 	return networks?.[network]?.IPAddress ?? '';
 }
 
-export interface NetworkInfo {
-	/** The host's own address on the network (its bridge interface); '' when Docker gave none. */
-	gateway: string;
-	/** The Linux bridge interface that carries the network. */
-	bridge: string;
-}
-
-/** Where the host sits on a bridge network, read from `docker network inspect`. */
-export async function inspectNetwork(name: string): Promise<NetworkInfo> {
-	const out = await docker(['network', 'inspect', '--format', '{{json .}}', name]);
-	const net = JSON.parse(out) as { Id: string; IPAM?: { Config?: { Gateway?: string }[] | null }; Options?: Record<string, string> | null };
-	return {
-		gateway: net.IPAM?.Config?.find((c) => c.Gateway)?.Gateway ?? '',
-		bridge: net.Options?.['com.docker.network.bridge.name'] ?? `br-${net.Id.slice(0, 12)}`,
-	};
-}
-
 export async function inspectState(id: string): Promise<ContainerState> {
-	const out = await docker(['inspect', '--type', 'container', '--format', '{{json .State}}', id]);
+	const out = await docker(['inspect', '--type', 'container', '--format', '{{json .State}}', '--', id]);
 	const state = JSON.parse(out) as { Running: boolean; ExitCode: number; OOMKilled: boolean; FinishedAt: string };
 	const finishedAt = Date.parse(state.FinishedAt);
 	return { running: state.Running, exitCode: state.ExitCode, oomKilled: state.OOMKilled, finishedAt: state.Running || !(finishedAt > 0) ? 0 : finishedAt };
@@ -166,7 +175,7 @@ export async function inspectState(id: string): Promise<ContainerState> {
 /** The last lines the container printed (stdout and stderr interleaved), for error messages. */
 export async function tailLogs(id: string, lines: number): Promise<string> {
 	try {
-		const { all } = await execa('docker', ['logs', '--tail', String(lines), id], { all: true, timeout: 10_000, stdin: 'ignore' });
+		const { all } = await execa('docker', ['logs', '--tail', String(lines), '--', id], { all: true, timeout: 10_000, stdin: 'ignore' });
 		return all ?? '';
 	} catch {
 		return '';
@@ -177,7 +186,7 @@ export async function tailLogs(id: string, lines: number): Promise<string> {
 export async function removeContainers(names: string[]): Promise<void> {
 	if (names.length === 0) return;
 	try {
-		await docker(['rm', '-f', ...names], { timeoutMs: 120_000 });
+		await docker(['rm', '-f', '--', ...names], { timeoutMs: 120_000 });
 		log('info', 'containers removed', { containers: names });
 	} catch (err) {
 		if (err instanceof DockerError && err.kind === 'not_found') {
@@ -262,31 +271,68 @@ export async function engineProblem(): Promise<string | null> {
 	}
 }
 
-/**
- * Creates the bridge network functions run on, with inter-container traffic disabled so that one
- * function cannot reach another's container. An existing network of that name is used as it is.
- */
-export async function ensureNetwork(name: string, bridge: string): Promise<void> {
+const ICC = 'com.docker.network.bridge.enable_icc';
+
+export interface NetworkInfo {
+	driver: string;
+	options: Record<string, string>;
+	/** The host's own address on the network (its bridge interface); '' when Docker gave none. */
+	gateway: string;
+	/** The Linux bridge interface that carries the network. */
+	bridge: string;
+}
+
+/** A network as `docker network inspect` tells it; null when there is none of that name. */
+export async function inspectNetwork(name: string): Promise<NetworkInfo | null> {
+	let out: string;
 	try {
-		await docker(['network', 'inspect', '--format', '{{.Id}}', name]);
-		return;
+		out = await docker(['network', 'inspect', '--format', '{{json .}}', '--', name]);
 	} catch (err) {
 		if (err instanceof DockerError && err.kind === 'unreachable') throw err;
+		return null;
 	}
-	try {
-		await docker(['network', 'create', '--driver', 'bridge', '--opt', 'com.docker.network.bridge.enable_icc=false',
-			// A known interface name, so the firewall rule that guards it can be set before the network exists.
-			'--opt', `com.docker.network.bridge.name=${bridge}`, '--label', 'lowcode-faas=network', name]);
-		log('info', 'network created', { network: name });
-	} catch (err) {
-		// Another instance may have created it meanwhile.
-		if (!/already exists/i.test((err as Error).message)) throw err;
+	const net = JSON.parse(out) as { Id: string; Driver: string; IPAM?: { Config?: { Gateway?: string }[] | null }; Options?: Record<string, string> | null };
+	const options = net.Options ?? {};
+	return {
+		driver: net.Driver,
+		options,
+		gateway: net.IPAM?.Config?.find((c) => c.Gateway)?.Gateway ?? '',
+		bridge: options['com.docker.network.bridge.name'] ?? `br-${net.Id.slice(0, 12)}`,
+	};
+}
+
+/**
+ * Creates the bridge network functions run on, with inter-container traffic disabled so that one
+ * function cannot reach another's container, and its interface named `bridge`. An existing network
+ * of that name is used only if it is such a network too; otherwise a ConfigError says why.
+ */
+export async function ensureNetwork(name: string, bridge: string): Promise<NetworkInfo> {
+	let network = await inspectNetwork(name);
+	if (!network) {
+		try {
+			await docker(['network', 'create', '--driver', 'bridge', '--opt', `${ICC}=false`,
+				// A known interface name, so the firewall rule that guards it can be set before the network exists.
+				'--opt', `com.docker.network.bridge.name=${bridge}`, '--label', 'lowcode-faas=network', '--', name]);
+			log('info', 'network created', { network: name });
+		} catch (err) {
+			// Another instance may have created it meanwhile.
+			if (!/already exists/i.test((err as Error).message)) throw err;
+		}
+		network = await inspectNetwork(name);
+		if (!network) throw new DockerError('other', `network ${name} was created but cannot be inspected`);
 	}
+	const icc = network.options[ICC] ?? 'true';
+	if (network.driver !== 'bridge' || icc !== 'false') {
+		throw new ConfigError(
+			`LOWCODE_FAAS_NETWORK=${name} is a ${network.driver} network with ${ICC}=${icc}: functions on it could reach each other's containers; remove it (docker network rm ${name}) to let the platform create it, or name another`,
+		);
+	}
+	return network;
 }
 
 export async function imageExists(image: string): Promise<boolean> {
 	try {
-		await docker(['image', 'inspect', '--format', '{{.Id}}', image], { timeoutMs: 10_000 });
+		await docker(['image', 'inspect', '--format', '{{.Id}}', '--', image], { timeoutMs: 10_000 });
 		return true;
 	} catch (err) {
 		if (err instanceof DockerError && err.kind === 'unreachable') throw err;

@@ -1,7 +1,7 @@
 import { pathToFileURL } from 'node:url';
 import { execa } from 'execa';
 import { ConfigError, loadConfig } from './config.js';
-import { DockerError, inspectNetwork } from './docker.js';
+import { inspectNetwork } from './docker.js';
 
 /**
  * Keeps other local users off the functions' bridge. The platform reaches a container on its bridge
@@ -43,12 +43,7 @@ export async function guardBridge(bridge: string, uids: readonly number[]): Prom
 
 /** The bridge interface of `network`: Docker's own account when the network exists, else the name the platform will give it. */
 export async function bridgeOf(network: string, planned: string): Promise<string> {
-	try {
-		return (await inspectNetwork(network)).bridge;
-	} catch (err) {
-		if (err instanceof DockerError && err.kind === 'unreachable') throw err;
-		return planned;
-	}
+	return (await inspectNetwork(network))?.bridge ?? planned;
 }
 
 /**

@@ -1,9 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import type { Config } from './config.js';
-import { existsSync } from 'node:fs';
-import { LABEL, type Reach, StartFailure, explainExit, launch } from './container.js';
-import { type DieEvent, ensureNetwork, inspectNetwork, inspectState, listContainers, removeContainers, watchDieEvents } from './docker.js';
-import { guardBridge } from './firewall.js';
+import { LABEL, type Reach, StartFailure, explainExit, launch, prepareHost } from './container.js';
+import { type DieEvent, inspectState, listContainers, removeContainers, watchDieEvents } from './docker.js';
 import { HttpError } from './errors.js';
 import { ReadyTimeout, waitReady } from './forward.js';
 import { log } from './log.js';
@@ -73,7 +71,8 @@ export function createPool(config: Config) {
 	let warmTargets: () => Promise<Map<string, number>> = async () => new Map();
 	let targets = new Map<string, number>();
 	let locate: (name: string) => Promise<SourceRef | null> = async () => null;
-	let reach: Reach = 'published';
+	/** How containers are reached; null until the network could be readied. */
+	let reach: Reach | null = null;
 
 	const live = (c: Container) => c.state === 'starting' || c.state === 'ready';
 	const maxReplicasOf = (ref: SourceRef) => Math.min(ref.settings.max_replicas ?? config.maxReplicas, config.maxContainers);
@@ -244,7 +243,7 @@ export function createPool(config: Config) {
 			memoryMb: ref.settings.memory_mb ?? config.sandbox.memoryMb,
 		};
 		c.ready = (async () => {
-			c.url = await launch(config, ref, c.name, labels, reach);
+			c.url = await launch(config, ref, c.name, labels);
 			// Retired while `docker run` ran: its removal may have come before the container existed.
 			if (!byName.has(c.name)) {
 				track(removeContainers([c.name]).catch(() => {}));
@@ -353,8 +352,7 @@ export function createPool(config: Config) {
 	async function init(options: { locate: (name: string) => Promise<SourceRef | null>; warmTargets: () => Promise<Map<string, number>> }) {
 		locate = options.locate;
 		warmTargets = options.warmTargets;
-		await ensureNetwork(config.sandbox.network, config.sandbox.bridge).catch((err) => log('warn', 'cannot create the functions network', { error: (err as Error).message }));
-		reach = await chooseReach(config.sandbox.network);
+		reach = await prepareHost(config);
 		// Docker may be down: the API serves regardless, and the sweep removes leftovers once it is back.
 		try {
 			const leftovers = await listContainers(labels);
@@ -418,25 +416,3 @@ export function createPool(config: Config) {
 	return { init, lease, release, reach: () => reach, retire, retireFunction, forget, close, drain, snapshot, logs, queueDepth: () => queue.length };
 }
 
-/**
- * Bridge addresses when the functions' bridge is an interface of this host (a local engine on Linux),
- * guarded so that only root may connect; published ports otherwise (Docker Desktop, a remote or
- * rootless engine, whose bridge lives elsewhere). The interface may be down while no container is
- * attached, so its existence is what counts, not its addresses.
- */
-async function chooseReach(network: string): Promise<Reach> {
-	const info = await inspectNetwork(network).catch(() => null);
-	if (!info?.gateway || !existsSync(`/sys/class/net/${info.bridge}`)) {
-		log('info', 'functions reached on ports published on 127.0.0.1', { network });
-		return 'published';
-	}
-	if (process.getuid?.() === 0) {
-		await guardBridge(info.bridge, [0]).catch((err) =>
-			log('warn', 'cannot keep other local users off the functions network: they can call functions on their bridge addresses', { bridge: info.bridge, error: (err as { shortMessage?: string }).shortMessage ?? String(err) }),
-		);
-	} else {
-		log('info', 'not root: other local users are kept off the functions network only if the firewall step ran (see README, Security)', { bridge: info.bridge });
-	}
-	log('info', 'functions reached on their bridge addresses', { network, bridge: info.bridge });
-	return 'bridge';
-}

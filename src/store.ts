@@ -6,7 +6,7 @@ import { glob } from 'tinyglobby';
 import type { Config, Language } from './config.js';
 import { badRequest } from './errors.js';
 import { log } from './log.js';
-import { type Settings, type SettingsPatch, isValidName } from './validate.js';
+import { type Settings, type SettingsPatch, boundSettings, isValidName } from './validate.js';
 
 /** A function as the API shows it. */
 export interface FunctionRecord {
@@ -89,12 +89,14 @@ export function createStore(config: Config) {
 		try {
 			text = await readFile(join(settingsDir, `${name}.json`), 'utf8');
 		} catch {}
-		let settings: Settings = {};
+		let stored: unknown = {};
 		try {
-			settings = JSON.parse(text) as Settings;
+			stored = JSON.parse(text);
 		} catch {
 			log('warn', 'unreadable settings file, using defaults', { function: name });
 		}
+		const { settings, changed } = boundSettings(stored, config);
+		if (changed.length > 0) log('warn', 'settings file outside the operator caps; using bounded values', { function: name, fields: changed });
 		const entry = { settings, stamp: createHash('sha256').update(text).digest('hex').slice(0, 12) };
 		settingsCache.set(name, entry);
 		return entry;
@@ -108,8 +110,11 @@ export function createStore(config: Config) {
 			else if (value !== undefined) next[key] = value;
 		}
 		// Checked on the result, not the patch: min_warm may meet a max_replicas set earlier, or the default.
-		const replicas = (next.max_replicas as number | undefined) ?? config.maxReplicas;
-		if (((next.min_warm as number | undefined) ?? 0) > replicas) throw badRequest('invalid_min_warm', `min_warm cannot exceed max_replicas (${replicas}).`);
+		const own = next.max_replicas as number | undefined;
+		const replicas = own ?? config.maxReplicas;
+		if (((next.min_warm as number | undefined) ?? 0) > replicas) {
+			throw badRequest('invalid_min_warm', `min_warm cannot exceed max_replicas (${replicas}${own === undefined ? ', LOWCODE_FAAS_MAX_REPLICAS' : ''}).`);
+		}
 		return next as Settings;
 	}
 

@@ -69,6 +69,11 @@ settings('bad settings are 400 with a clear code; PATCH of an unknown function i
 		[{ memory_mb: 8 }, 'invalid_memory_mb'],
 		[{ cpus: 0 }, 'invalid_cpus'],
 		[{ max_replicas: 1.5 }, 'invalid_max_replicas'],
+		// Over the operator's default caps (2048 MiB, the host's CPUs, LOWCODE_FAAS_MAX_REPLICAS=4).
+		[{ memory_mb: 65536 }, 'invalid_memory_mb'],
+		[{ cpus: 64 }, 'invalid_cpus'],
+		[{ max_replicas: 1000 }, 'invalid_max_replicas'],
+		[{ env: { A: 'two\nlines' } }, 'invalid_env'],
 		[{ min_warm: -1 }, 'invalid_min_warm'],
 		[{ min_warm: 5 }, 'invalid_min_warm'], // above this function's max_replicas of 2
 		[{ source_code: 'x' }, 'unknown_field'],

@@ -1,7 +1,7 @@
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { HttpError } from '../src/errors.js';
-import { checkCreate, checkInvoke, isValidName } from '../src/validate.js';
+import { boundSettings, checkCreate, checkInvoke, isValidName } from '../src/validate.js';
 
 function rejects(fn: () => unknown, status: number, code: string) {
 	try {
@@ -31,23 +31,24 @@ names.run();
 
 const create = suite('validate.checkCreate');
 const good = { name: 'f', language: 'python', source_code: 'print(1)' };
+const LIMITS = { maxSourceBytes: 100, maxMemoryMb: 2048, maxCpus: 2, maxReplicas: 4, maxContainers: 32 };
 
 create('accepts a well-formed function', () => {
-	assert.equal(checkCreate(good, 100), { ...good, settings: {} });
+	assert.equal(checkCreate(good, LIMITS), { ...good, settings: {} });
 });
 
 create('rejects each bad field with its own code', () => {
-	rejects(() => checkCreate({ ...good, name: 7 }, 100), 400, 'invalid_name');
-	rejects(() => checkCreate({ ...good, name: '../x' }, 100), 400, 'invalid_name');
-	rejects(() => checkCreate({ ...good, language: 'ruby' }, 100), 400, 'invalid_language');
-	rejects(() => checkCreate({ ...good, language: undefined }, 100), 400, 'invalid_language');
-	rejects(() => checkCreate({ ...good, source_code: '' }, 100), 400, 'invalid_source_code');
-	rejects(() => checkCreate({ ...good, source_code: ['x'] }, 100), 400, 'invalid_source_code');
-	rejects(() => checkCreate({ ...good, extra: 1 }, 100), 400, 'unknown_field');
+	rejects(() => checkCreate({ ...good, name: 7 }, LIMITS), 400, 'invalid_name');
+	rejects(() => checkCreate({ ...good, name: '../x' }, LIMITS), 400, 'invalid_name');
+	rejects(() => checkCreate({ ...good, language: 'ruby' }, LIMITS), 400, 'invalid_language');
+	rejects(() => checkCreate({ ...good, language: undefined }, LIMITS), 400, 'invalid_language');
+	rejects(() => checkCreate({ ...good, source_code: '' }, LIMITS), 400, 'invalid_source_code');
+	rejects(() => checkCreate({ ...good, source_code: ['x'] }, LIMITS), 400, 'invalid_source_code');
+	rejects(() => checkCreate({ ...good, extra: 1 }, LIMITS), 400, 'unknown_field');
 });
 
 create('a source over the limit is 413', () => {
-	rejects(() => checkCreate({ ...good, source_code: 'é'.repeat(51) }, 100), 413, 'source_too_large');
+	rejects(() => checkCreate({ ...good, source_code: 'é'.repeat(51) }, LIMITS), 413, 'source_too_large');
 });
 
 create.run();
@@ -65,3 +66,21 @@ invoke('timeout_ms must be an integer from 1 to 300000', () => {
 });
 
 invoke.run();
+
+const bounds = suite('validate.boundSettings');
+const CAPS = { maxMemoryMb: 96, maxCpus: 0.5, maxReplicas: 4, maxContainers: 3 };
+
+bounds('settings on disk within the caps are kept as they are', () => {
+	const stored = { env: { A: '1' }, timeout_ms: 100, memory_mb: 96, cpus: 0.25, max_replicas: 2, min_warm: 1 };
+	assert.equal(boundSettings(stored, CAPS), { settings: stored, changed: [] });
+});
+
+bounds('over a cap, under a floor, or not a number: bounded or dropped, never passed on', () => {
+	const { settings, changed } = boundSettings({ memory_mb: 65536, cpus: 64, max_replicas: 1000, min_warm: 500, timeout_ms: 1e12, extra: '--privileged', env: 'A=1' }, CAPS);
+	assert.equal(settings, { memory_mb: 96, cpus: 0.5, max_replicas: 4, min_warm: 3, timeout_ms: 300_000 });
+	assert.equal(changed.sort(), ['cpus', 'env', 'extra', 'max_replicas', 'memory_mb', 'min_warm', 'timeout_ms']);
+	assert.equal(boundSettings({ memory_mb: '--privileged', cpus: -1, max_replicas: 1.5 }, CAPS).settings, { cpus: 0.01, max_replicas: 1 });
+	assert.equal(boundSettings([1], CAPS).settings, {});
+});
+
+bounds.run();

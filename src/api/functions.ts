@@ -19,7 +19,7 @@ const wantsEnv = (query: URLSearchParams) => query.get('show_env') === 'true';
 /** POST /functions: creates a function, or replaces the source of an existing one. */
 export function createFunction(config: Config, store: Store, pool: Pool): Handler {
 	return async (req) => {
-		const body = checkCreate(await req.json(), config.maxSourceBytes);
+		const body = checkCreate(await req.json(), config);
 		const record = await store.save(body.name, body.language, body.source_code, body.settings);
 		// New code wins: containers of the old source take no new requests.
 		pool.retireFunction(body.name);
@@ -28,10 +28,10 @@ export function createFunction(config: Config, store: Store, pool: Pool): Handle
 }
 
 /** PATCH /functions/{name}: changes settings; they apply from the next container on. */
-export function patchFunction(store: Store, pool: Pool): Handler {
+export function patchFunction(config: Config, store: Store, pool: Pool): Handler {
 	return async (req) => {
 		const name = checkName(req.params.name);
-		const patch = checkPatch(await req.json());
+		const patch = checkPatch(await req.json(), config);
 		const record = await store.updateSettings(name, patch);
 		if (!record) throw missing(name);
 		pool.retireFunction(name);
