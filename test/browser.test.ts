@@ -219,4 +219,20 @@ clients('the CLI and curl work against a platform with ALLOWED_HOSTS unset', asy
 	}
 });
 
+clients('curl uploads through the raw route with its Expect: 100-continue as before', async () => {
+	const p = await startPlatform({}, { 'raw.ts': await fixture('raw.ts') });
+	try {
+		const file = join(p.dataDir, 'upload.bin');
+		await writeFile(file, Buffer.alloc(3 * 1024 * 1024, 7));
+		const res = await execa('curl', ['-sS', '-X', 'PUT', '--data-binary', `@${file}`, '-w', '\\n%{http_code}', `${p.app.url}/fn/raw/upload`]);
+		const [body, code] = res.stdout.split('\n');
+		assert.is(code, '200', res.stdout);
+		assert.is(JSON.parse(body!).length, 3 * 1024 * 1024);
+		assert.is(JSON.parse(body!).headers.expect, '100-continue', 'curl sent Expect, and was told to go on');
+		await p.app.pool.drain();
+	} finally {
+		await p.close();
+	}
+});
+
 clients.run();
