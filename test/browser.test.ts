@@ -148,6 +148,17 @@ allowed('listed hosts and origins are served; others still are not', async () =>
 	}
 });
 
+allowed('LOWCODE_FAAS_ALLOWED_HOSTS=* turns the Host check off; the Origin check stays', async () => {
+	const p = await startPlatform({ LOWCODE_FAAS_ALLOWED_HOSTS: '*' });
+	try {
+		assert.is((await call(p.app.url, 'GET', '/functions', { host: 'anything.example:1234' })).status, 200);
+		assert.is((await call(p.app.url, 'GET', '/functions', { host: 'anything.example', origin: 'http://anything.example' })).status, 200);
+		assert.is((await call(p.app.url, 'GET', '/functions', { host: 'anything.example', origin: EVIL })).status, 403);
+	} finally {
+		await p.close();
+	}
+});
+
 allowed('bound to 0.0.0.0, the machine’s own addresses are its own; a rebinding name is not', async () => {
 	const p = await startPlatform({ LOWCODE_FAAS_HOST: '0.0.0.0', LOWCODE_FAAS_TOKEN: 'front-door-token-0123456789' });
 	try {

@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { execa } from 'execa';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { type Platform, startPlatform } from './helpers.js';
+import { type Platform, eventually, startPlatform } from './helpers.js';
 
 const MiB = 1024 * 1024;
 const TOKEN = 'front-door-token-0123456789';
@@ -121,7 +121,15 @@ early('a client that keeps sending after its answer is cut off within bounds', a
 	assert.match(text, /^HTTP\/1\.1 413 /);
 	assert.match(text, /connection: close/i);
 	assert.ok(closedAt - started < 10_000, `closed after ${closedAt - started} ms`);
-	assert.ok(sent < 1024 * MiB, `closed after ${sent / MiB} MiB`);
+	assert.ok(sent < 200 * MiB, `closed after ${sent / MiB} MiB`);
+	// A client that trickles after its answer is cut off by time instead.
+	const trickleStart = Date.now();
+	const trickle = await rawExchange(Number(port), `POST /functions HTTP/1.1\r\nhost: 127.0.0.1\r\ncontent-type: application/json\r\ncontent-length: 1000000\r\n\r\n`, (socket) => {
+		const drip = setInterval(() => (socket.writable ? socket.write('x') : clearInterval(drip)), 100);
+		socket.once('close', () => clearInterval(drip));
+	});
+	assert.match(trickle.text, /^HTTP\/1\.1 401 /);
+	assert.ok(trickle.closedAt - trickleStart < 8_000, `trickler closed after ${trickle.closedAt - trickleStart} ms`);
 });
 
 early.run();
@@ -204,6 +212,32 @@ crowd('past LOWCODE_FAAS_MAX_CONNECTIONS the oldest idle socket is closed, and a
 		assert.ok((await new Promise<number>((r) => p.app.server.getConnections((_e, n) => r(n)))) <= 4, 'the cap holds');
 	} finally {
 		for (const socket of idle) socket.destroy();
+		await p.close();
+	}
+});
+
+crowd('when every socket is busy, a newcomer gets a 503 rather than a reset', async () => {
+	const p = await startPlatform({ LOWCODE_FAAS_MAX_CONNECTIONS: '2' });
+	const held: Socket[] = [];
+	try {
+		const port = Number(new URL(p.app.url).port);
+		// Two requests in flight, their bodies still coming: the 100 Continue says the server took each.
+		for (let i = 0; i < 2; i++) {
+			const socket = await openIdle(port);
+			held.push(socket);
+			const continued = new Promise((resolve) => socket.once('data', resolve));
+			socket.write('POST /functions HTTP/1.1\r\nhost: 127.0.0.1\r\nexpect: 100-continue\r\ncontent-type: application/json\r\ncontent-length: 100\r\n\r\n');
+			assert.match(String(await continued), /^HTTP\/1\.1 100 /);
+			socket.write('{"name":');
+		}
+		const { text } = await rawExchange(port, '');
+		assert.match(text, /^HTTP\/1\.1 503 /);
+		assert.ok(text.includes('"code":"too_many_connections"'), text);
+		for (const socket of held) socket.destroy();
+		const served = await eventually(() => fetch(`${p.app.url}/healthz`).then((r) => r.status, () => 0), (status) => status === 200);
+		assert.is(served, 200, 'served again once the busy sockets are gone');
+	} finally {
+		for (const socket of held) socket.destroy();
 		await p.close();
 	}
 });
