@@ -66,6 +66,8 @@ export async function startApp(config: Config): Promise<App> {
 		openPaths: ['/healthz'],
 		headersTimeoutMs: config.headersTimeoutMs,
 		requestTimeoutMs: config.requestTimeoutMs,
+		door: { bindHost: config.host, allowedHosts: config.allowedHosts, allowedOrigins: config.allowedOrigins },
+		maxConnections: config.maxConnections,
 	});
 	try {
 		await new Promise<void>((resolve, reject) => {

@@ -74,6 +74,12 @@ export interface Config {
 	/** Limits on how slowly a client may send a request to the API. */
 	readonly headersTimeoutMs: number;
 	readonly requestTimeoutMs: number;
+	/** Host header values served besides the bound address and loopback names (DNS rebinding); `*` is any. */
+	readonly allowedHosts: readonly string[];
+	/** Origins, besides the API's own, whose browser requests are served (`scheme://host[:port]`). */
+	readonly allowedOrigins: readonly string[];
+	/** Open client connections; past it the oldest idle one is closed to make room. */
+	readonly maxConnections: number;
 }
 
 export class ConfigError extends Error {
@@ -123,6 +129,30 @@ function nameList(env: Env, key: string): 'all' | string[] {
 	const bad = names.find((name) => !isValidName(name));
 	if (bad !== undefined) throw new ConfigError(`${key} must be "all" or a comma list of function names, got "${bad}"`);
 	return names;
+}
+
+function commaList(env: Env, key: string): string[] {
+	return (env[key] ?? '').split(',').map((item) => item.trim().toLowerCase()).filter(Boolean);
+}
+
+/** Host names or addresses, each with an optional port: what a Host header may say. */
+function hostList(env: Env, key: string): string[] {
+	const hosts = commaList(env, key);
+	const bad = hosts.find((host) => host !== '*' && !/^(?:\[[0-9a-f:.]+\]|[a-z0-9.-]+)(?::\d{1,5})?$/.test(host));
+	if (bad !== undefined) throw new ConfigError(`${key} must be a comma list of host names (with an optional :port) or *, got "${bad}"`);
+	return hosts;
+}
+
+/** Browser origins, each exactly scheme://host[:port] as a browser sends it in Origin. */
+function originList(env: Env, key: string): string[] {
+	return commaList(env, key).map((origin) => {
+		let url: URL | undefined;
+		try {
+			if (/^https?:\/\/[^/?#@]+\/?$/.test(origin)) url = new URL(origin);
+		} catch {}
+		if (!url) throw new ConfigError(`${key} must be a comma list of origins like https://host[:port], got "${origin}"`);
+		return url.origin;
+	});
 }
 
 function userSpec(value: string): string {
@@ -240,6 +270,9 @@ export function loadConfig(env: Env = process.env): Config {
 		asyncConcurrency: integer(env, 'LOWCODE_FAAS_ASYNC_CONCURRENCY', 4, 1, 1000),
 		headersTimeoutMs: integer(env, 'LOWCODE_FAAS_HEADERS_TIMEOUT_S', 10, 1, 3600) * 1000,
 		requestTimeoutMs: integer(env, 'LOWCODE_FAAS_REQUEST_TIMEOUT_S', 60, 1, 3600) * 1000,
+		allowedHosts: Object.freeze(hostList(env, 'LOWCODE_FAAS_ALLOWED_HOSTS')),
+		allowedOrigins: Object.freeze(originList(env, 'LOWCODE_FAAS_ALLOWED_ORIGINS')),
+		maxConnections: integer(env, 'LOWCODE_FAAS_MAX_CONNECTIONS', 1024, 2, 1_000_000),
 		sandbox: Object.freeze({
 			readOnlyRoot: flag(env, 'LOWCODE_FAAS_READ_ONLY', true),
 			user: userSpec(text(env, 'LOWCODE_FAAS_USER', '65534:65534')),

@@ -1,6 +1,9 @@
 import { type IncomingMessage, STATUS_CODES, type Server, type ServerResponse, createServer } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { createHash, timingSafeEqual } from 'node:crypto';
+import { limitConnections } from './connections.js';
+import { type DoorOptions, checkHost, checkOrigin } from './door.js';
+import { checkJsonHeaders, parseObject, readBody } from './body.js';
 import { HttpError, badRequest, toErrorResponse } from './errors.js';
 import { log } from './log.js';
 import { type Params, createRouter } from './router.js';
@@ -40,6 +43,10 @@ export interface ServerOptions {
 	/** A client must have sent its headers within this, and its whole request within `requestTimeoutMs`. */
 	headersTimeoutMs: number;
 	requestTimeoutMs: number;
+	/** Which Host headers and browser origins are served. */
+	door: DoorOptions;
+	/** Open connections; past it the oldest idle one is closed. */
+	maxConnections: number;
 }
 
 /** Compares the presented token in constant time: digests have equal length whatever was sent. */
@@ -49,103 +56,105 @@ function authorized(header: string | undefined, token: string): boolean {
 	return timingSafeEqual(digest(presented), digest(token));
 }
 
-const JSON_TYPE = /^application\/(?:[\w.+-]+\+)?json\s*(?:;|$)/i;
-
-function send(res: ServerResponse, reply: Reply) {
+/** The status line's headers and the payload of a reply. */
+function render(reply: Reply): { headers: Record<string, string | number>; payload: string | undefined } {
 	const headers: Record<string, string | number> = { ...reply.headers };
 	if (reply.text !== undefined) {
 		headers['content-type'] ??= 'text/plain; charset=utf-8';
 		headers['content-length'] = Buffer.byteLength(reply.text);
-		res.writeHead(reply.status, headers).end(reply.text);
-		return;
+		return { headers, payload: reply.text };
 	}
-	if (reply.body === undefined) {
-		res.writeHead(reply.status, headers).end();
-		return;
-	}
+	if (reply.body === undefined) return { headers, payload: undefined };
 	const payload = JSON.stringify(reply.body);
 	headers['content-type'] = 'application/json; charset=utf-8';
 	headers['content-length'] = Buffer.byteLength(payload);
+	return { headers, payload };
+}
+
+function send(res: ServerResponse, reply: Reply) {
+	const { headers, payload } = render(reply);
 	res.writeHead(reply.status, headers).end(payload);
 }
 
-function tooLarge(limit: number) {
-	return new HttpError(413, 'body_too_large', `The request body must be at most ${limit} bytes.`, { connection: 'close' });
+// After answering a client that is still sending, at most this much more is read, for at most this long.
+const LINGER_BYTES = 64 * 1024 * 1024;
+const LINGER_MS = 5_000;
+
+/**
+ * Answers a client that is still sending its body, then reads and discards the rest before ending, as
+ * nginx's lingering close does: a socket closed with bytes unread is reset by the kernel, and the reset
+ * can destroy the answer before the client has read it. The answer has a Content-Length, so the client
+ * holds all of it at once; only the end of the exchange waits. Bounded: a client that keeps sending
+ * past LINGER_BYTES or LINGER_MS is cut off.
+ */
+function answerThenDrain(req: IncomingMessage, res: ServerResponse, reply: Reply) {
+	const { headers, payload } = render(reply);
+	res.writeHead(reply.status, headers);
+	if (payload !== undefined) res.write(payload);
+	let drained = 0;
+	const cutOff = setTimeout(() => res.destroy(), LINGER_MS).unref();
+	res.once('close', () => clearTimeout(cutOff));
+	req.on('data', (chunk: Buffer) => {
+		drained += chunk.length;
+		if (drained > LINGER_BYTES) res.destroy();
+	});
+	req.once('end', () => res.end());
+	req.resume();
 }
 
-async function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
-	if (Number(req.headers['content-length']) > limit) throw tooLarge(limit);
-	const chunks: Buffer[] = [];
-	let size = 0;
-	try {
-		for await (const chunk of req as AsyncIterable<Buffer>) {
-			size += chunk.length;
-			if (size > limit) throw tooLarge(limit);
-			chunks.push(chunk);
-		}
-	} catch (err) {
-		if (err instanceof HttpError) throw err;
-		// The client hung up or broke the framing mid-body: its fault, not the server's.
-		throw new HttpError(400, 'incomplete_body', 'The request body ended before it was complete.', { connection: 'close' }, { cause: err });
+/** Host, origin, then token: who may knock at all. Runs before anything else, the body included. */
+function admit(req: IncomingMessage, options: ServerOptions): URL {
+	// HTTP/1.1 requires Host (RFC 9112 §3.2); Node's own answer to its absence would not be JSON.
+	if (req.httpVersion === '1.1' && req.headers.host === undefined) throw badRequest('missing_host', 'An HTTP/1.1 request needs a Host header.');
+	checkHost(req.headers.host, options.door);
+	checkOrigin(req.headers, options.door);
+	const url = parseUrl(req.url);
+	if (options.token !== null && !options.openPaths.includes(url.pathname) && !authorized(req.headers.authorization, options.token)) {
+		throw new HttpError(401, 'unauthorized', 'Send the API token as: Authorization: Bearer <token>.', { 'www-authenticate': 'Bearer realm="lowcode-faas"', connection: 'close' });
 	}
-	return Buffer.concat(chunks, size);
+	return url;
 }
 
-// Fatal: bytes that are not UTF-8 are refused, not silently replaced with U+FFFD.
-const utf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
-
-function parseObject(raw: Buffer, optional: boolean, headers: IncomingMessage['headers']): Record<string, unknown> {
-	if (raw.length === 0) {
-		if (optional) return {};
-		throw badRequest('missing_body', 'The request needs a JSON object body.');
-	}
-	const contentType = headers['content-type'];
-	if (contentType !== undefined && !JSON_TYPE.test(contentType)) {
-		throw new HttpError(415, 'unsupported_media_type', 'Send the body as JSON, with Content-Type: application/json.');
-	}
-	const encoding = headers['content-encoding'];
-	if (encoding !== undefined && encoding.trim().toLowerCase() !== 'identity') {
-		throw new HttpError(415, 'unsupported_media_type', 'Send the body uncompressed (no Content-Encoding).');
-	}
-	let value: unknown;
-	try {
-		value = JSON.parse(utf8.decode(raw));
-	} catch {
-		throw badRequest('invalid_json', 'The request body is not valid UTF-8 JSON.');
-	}
-	if (typeof value !== 'object' || value === null || Array.isArray(value)) {
-		throw badRequest('invalid_body', 'The request body must be a JSON object.');
-	}
-	return value as Record<string, unknown>;
-}
+const expectsContinue = (req: IncomingMessage) => /^\s*100-continue\s*$/i.test(req.headers.expect ?? '');
 
 async function handle(routes: Routes, options: ServerOptions, req: IncomingMessage, res: ServerResponse) {
 	const started = performance.now();
 	const hangup = new AbortController();
 	res.once('close', () => res.writableFinished || hangup.abort());
+	// A client that sent "Expect: 100-continue" waits for it before its body: sent once the body is wanted.
+	let continued = false;
+	const proceed = () => {
+		if (continued || !expectsContinue(req)) return;
+		continued = true;
+		res.writeContinue();
+	};
 	let reply: Reply | null;
 	try {
-		// HTTP/1.1 requires Host (RFC 9112 §3.2); Node's own answer to its absence would not be JSON.
-		if (req.httpVersion === '1.1' && req.headers.host === undefined) throw badRequest('missing_host', 'An HTTP/1.1 request needs a Host header.');
-		const url = parseUrl(req.url);
+		const url = admit(req, options);
+		// Node hands other expectations to 'checkExpectation'; they are answered only once admitted.
+		if (req.headers.expect !== undefined && !expectsContinue(req)) throw new HttpError(417, 'expectation_failed', 'Only "Expect: 100-continue" is supported.');
 		const method = req.method ?? 'GET';
-		// Before anything else, the body included: a rejected request has no effect at all.
-		if (options.token !== null && !options.openPaths.includes(url.pathname) && !authorized(req.headers.authorization, options.token)) {
-			throw new HttpError(401, 'unauthorized', 'Send the API token as: Authorization: Bearer <token>.', { 'www-authenticate': 'Bearer realm="lowcode-faas"', connection: 'close' });
-		}
 		const match = routes.match(method, url.pathname);
 		if (match.kind === 'not_found') throw new HttpError(404, 'not_found', `No route for ${url.pathname}.`);
 		if (match.kind === 'method_not_allowed') {
 			throw new HttpError(405, 'method_not_allowed', `${method} is not allowed here; use ${match.allow.join(', ')}.`, { allow: match.allow.join(', ') });
 		}
 		let body: Promise<Buffer> | undefined;
+		const readJson = async () => {
+			checkJsonHeaders(req.headers);
+			return readBody(req, options.maxBodyBytes, proceed);
+		};
 		reply = await match.handler({
 			method,
 			params: match.params,
 			query: url.searchParams,
 			signal: hangup.signal,
-			raw: { req, res, rest: match.rest },
-			json: async ({ optional = false } = {}) => parseObject(await (body ??= readBody(req, options.maxBodyBytes)), optional, req.headers),
+			// A handler that takes the raw request streams its body: the client may send it now.
+			get raw() {
+				proceed();
+				return { req, res, rest: match.rest };
+			},
+			json: async ({ optional = false } = {}) => parseObject(await (body ??= readJson()), optional),
 		});
 	} catch (err) {
 		const error = toErrorResponse(err);
@@ -160,7 +169,14 @@ async function handle(routes: Routes, options: ServerOptions, req: IncomingMessa
 		if (!res.destroyed) res.destroy();
 		return;
 	}
-	send(res, reply);
+	if (req.complete) send(res, reply);
+	else {
+		// The body was refused before it was all read: this connection carries no further request.
+		reply = { ...reply, headers: { ...reply.headers, connection: 'close' } };
+		// A client still waiting for 100 Continue sends no body; one that is sending it is drained.
+		if (expectsContinue(req) && !continued) send(res, reply);
+		else answerThenDrain(req, res, reply);
+	}
 	log('info', 'request', { method: req.method, url: req.url, status: reply.status, ms: Math.round(performance.now() - started) });
 }
 
@@ -184,29 +200,40 @@ function replyRaw(socket: Duplex, status: number, code: string, message: string,
 export function createApiServer(routes: Routes, options: ServerOptions): Server {
 	// A client that trickles its headers or body is cut off instead of holding a socket for ever; the
 	// check runs every second, not every 30 s, so the cut comes close to the limit. A missing Host
-	// header is no reason to answer outside the JSON error format.
-	const server = createServer(
-		{ headersTimeout: options.headersTimeoutMs, requestTimeout: options.requestTimeoutMs, connectionsCheckingInterval: 1_000, requireHostHeader: false },
-		(req, res) => void handle(routes, options, req, res),
-	);
+	// header is no reason to answer outside the JSON error format. An idle kept-alive socket closes after
+	// keepAliveTimeout (Node's default, stated here because the connection cap relies on it).
+	const server = createServer({
+		headersTimeout: options.headersTimeoutMs,
+		requestTimeout: options.requestTimeoutMs,
+		connectionsCheckingInterval: 1_000,
+		keepAliveTimeout: 5_000,
+		requireHostHeader: false,
+	});
+	const busy = limitConnections(server, options.maxConnections, (socket) => replyRaw(socket, 503, 'too_many_connections', 'Too many open connections; retry shortly.', { 'retry-after': '1' }));
+	const serve = (req: IncomingMessage, res: ServerResponse) => {
+		busy(req, res);
+		void handle(routes, options, req, res);
+	};
+	server.on('request', serve);
+	// Expect: 100-continue, and any other expectation: the same door first, the 100 or the 417 after.
+	server.on('checkContinue', serve);
+	server.on('checkExpectation', serve);
 	server.on('clientError', (err: NodeJS.ErrnoException, socket: Duplex) => {
 		const status = err.code === 'HPE_HEADER_OVERFLOW' ? 431 : err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 408 : 400;
 		replyRaw(socket, status, status === 408 ? 'request_timeout' : status === 431 ? 'headers_too_large' : 'bad_request', 'The request is not valid HTTP, or came too slowly.');
 	});
-	// Node hands CONNECT to its own event; no route takes it.
+	// Node hands CONNECT to its own event; no route takes it, but the door is the same as for any request.
 	server.on('connect', (req: IncomingMessage, socket: Duplex) => {
 		try {
-			const match = routes.match('CONNECT', parseUrl(req.url).pathname);
+			const match = routes.match('CONNECT', admit(req, options).pathname);
 			if (match.kind === 'method_not_allowed') replyRaw(socket, 405, 'method_not_allowed', `CONNECT is not allowed here; use ${match.allow.join(', ')}.`, { allow: match.allow.join(', ') });
 			else replyRaw(socket, 404, 'not_found', 'No route for this path.');
 		} catch (err) {
 			// Outside the request handler nothing else catches: a bad path must not end the process.
 			const error = toErrorResponse(err);
-			replyRaw(socket, error.status, error.body.error.code, error.body.error.message);
+			const { connection: _, ...headers } = error.headers;
+			replyRaw(socket, error.status, error.body.error.code, error.body.error.message, headers);
 		}
-	});
-	server.on('checkExpectation', (_req: IncomingMessage, res: ServerResponse) => {
-		send(res, { status: 417, body: { error: { code: 'expectation_failed', message: 'Only "Expect: 100-continue" is supported.' } } });
 	});
 	return server;
 }
