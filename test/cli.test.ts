@@ -52,6 +52,26 @@ suiteCli('deploy, list, invoke (inline and from stdin), logs, runs, rm', async (
 	assert.match(gone.stderr, /404/);
 });
 
+// Raw terminal controls: C0 but \n and \t, DEL, C1, and the bidi overrides.
+const CONTROLS = /[\u0000-\u0008\u000b-\u001f\u007f-\u009f\u202a-\u202e\u2066-\u2069]/;
+
+suiteCli('what a function printed or answered reaches the terminal with its control characters neutralised', async () => {
+	await copyFile(join(FIXTURES, 'escapes.py'), join(work, 'escapes.py'));
+	assert.is((await cli(['deploy', join(work, 'escapes.py')])).exitCode, 0);
+	const invoked = await cli(['invoke', 'escapes']);
+	assert.is(invoked.exitCode, 0, invoked.stderr);
+	assert.not.match(invoked.stdout, CONTROLS, JSON.stringify(invoked.stdout));
+	// Still JSON, and the same value once parsed.
+	assert.ok(JSON.parse(invoked.stdout).output.said.startsWith('\x1b]0;pwned-title\x07'));
+	const logs = await cli(['logs', 'escapes']);
+	assert.is(logs.exitCode, 0, logs.stderr);
+	assert.match(logs.stdout, /before /, logs.stdout);
+	assert.not.match(logs.stdout, CONTROLS, JSON.stringify(logs.stdout));
+	assert.ok(logs.stdout.includes('before \\u001b]0;pwned-title\\u0007\\u001b[2J'), JSON.stringify(logs.stdout));
+	assert.ok(logs.stdout.includes('\\u009b31mc1'), 'C1 controls too');
+	await cli(['rm', 'escapes']);
+});
+
 suiteCli('a failed or timed-out function exits 1', async () => {
 	const failed = await cli(['invoke', 'boom']);
 	assert.is(failed.exitCode, 1);
