@@ -4,7 +4,7 @@
  * at LOWCODE_FAAS_URL with LOWCODE_FAAS_TOKEN. Exit codes: 0 success, 1 the function (or the request)
  * failed, 2 usage error.
  */
-import { readFile } from 'node:fs/promises';
+import { readFile, stat } from 'node:fs/promises';
 import { basename, extname } from 'node:path';
 import { parseArgs } from 'node:util';
 
@@ -33,6 +33,8 @@ Run "lowcode-faas COMMAND --help" for a command's options.`,
 	rm: 'Usage: lowcode-faas rm NAME',
 	runs: 'Usage: lowcode-faas runs NAME [--limit N]\n\nPrints one run a line, newest first: run id, status, duration, created at.',
 };
+
+const MAX_SOURCE_BYTES = 1024 * 1024;
 
 class UsageError extends Error {}
 class Failure extends Error {}
@@ -106,8 +108,13 @@ const commands: Record<string, (args: string[]) => Promise<number>> = {
 		if (!language) throw new UsageError('FILE must end in .py (python) or .ts (deno)');
 		let source: string;
 		try {
+			// Checked before reading: a huge file (or a device) would be read whole only to be refused by the server.
+			const info = await stat(file);
+			if (!info.isFile()) throw new UsageError(`${file} is not a file`);
+			if (info.size > MAX_SOURCE_BYTES) throw new UsageError(`${file} is over 1 MiB, the limit of a source`);
 			source = await readFile(file, 'utf8');
 		} catch (err) {
+			if (err instanceof UsageError) throw err;
 			throw new UsageError(`cannot read ${file}: ${(err as NodeJS.ErrnoException).code}`);
 		}
 		const env: Record<string, string> = {};

@@ -93,12 +93,12 @@ export function createStore(config: Config) {
 			// Explicitly: mkdir's mode is masked by the umask, and an earlier version left these 0755.
 			await chmod(dir, FOLDER_MODE);
 			// Temp files of writes cut short by a crash: never functions, safe to drop.
-			for (const file of await glob('.*.tmp', { cwd: dir, dot: true, onlyFiles: true })) await rm(join(dir, file), { force: true });
+			for (const file of await glob('.*.tmp', { cwd: dir, dot: true, onlyFiles: true, followSymbolicLinks: false })) await rm(join(dir, file), { force: true });
 		}
 		// Settings and ids an earlier version wrote 0644.
 		for (const dir of [metaDir, settingsDir]) for (const file of await readdir(dir)) fixModeSync(join(dir, file), PRIVATE_MODE);
 		// A language change cut short by a crash: the new source is in place, the old one goes now.
-		for (const file of await glob('*.replacing', { cwd: metaDir, onlyFiles: true })) {
+		for (const file of await glob('*.replacing', { cwd: metaDir, onlyFiles: true, followSymbolicLinks: false })) {
 			const name = file.slice(0, -'.replacing'.length);
 			const read = await readRegular(join(metaDir, file), META_LIMIT);
 			const language = (read.kind === 'ok' ? read.data.toString('utf8') : '').trim() as Language;
@@ -107,7 +107,7 @@ export function createStore(config: Config) {
 			}
 			await rm(join(metaDir, file), { force: true });
 		}
-		for (const file of await glob('*.json', { cwd: settingsDir, onlyFiles: true })) await readSettings(file.slice(0, -5));
+		for (const file of await glob('*.json', { cwd: settingsDir, onlyFiles: true, followSymbolicLinks: false })) await readSettings(file.slice(0, -5));
 	}
 
 	async function readSettings(name: string): Promise<{ settings: Settings; stamp: string }> {
@@ -332,7 +332,10 @@ export function createStore(config: Config) {
 	/** Changes a function's settings; null when there is no such function. */
 	async function updateSettings(name: string, patch: SettingsPatch): Promise<FunctionRecord | null> {
 		return withLock(name, async () => {
-			if (!(await locate(name))) return null;
+			const ref = await locate(name);
+			if (!ref) return null;
+			// The answer carries the source: refused before the change, not after it was made.
+			if (ref.size > config.maxSourceBytes) throw sourceTooLarge(ref.file, ref.size, config.maxSourceBytes);
 			await writeSettings(name, patch);
 			return get(name);
 		});

@@ -1,4 +1,4 @@
-import { copyFile, mkdtemp, rm } from 'node:fs/promises';
+import { copyFile, mkdir, mkdtemp, rm, truncate, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execa } from 'execa';
@@ -70,6 +70,17 @@ suiteCli('what a function printed or answered reaches the terminal with its cont
 	assert.ok(logs.stdout.includes('before \\u001b]0;pwned-title\\u0007\\u001b[2J'), JSON.stringify(logs.stdout));
 	assert.ok(logs.stdout.includes('\\u009b31mc1'), 'C1 controls too');
 	await cli(['rm', 'escapes']);
+});
+
+suiteCli('deploy refuses a file over 1 MiB, or one that is not a file, without reading it', async () => {
+	await writeFile(join(work, 'big.py'), '');
+	await truncate(join(work, 'big.py'), 1024 * 1024 * 1024);
+	await mkdir(join(work, 'folder.py'));
+	for (const file of ['big.py', 'folder.py']) {
+		const res = await cli(['deploy', join(work, file)]);
+		assert.is(res.exitCode, 2, res.stderr);
+		assert.match(res.stderr, /1 MiB|not a file/);
+	}
 });
 
 suiteCli('a failed or timed-out function exits 1', async () => {

@@ -159,6 +159,10 @@ links('GET /functions/NAME of a huge hand-dropped file is 413 source_too_large w
 		assert.is(res.body.error.code, 'source_too_large');
 		const list = await platform.request('GET', '/functions');
 		assert.is(list.body.find((f: { name: string }) => f.name === 'huge').size, 1024 * 1024 * 1024);
+		// PATCH answers with the source: refused before the settings are changed, not after.
+		const patched = await platform.request('PATCH', '/functions/huge', { timeout_ms: 1000 });
+		assert.is(patched.status, 413, JSON.stringify(patched.body).slice(0, 200));
+		assert.is((await stat(join(platform.dataDir, 'settings/huge.json')).catch(() => null)), null, 'nothing was written');
 	} finally {
 		await unlink(path);
 	}
