@@ -178,6 +178,14 @@ export function createStore(config: Config) {
 		return null;
 	}
 
+	/** Throws a 409 when a folder bears one of the function's file names: it can be neither replaced nor removed. */
+	function refuseFolders(name: string) {
+		for (const language of LOOKUP_ORDER) {
+			const file = name + EXTENSIONS[language];
+			if (lstatSync(join(functionsDir, file), { throwIfNoEntry: false })?.isDirectory()) throw unsafeFile(file, 'is a folder; remove it by hand');
+		}
+	}
+
 	/** Whether a file named for the function lies there, safe or not. */
 	function exists(name: string): boolean {
 		return findFile(name) !== null;
@@ -294,6 +302,7 @@ export function createStore(config: Config) {
 	async function save(name: string, language: Language, source: string, patch: SettingsPatch = {}): Promise<FunctionRecord> {
 		return withLock(name, async () => {
 			// A file there that is not safe to use is replaced all the same (the rename replaces a link, not its target).
+			refuseFolders(name);
 			const previous = exists(name);
 			// Refused before anything is written.
 			merge(previous ? (await readSettings(name)).settings : {}, patch);
@@ -345,6 +354,7 @@ export function createStore(config: Config) {
 		return withLock(name, async () => {
 			// A link or a FIFO there can be deleted too: rm removes the link, never its target.
 			if (!exists(name)) return false;
+			refuseFolders(name);
 			for (const language of LOOKUP_ORDER) await rm(join(functionsDir, name + EXTENSIONS[language]), { force: true });
 			await dropMeta(name);
 			await dropSettings(name);

@@ -147,6 +147,16 @@ links('DELETE removes the link itself, never its target; POST replaces a link wi
 	assert.is(res.status, 201, JSON.stringify(res.body));
 	assert.is((await platform.request('GET', '/functions/host')).body.source_code, 'Deno.serve(() => new Response("x"));\n');
 	assert.ok((await stat('/etc/hostname')).isFile());
+	// Unlinking a FIFO or a hard link is harmless; a folder is not the platform's to remove.
+	assert.is((await platform.request('DELETE', '/functions/fifo')).status, 204);
+	assert.is((await platform.request('DELETE', '/functions/hard')).status, 204);
+	assert.ok((await stat(join(outside, 'secret.py'))).isFile());
+	const folder = await platform.request('DELETE', '/functions/dir');
+	assert.is(folder.status, 409, JSON.stringify(folder.body));
+	assert.is(folder.body.error.code, 'unsafe_function_file');
+	const replaced = await platform.request('POST', '/functions', { name: 'dir', language: 'deno', source_code: 'x' });
+	assert.is(replaced.status, 409, JSON.stringify(replaced.body));
+	assert.ok((await stat(join(platform.dataDir, 'functions/dir.py'))).isDirectory());
 });
 
 links('GET /functions/NAME of a huge hand-dropped file is 413 source_too_large without reading it', async () => {
