@@ -16,12 +16,15 @@ export const SOURCE_MODE = 0o644;
 // O_NONBLOCK: opening a FIFO for reading would otherwise wait for a writer for ever.
 const NO_FOLLOW = constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK;
 
-/** Why a file cannot be trusted as one the platform wrote, or null when it can. */
-export function unsafeReason(info: Stats | BigIntStats): string | null {
+/**
+ * Why a file cannot be trusted as one the platform wrote, or null when it can. `singleLink`: the
+ * platform never hard-links sources, and another name of the same file may lie anywhere on the file
+ * system (ids, made with link(), have two names for a moment).
+ */
+export function unsafeReason(info: Stats | BigIntStats, singleLink = true): string | null {
 	if (info.isSymbolicLink()) return 'is a symbolic link';
 	if (!info.isFile()) return 'is not a regular file';
-	// The platform never links files there; another name of the same file may lie anywhere on the file system.
-	if (Number(info.nlink) > 1) return 'has other hard links';
+	if (singleLink && Number(info.nlink) > 1) return 'has other hard links';
 	return null;
 }
 
@@ -35,7 +38,7 @@ export type ReadResult =
  * Reads a regular file of at most `limit` bytes without following a link, whatever was swapped in
  * after an earlier check: the checks are made on the open handle.
  */
-export async function readRegular(path: string, limit: number): Promise<ReadResult> {
+export async function readRegular(path: string, limit: number, singleLink = true): Promise<ReadResult> {
 	let handle;
 	try {
 		handle = await open(path, NO_FOLLOW);
@@ -47,7 +50,7 @@ export async function readRegular(path: string, limit: number): Promise<ReadResu
 	}
 	try {
 		const info = await handle.stat();
-		const reason = unsafeReason(info);
+		const reason = unsafeReason(info, singleLink);
 		if (reason) return { kind: 'unsafe', reason };
 		if (info.size > limit) return { kind: 'too_large', size: info.size };
 		// Bounded even if the file grows after the stat.
@@ -67,11 +70,11 @@ export async function readRegular(path: string, limit: number): Promise<ReadResu
 }
 
 /**
- * Gives a regular, singly linked file exactly `mode` when `wrong(mode)` says its mode is wrong; never
- * through a link (a chmod that followed one could open up any file on the host). Sync: rare, and on
- * paths that already stat synchronously.
+ * Gives a regular file exactly `mode` when `wrong(mode)` says its mode is wrong; never through a link
+ * (a chmod that followed a symbolic link, or a hard link's other name, could open up any file on the
+ * host). Sync: rare, and on paths that already stat synchronously.
  */
-export function fixModeSync(path: string, mode: number, wrong: (current: number) => boolean = (current) => current !== mode) {
+export function fixModeSync(path: string, mode: number, wrong: (current: number) => boolean = (current) => current !== mode, singleLink = true) {
 	let fd: number;
 	try {
 		fd = openSync(path, NO_FOLLOW);
@@ -80,7 +83,7 @@ export function fixModeSync(path: string, mode: number, wrong: (current: number)
 	}
 	try {
 		const info = fstatSync(fd);
-		if (unsafeReason(info) === null && wrong(info.mode & 0o7777)) fchmodSync(fd, mode);
+		if (unsafeReason(info, singleLink) === null && wrong(info.mode & 0o7777)) fchmodSync(fd, mode);
 	} finally {
 		closeSync(fd);
 	}

@@ -96,7 +96,8 @@ export function createStore(config: Config) {
 			for (const file of await glob('.*.tmp', { cwd: dir, dot: true, onlyFiles: true, followSymbolicLinks: false })) await rm(join(dir, file), { force: true });
 		}
 		// Settings and ids an earlier version wrote 0644.
-		for (const dir of [metaDir, settingsDir]) for (const file of await readdir(dir)) fixModeSync(join(dir, file), PRIVATE_MODE);
+		// Tightening only, so a hard link does no harm here.
+		for (const dir of [metaDir, settingsDir]) for (const file of await readdir(dir)) fixModeSync(join(dir, file), PRIVATE_MODE, undefined, false);
 		// A language change cut short by a crash: the new source is in place, the old one goes now.
 		for (const file of await glob('*.replacing', { cwd: metaDir, onlyFiles: true, followSymbolicLinks: false })) {
 			const name = file.slice(0, -'.replacing'.length);
@@ -191,7 +192,7 @@ export function createStore(config: Config) {
 		return findFile(name) !== null;
 	}
 
-	/** The function's source, or null when there is none; throws a 409 for a file that is not a plain, private one. */
+	/** The function's source, or null when there is none; throws a 409 for a file that is not a plain, singly linked one. */
 	async function locate(name: string): Promise<SourceRef | null> {
 		const found = findFile(name);
 		if (!found) return null;
@@ -213,7 +214,8 @@ export function createStore(config: Config) {
 		const cached = metas.get(name);
 		if (cached) return cached;
 		try {
-			const read = await readRegular(join(metaDir, `${name}.json`), META_LIMIT);
+			// Two names for a moment while ensureMeta links it into place.
+			const read = await readRegular(join(metaDir, `${name}.json`), META_LIMIT, false);
 			if (read.kind !== 'ok') return null;
 			const meta = JSON.parse(read.data.toString('utf8')) as Meta;
 			if (typeof meta.id !== 'string' || typeof meta.created_at !== 'string') return null;

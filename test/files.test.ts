@@ -204,4 +204,21 @@ race('load() does not follow a symlink put in place after locate()', async () =>
 		await rm(data, { recursive: true, force: true });
 	}
 });
+race('first sightings at the same time agree on one id (the id file has two names for a moment)', async () => {
+	const data = await mkdtemp(join(tmpdir(), 'lowcode-faas-race-'));
+	try {
+		for (let round = 0; round < 20; round++) {
+			const store = createStore(loadConfig({ LOWCODE_FAAS_DATA: data }));
+			await store.init();
+			await writeFile(join(data, `functions/f${round}.py`), 'print(1)\n');
+			// Separate stores: no shared memory, only the files.
+			const others = Array.from({ length: 4 }, () => createStore(loadConfig({ LOWCODE_FAAS_DATA: data })));
+			const ids = await Promise.all([store, ...others].map(async (s) => (await s.get(`f${round}`))!.id));
+			assert.is(new Set(ids).size, 1, ids.join(' '));
+		}
+	} finally {
+		await rm(data, { recursive: true, force: true });
+	}
+});
+
 race.run();
