@@ -204,6 +204,25 @@ race('load() does not follow a symlink put in place after locate()', async () =>
 		await rm(data, { recursive: true, force: true });
 	}
 });
+race('load() does not hang on a FIFO put in place after locate()', async () => {
+	const data = await mkdtemp(join(tmpdir(), 'lowcode-faas-race-'));
+	try {
+		const store = createStore(loadConfig({ LOWCODE_FAAS_DATA: data }));
+		await store.init();
+		await writeFile(join(data, 'functions/pipe.py'), 'print(1)\n');
+		const ref = await store.locate('pipe');
+		await unlink(join(data, 'functions/pipe.py'));
+		await execa('mkfifo', [join(data, 'functions/pipe.py')]);
+		const outcome = await Promise.race([
+			store.load(ref!).then(() => 'read', (err: { code?: string }) => err.code),
+			new Promise((resolve) => setTimeout(resolve, 3_000, 'hung')).then((v) => v),
+		]);
+		assert.is(outcome, 'unsafe_function_file');
+	} finally {
+		await rm(data, { recursive: true, force: true });
+	}
+});
+
 race('first sightings at the same time agree on one id (the id file has two names for a moment)', async () => {
 	const data = await mkdtemp(join(tmpdir(), 'lowcode-faas-race-'));
 	try {
