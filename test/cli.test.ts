@@ -111,6 +111,15 @@ suiteCli('without the token, or without a server, it says so and exits 1', async
 	assert.match(away.stderr, /cannot reach lowcode-faas/);
 });
 
+suiteCli('list follows the pages: more than the 1000 functions of one response', async () => {
+	for (let i = 0; i < 1001; i++) await writeFile(join(platform.dataDir, 'functions', `many${String(i).padStart(4, '0')}.py`), 'print(1)\n');
+	const res = await cli(['list']);
+	assert.is(res.exitCode, 0, res.stderr);
+	const names = res.stdout.split('\n').map((line) => line.split('\t')[0]!).filter((name) => name.startsWith('many'));
+	assert.is(names.length, 1001);
+	assert.is(new Set(names).size, 1001, 'no function twice');
+});
+
 suiteCli('with no command it runs the server', async () => {
 	const dataDir = await mkdtemp(join(tmpdir(), 'lowcode-faas-serve-'));
 	const { child, url } = await spawnServer(dataDir, {}, 'dist/src/cli.js');
