@@ -276,12 +276,13 @@ export function createStore(config: Config) {
 		return [...new Set(files.map((file) => file.slice(0, -3)))].filter(isValidName).sort();
 	}
 
-	/** One page of functions, sorted by name, after the name `after`; no sources are read. `more` says whether a next page exists. */
-	async function list(after: string | null, limit: number): Promise<{ functions: FunctionSummary[]; more: boolean }> {
+	/** One page of functions, sorted by name, after the name `after`; no sources are read. `next`: where the next page starts, null on the last. */
+	async function list(after: string | null, limit: number): Promise<{ functions: FunctionSummary[]; next: string | null }> {
 		const following = (await names()).filter((name) => after === null || name > after);
 		const page = following.slice(0, limit);
 		const functions = await Promise.all(page.map((name) => summarize(name)));
-		return { functions: functions.filter((f): f is FunctionSummary => f !== null), more: following.length > limit };
+		// The page's last name, even if that file vanished meanwhile: the next page must not repeat or skip.
+		return { functions: functions.filter((f): f is FunctionSummary => f !== null), next: following.length > limit ? page.at(-1)! : null };
 	}
 
 	async function summarize(name: string): Promise<FunctionSummary | null> {

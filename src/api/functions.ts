@@ -55,14 +55,13 @@ export function listFunctions(store: Store): Handler {
 		if (!/^\d+$/.test(raw) || limit < 1 || limit > MAX_LIMIT) throw badRequest('invalid_limit', `limit must be an integer from 1 to ${MAX_LIMIT}.`);
 		const after = req.query.get('after');
 		if (after !== null && !isValidName(after)) throw badRequest('invalid_cursor', 'after must be a function name, as the last one of the previous page.');
-		const { functions, more } = await store.list(after, limit);
+		const { functions, next } = await store.list(after, limit);
 		const headers: Record<string, string> = {};
-		const last = functions.at(-1)?.name;
-		if (more && last) {
-			const next = new URLSearchParams(req.query);
-			next.set('limit', String(limit));
-			next.set('after', last);
-			headers.link = `</functions?${next}>; rel="next"`;
+		if (next !== null) {
+			const query = new URLSearchParams(req.query);
+			query.set('limit', String(limit));
+			query.set('after', next);
+			headers.link = `</functions?${query}>; rel="next"`;
 		}
 		return { status: 200, headers, body: functions.map((f) => present(f, wantsEnv(req.query))) };
 	};
