@@ -30,7 +30,8 @@ export async function startApp(config: Config): Promise<App> {
 	await store.init();
 	const pool = createPool(config);
 	await pool.init({
-		locate: store.locate,
+		// A function whose file is unsafe to use is, for keeping warm, no function.
+		locate: (name) => store.locate(name).catch(() => null),
 		// Evaluated at every sweep: functions created later, or given min_warm, are kept warm too.
 		warmTargets: async () => {
 			const targets = store.warmTargets();

@@ -52,7 +52,12 @@ export function createBackground(runner: Runner, store: Store, runs: Runs, concu
 		await runs.save({ ...record, status: 'running' }, true);
 		for (;;) {
 			// Looked up at each attempt: the function may have changed while this run waited for room.
-			const ref = await store.locate(record.function);
+			const ref = await store.locate(record.function).catch((err: unknown) => {
+				if (err instanceof HttpError) return err;
+				throw err;
+			});
+			// Its file was replaced by a link (or the like) while the run waited.
+			if (ref instanceof HttpError) return finish({ status: 'failed', error_message: ref.message });
 			if (!ref) return finish({ status: 'failed', error_message: 'The function was deleted before the run started.' });
 			try {
 				const result = await runner.run(ref, record.function_id, record.input, record.timeout_ms ?? 5_000, never, record.run_id);

@@ -4,7 +4,7 @@
  * at LOWCODE_FAAS_URL with LOWCODE_FAAS_TOKEN. Exit codes: 0 success, 1 the function (or the request)
  * failed, 2 usage error.
  */
-import { readFile } from 'node:fs/promises';
+import { readFile, stat } from 'node:fs/promises';
 import { basename, extname } from 'node:path';
 import { parseArgs } from 'node:util';
 
@@ -34,12 +34,30 @@ Run "lowcode-faas COMMAND --help" for a command's options.`,
 	runs: 'Usage: lowcode-faas runs NAME [--limit N]\n\nPrints one run a line, newest first: run id, status, duration, created at.',
 };
 
+const MAX_SOURCE_BYTES = 1024 * 1024;
+
 class UsageError extends Error {}
 class Failure extends Error {}
 
+// C0 controls but \n and \t, DEL, C1 controls, and the bidi controls that reorder what is shown.
+const CONTROLS = /[\u0000-\u0008\u000b-\u001f\u007f-\u009f\u200e\u200f\u202a-\u202e\u2066-\u2069]/g;
+
+/**
+ * Text from the server (what a function printed or answered) made harmless for a terminal: a control
+ * character is shown as its \uXXXX escape, which keeps JSON output valid JSON of the same value.
+ */
+function neutralize(text: string): string {
+	return text.replace(CONTROLS, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+}
+
+/** Prints a line; everything the CLI prints goes through here or `neutralize`. */
+function say(text: string) {
+	process.stdout.write(neutralize(text) + '\n');
+}
+
 const base = () => (process.env.LOWCODE_FAAS_URL ?? 'http://127.0.0.1:8080').replace(/\/+$/, '');
 
-async function api(method: string, path: string, body?: unknown): Promise<{ status: number; text: string; json: unknown }> {
+async function api(method: string, path: string, body?: unknown): Promise<{ status: number; text: string; json: unknown; headers: Headers }> {
 	const headers: Record<string, string> = {};
 	if (process.env.LOWCODE_FAAS_TOKEN) headers.authorization = `Bearer ${process.env.LOWCODE_FAAS_TOKEN}`;
 	if (body !== undefined) headers['content-type'] = 'application/json';
@@ -60,7 +78,7 @@ async function api(method: string, path: string, body?: unknown): Promise<{ stat
 		if (res.status === 400) throw new UsageError(error?.message ?? text);
 		throw new Failure(`${res.status}: ${error?.message ?? text}`);
 	}
-	return { status: res.status, text, json };
+	return { status: res.status, text, json, headers: res.headers };
 }
 
 function one(positionals: string[], what: string): string {
@@ -90,8 +108,13 @@ const commands: Record<string, (args: string[]) => Promise<number>> = {
 		if (!language) throw new UsageError('FILE must end in .py (python) or .ts (deno)');
 		let source: string;
 		try {
+			// Checked before reading: a huge file (or a device) would be read whole only to be refused by the server.
+			const info = await stat(file);
+			if (!info.isFile()) throw new UsageError(`${file} is not a file`);
+			if (info.size > MAX_SOURCE_BYTES) throw new UsageError(`${file} is over 1 MiB, the limit of a source`);
 			source = await readFile(file, 'utf8');
 		} catch (err) {
+			if (err instanceof UsageError) throw err;
 			throw new UsageError(`cannot read ${file}: ${(err as NodeJS.ErrnoException).code}`);
 		}
 		const env: Record<string, string> = {};
@@ -103,7 +126,7 @@ const commands: Record<string, (args: string[]) => Promise<number>> = {
 		const body = { name: values.name ?? basename(file, extname(file)), language, source_code: source, ...(values.env ? { env } : {}) };
 		const { json } = await api('POST', '/functions', body);
 		const fn = json as { name: string; id: string; language: string };
-		console.log(`deployed ${fn.name} (${fn.language}, id ${fn.id})`);
+		say(`deployed ${fn.name} (${fn.language}, id ${fn.id})`);
 		return 0;
 	},
 
@@ -117,15 +140,22 @@ const commands: Record<string, (args: string[]) => Promise<number>> = {
 			body.timeout_ms = Number(values.timeout);
 		}
 		const { json } = await api('POST', `/functions/${encodeURIComponent(name)}/invoke`, body);
-		console.log(JSON.stringify(json, null, 2));
+		say(JSON.stringify(json, null, 2));
 		return (json as { status: string }).status === 'success' ? 0 : 1;
 	},
 
 	async list(args) {
 		const { positionals } = parseArgs({ args, allowPositionals: true, options: {} });
 		if (positionals.length > 0) throw new UsageError('list takes no arguments');
-		const { json } = await api('GET', '/functions');
-		for (const fn of json as { name: string; language: string; id: string }[]) console.log(`${fn.name}\t${fn.language}\t${fn.id}`);
+		// Every page: the server sends at most 1000 functions a response, and a Link header to the next page.
+		let path: string | null = '/functions?limit=1000';
+		while (path) {
+			const { json, headers } = await api('GET', path);
+			for (const fn of json as { name: string; language: string; id?: string; error?: { message: string } }[]) {
+				say(`${fn.name}\t${fn.language}\t${fn.id ?? `unusable: ${fn.error?.message}`}`);
+			}
+			path = /^<(\/functions\?[^>]*)>; rel="next"$/.exec(headers.get('link') ?? '')?.[1] ?? null;
+		}
 		return 0;
 	},
 
@@ -133,7 +163,7 @@ const commands: Record<string, (args: string[]) => Promise<number>> = {
 		const { values, positionals } = parseArgs({ args, allowPositionals: true, options: { tail: { type: 'string' } } });
 		const name = one(positionals, 'NAME');
 		const { text } = await api('GET', `/functions/${encodeURIComponent(name)}/logs${values.tail ? `?tail=${encodeURIComponent(values.tail)}` : ''}`);
-		process.stdout.write(text);
+		process.stdout.write(neutralize(text));
 		return 0;
 	},
 
@@ -141,7 +171,7 @@ const commands: Record<string, (args: string[]) => Promise<number>> = {
 		const { positionals } = parseArgs({ args, allowPositionals: true, options: {} });
 		const name = one(positionals, 'NAME');
 		await api('DELETE', `/functions/${encodeURIComponent(name)}`);
-		console.log(`removed ${name}`);
+		say(`removed ${name}`);
 		return 0;
 	},
 
@@ -150,7 +180,7 @@ const commands: Record<string, (args: string[]) => Promise<number>> = {
 		const name = one(positionals, 'NAME');
 		const { json } = await api('GET', `/runs?function=${encodeURIComponent(name)}&limit=${encodeURIComponent(values.limit ?? '20')}`);
 		for (const run of json as { run_id: string; status: string; duration_ms: number; created_at: string }[]) {
-			console.log(`${run.run_id}\t${run.status}\t${run.duration_ms} ms\t${run.created_at}`);
+			say(`${run.run_id}\t${run.status}\t${run.duration_ms} ms\t${run.created_at}`);
 		}
 		return 0;
 	},
@@ -193,10 +223,10 @@ try {
 	if (code >= 0) process.exitCode = code;
 } catch (err) {
 	if (err instanceof UsageError) {
-		console.error(`lowcode-faas: ${err.message}\n\n${HELP.main}`);
+		console.error(`lowcode-faas: ${neutralize(err.message)}\n\n${HELP.main}`);
 		process.exitCode = 2;
 	} else if (err instanceof Failure) {
-		console.error(`lowcode-faas: ${err.message}`);
+		console.error(`lowcode-faas: ${neutralize(err.message)}`);
 		process.exitCode = 1;
 	} else throw err;
 }

@@ -1,10 +1,11 @@
-import { createHash, randomBytes, randomUUID } from 'node:crypto';
-import { link, mkdir, open, readFile, rename, rm, stat, unlink } from 'node:fs/promises';
-import { statSync } from 'node:fs';
+import { createHash, randomUUID } from 'node:crypto';
+import { type BigIntStats, lstatSync } from 'node:fs';
+import { chmod, link, lstat, mkdir, readdir, rename, rm, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { glob } from 'tinyglobby';
 import type { Config, Language } from './config.js';
-import { badRequest } from './errors.js';
+import { HttpError, badRequest } from './errors.js';
+import { FOLDER_MODE, PRIVATE_MODE, SOURCE_MODE, fixModeSync, readRegular, syncDir, unsafeReason, writeTemp } from './files.js';
 import { log } from './log.js';
 import { type Settings, type SettingsPatch, boundSettings, isValidName } from './validate.js';
 
@@ -18,12 +19,19 @@ export interface FunctionRecord {
 	settings: Settings;
 }
 
+/** A function as GET /functions lists it: no source; or, for a file the platform will not use, why. */
+export type FunctionSummary =
+	| (Omit<FunctionRecord, 'source_code'> & { size: number; updated_at: string })
+	| { name: string; language: Language; error: { code: string; message: string } };
+
 /** Where a function's source lies; what an invocation needs, without reading the source. */
 export interface SourceRef {
 	name: string;
 	language: Language;
 	path: string;
 	file: string;
+	size: number;
+	mtime: Date;
 	/** Changes whenever the file is replaced or edited, or its settings change: a container runs exactly one version. */
 	version: string;
 	settings: Settings;
@@ -37,6 +45,18 @@ interface Meta {
 export const EXTENSIONS: Readonly<Record<Language, string>> = { python: '.py', deno: '.ts' };
 // Python first: when both files lie there, the Python one runs, as in the original system.
 const LOOKUP_ORDER: readonly Language[] = ['python', 'deno'];
+// Bounds on reading the store's own small files: settings hold at most 64 env values of 32 KiB.
+const SETTINGS_LIMIT = 4 * 1024 * 1024;
+const META_LIMIT = 64 * 1024;
+
+export { syncDir };
+
+/** A function file that is a link, a FIFO, a folder...: neither served nor run. */
+export const unsafeFile = (file: string, reason: string) =>
+	new HttpError(409, 'unsafe_function_file', `functions/${file} ${reason}; only a regular file is served or run. Replace it with a plain file, or create the function again.`);
+
+const sourceTooLarge = (file: string, size: number, limit: number) =>
+	new HttpError(413, 'source_too_large', `functions/${file} is ${size} bytes; sources are read up to ${limit} bytes.`);
 
 export type Store = ReturnType<typeof createStore>;
 
@@ -65,30 +85,38 @@ export function createStore(config: Config) {
 	}
 
 	async function init() {
+		// A data folder made here is the platform's alone; one the admin made keeps its mode (it may be shared), with a warning if others may write in it.
+		if (await mkdir(config.dataDir, { recursive: true, mode: FOLDER_MODE })) await chmod(config.dataDir, FOLDER_MODE);
+		else if (((await lstat(config.dataDir)).mode & 0o022) !== 0) log('warn', 'the data folder is writable by other users: they could replace functions', { path: config.dataDir });
 		for (const dir of [functionsDir, metaDir, settingsDir]) {
 			await mkdir(dir, { recursive: true });
+			// Explicitly: mkdir's mode is masked by the umask, and an earlier version left these 0755.
+			await chmod(dir, FOLDER_MODE);
 			// Temp files of writes cut short by a crash: never functions, safe to drop.
-			for (const file of await glob('.*.tmp', { cwd: dir, dot: true, onlyFiles: true })) await rm(join(dir, file), { force: true });
+			for (const file of await glob('.*.tmp', { cwd: dir, dot: true, onlyFiles: true, followSymbolicLinks: false })) await rm(join(dir, file), { force: true });
 		}
+		// Settings and ids an earlier version wrote 0644.
+		// Tightening only, so a hard link does no harm here.
+		for (const dir of [metaDir, settingsDir]) for (const file of await readdir(dir)) fixModeSync(join(dir, file), PRIVATE_MODE, undefined, false);
 		// A language change cut short by a crash: the new source is in place, the old one goes now.
-		for (const file of await glob('*.replacing', { cwd: metaDir, onlyFiles: true })) {
+		for (const file of await glob('*.replacing', { cwd: metaDir, onlyFiles: true, followSymbolicLinks: false })) {
 			const name = file.slice(0, -'.replacing'.length);
-			const language = (await readFile(join(metaDir, file), 'utf8').catch(() => '')).trim() as Language;
-			if (language in EXTENSIONS && statSync(join(functionsDir, name + EXTENSIONS[language]), { throwIfNoEntry: false })) {
+			const read = await readRegular(join(metaDir, file), META_LIMIT);
+			const language = (read.kind === 'ok' ? read.data.toString('utf8') : '').trim() as Language;
+			if (language in EXTENSIONS && lstatSync(join(functionsDir, name + EXTENSIONS[language]), { throwIfNoEntry: false })) {
 				for (const other of LOOKUP_ORDER) if (other !== language) await rm(join(functionsDir, name + EXTENSIONS[other]), { force: true });
 			}
 			await rm(join(metaDir, file), { force: true });
 		}
-		for (const file of await glob('*.json', { cwd: settingsDir, onlyFiles: true })) await readSettings(file.slice(0, -5));
+		for (const file of await glob('*.json', { cwd: settingsDir, onlyFiles: true, followSymbolicLinks: false })) await readSettings(file.slice(0, -5));
 	}
 
 	async function readSettings(name: string): Promise<{ settings: Settings; stamp: string }> {
 		const cached = settingsCache.get(name);
 		if (cached) return cached;
-		let text = '{}';
-		try {
-			text = await readFile(join(settingsDir, `${name}.json`), 'utf8');
-		} catch {}
+		const read = await readRegular(join(settingsDir, `${name}.json`), SETTINGS_LIMIT).catch(() => null);
+		if (read && read.kind !== 'ok' && read.kind !== 'missing') log('warn', 'settings file not used, using defaults', { function: name, problem: read.kind });
+		const text = read?.kind === 'ok' ? read.data.toString('utf8') : '{}';
 		let stored: unknown = {};
 		try {
 			stored = JSON.parse(text);
@@ -122,7 +150,7 @@ export function createStore(config: Config) {
 	async function writeSettings(name: string, patch: SettingsPatch): Promise<Settings> {
 		const next = merge((await readSettings(name)).settings, patch);
 		const text = JSON.stringify(next) + '\n';
-		const temp = await writeTemp(settingsDir, `${name}.json`, text);
+		const temp = await writeTemp(settingsDir, `${name}.json`, text, PRIVATE_MODE);
 		await rename(temp, join(settingsDir, `${name}.json`));
 		await syncDir(settingsDir);
 		settingsCache.set(name, { settings: next, stamp: createHash('sha256').update(text).digest('hex').slice(0, 12) });
@@ -141,27 +169,60 @@ export function createStore(config: Config) {
 		return targets;
 	}
 
-	async function locate(name: string): Promise<SourceRef | null> {
+	/** The file that is the function's source and its lstat, or null; whether it is safe is the caller's question. */
+	function findFile(name: string): { language: Language; file: string; path: string; info: BigIntStats } | null {
 		if (!isValidName(name)) return null;
 		for (const language of LOOKUP_ORDER) {
 			const file = name + EXTENSIONS[language];
 			const path = join(functionsDir, file);
 			// Sync on purpose: on the warm path this stat is the only disk work, and a threadpool
 			// round trip (plus an ENOENT error object for a Deno function) costs more than the stat.
-			const info = statSync(path, { bigint: true, throwIfNoEntry: false });
-			if (info?.isFile()) {
-				const { settings, stamp } = settingsCache.get(name) ?? (await readSettings(name));
-				return { name, language, path, file, settings, version: `${language}:${info.ino}:${info.size}:${info.mtimeNs}:${info.ctimeNs}:${stamp}` };
-			}
+			// lstat: a link dropped there must not make the platform serve or mount its target.
+			const info = lstatSync(path, { bigint: true, throwIfNoEntry: false });
+			if (info) return { language, file, path, info };
 		}
 		return null;
+	}
+
+	/** Throws a 409 when a folder bears one of the function's file names: it can be neither replaced nor removed. */
+	function refuseFolders(name: string) {
+		for (const language of LOOKUP_ORDER) {
+			const file = name + EXTENSIONS[language];
+			if (lstatSync(join(functionsDir, file), { throwIfNoEntry: false })?.isDirectory()) throw unsafeFile(file, 'is a folder; remove it by hand');
+		}
+	}
+
+	/** Whether a file named for the function lies there, safe or not. */
+	function exists(name: string): boolean {
+		return findFile(name) !== null;
+	}
+
+	/** The function's source, or null when there is none; throws a 409 for a file that is not a plain, singly linked one. */
+	async function locate(name: string): Promise<SourceRef | null> {
+		const found = findFile(name);
+		if (!found) return null;
+		const { language, file, path } = found;
+		let { info } = found;
+		const reason = unsafeReason(info);
+		if (reason) throw unsafeFile(file, reason);
+		// Dropped by hand, or written under a strict umask by an earlier version: the container's user could not read it.
+		if ((info.mode & 0o444n) !== 0o444n) {
+			fixModeSync(path, SOURCE_MODE, (mode) => (mode & 0o444) !== 0o444);
+			info = lstatSync(path, { bigint: true, throwIfNoEntry: false }) ?? info;
+		}
+		const { settings, stamp } = settingsCache.get(name) ?? (await readSettings(name));
+		const size = Number(info.size);
+		return { name, language, path, file, settings, size, mtime: info.mtime, version: `${language}:${info.ino}:${info.size}:${info.mtimeNs}:${info.ctimeNs}:${stamp}` };
 	}
 
 	async function readMeta(name: string): Promise<Meta | null> {
 		const cached = metas.get(name);
 		if (cached) return cached;
 		try {
-			const meta = JSON.parse(await readFile(join(metaDir, `${name}.json`), 'utf8')) as Meta;
+			// Two names for a moment while ensureMeta links it into place.
+			const read = await readRegular(join(metaDir, `${name}.json`), META_LIMIT, false);
+			if (read.kind !== 'ok') return null;
+			const meta = JSON.parse(read.data.toString('utf8')) as Meta;
 			if (typeof meta.id !== 'string' || typeof meta.created_at !== 'string') return null;
 			metas.set(name, meta);
 			return meta;
@@ -181,7 +242,7 @@ export function createStore(config: Config) {
 		if (existing) return existing;
 		const meta: Meta = { id: randomUUID(), created_at: (await createdAt()).toISOString() };
 		// link() fails when the name exists, so two first sightings agree on one id.
-		const temp = await writeTemp(metaDir, `${name}.json`, JSON.stringify(meta) + '\n');
+		const temp = await writeTemp(metaDir, `${name}.json`, JSON.stringify(meta) + '\n', PRIVATE_MODE);
 		try {
 			await link(temp, join(metaDir, `${name}.json`));
 			await syncDir(metaDir);
@@ -195,15 +256,14 @@ export function createStore(config: Config) {
 		}
 	}
 
+	/** The function with its source; null when it was removed since `locate`. Never follows a link swapped in since. */
 	async function load(ref: SourceRef): Promise<FunctionRecord | null> {
-		let source: string;
-		try {
-			source = await readFile(ref.path, 'utf8');
-		} catch {
-			return null; // removed between locate and read
-		}
+		const read = await readRegular(ref.path, config.maxSourceBytes);
+		if (read.kind === 'missing') return null;
+		if (read.kind === 'unsafe') throw unsafeFile(ref.file, read.reason);
+		if (read.kind === 'too_large') throw sourceTooLarge(ref.file, read.size, config.maxSourceBytes);
 		const meta = await ensureMeta(ref.name, () => firstSeen(ref.path));
-		return { id: meta.id, name: ref.name, language: ref.language, source_code: source, created_at: meta.created_at, settings: ref.settings };
+		return { id: meta.id, name: ref.name, language: ref.language, source_code: read.data.toString('utf8'), created_at: meta.created_at, settings: ref.settings };
 	}
 
 	async function get(name: string): Promise<FunctionRecord | null> {
@@ -215,15 +275,32 @@ export function createStore(config: Config) {
 		return (await ensureMeta(ref.name, () => firstSeen(ref.path))).id;
 	}
 
-	/** Names of every function in the folder, sorted. */
+	/** Names of every function in the folder, sorted; files that are not safe to use included, so that they are listed with why. */
 	async function names(): Promise<string[]> {
-		const files = await glob(['*.py', '*.ts'], { cwd: functionsDir, onlyFiles: true });
+		const files = (await readdir(functionsDir)).filter((file) => file.endsWith('.py') || file.endsWith('.ts'));
 		return [...new Set(files.map((file) => file.slice(0, -3)))].filter(isValidName).sort();
 	}
 
-	async function list(): Promise<FunctionRecord[]> {
-		const records = await Promise.all((await names()).map((name) => get(name)));
-		return records.filter((record): record is FunctionRecord => record !== null);
+	/** One page of functions, sorted by name, after the name `after`; no sources are read. `next`: where the next page starts, null on the last. */
+	async function list(after: string | null, limit: number): Promise<{ functions: FunctionSummary[]; next: string | null }> {
+		const following = (await names()).filter((name) => after === null || name > after);
+		const page = following.slice(0, limit);
+		const functions = await Promise.all(page.map((name) => summarize(name)));
+		// The page's last name, even if that file vanished meanwhile: the next page must not repeat or skip.
+		return { functions: functions.filter((f): f is FunctionSummary => f !== null), next: following.length > limit ? page.at(-1)! : null };
+	}
+
+	async function summarize(name: string): Promise<FunctionSummary | null> {
+		let ref: SourceRef | null;
+		try {
+			ref = await locate(name);
+		} catch (err) {
+			if (!(err instanceof HttpError)) throw err;
+			return { name, language: findFile(name)?.language ?? 'python', error: { code: err.code, message: err.message } };
+		}
+		if (!ref) return null;
+		const meta = await ensureMeta(name, () => firstSeen(ref.path));
+		return { id: meta.id, name, language: ref.language, created_at: meta.created_at, updated_at: ref.mtime.toISOString(), size: ref.size, settings: ref.settings };
 	}
 
 	/**
@@ -232,7 +309,9 @@ export function createStore(config: Config) {
 	 */
 	async function save(name: string, language: Language, source: string, patch: SettingsPatch = {}): Promise<FunctionRecord> {
 		return withLock(name, async () => {
-			const previous = await locate(name);
+			// A file there that is not safe to use is replaced all the same (the rename replaces a link, not its target).
+			refuseFolders(name);
+			const previous = exists(name);
 			// Refused before anything is written.
 			merge(previous ? (await readSettings(name)).settings : {}, patch);
 			// A replaced function keeps its id and settings; a new one drops what a hand-deleted namesake left.
@@ -242,8 +321,8 @@ export function createStore(config: Config) {
 			}
 			const meta = await ensureMeta(name, async () => new Date());
 			const file = name + EXTENSIONS[language];
-			const others = LOOKUP_ORDER.filter((other) => other !== language && statSync(join(functionsDir, name + EXTENSIONS[other]), { throwIfNoEntry: false }));
-			const temp = await writeTemp(functionsDir, file, source);
+			const others = LOOKUP_ORDER.filter((other) => other !== language && lstatSync(join(functionsDir, name + EXTENSIONS[other]), { throwIfNoEntry: false }));
+			const temp = await writeTemp(functionsDir, file, source, SOURCE_MODE);
 			let settings: Settings;
 			try {
 				// After the source is safely in its temp file: a full disk here still changes nothing.
@@ -256,7 +335,7 @@ export function createStore(config: Config) {
 			// language's file, this note tells the next start which one stays.
 			const intent = join(metaDir, `${name}.replacing`);
 			if (others.length > 0) {
-				await rename(await writeTemp(metaDir, `${name}.replacing`, language), intent);
+				await rename(await writeTemp(metaDir, `${name}.replacing`, language, PRIVATE_MODE), intent);
 				await syncDir(metaDir);
 			}
 			await rename(temp, join(functionsDir, file));
@@ -270,7 +349,10 @@ export function createStore(config: Config) {
 	/** Changes a function's settings; null when there is no such function. */
 	async function updateSettings(name: string, patch: SettingsPatch): Promise<FunctionRecord | null> {
 		return withLock(name, async () => {
-			if (!(await locate(name))) return null;
+			const ref = await locate(name);
+			if (!ref) return null;
+			// The answer carries the source: refused before the change, not after it was made.
+			if (ref.size > config.maxSourceBytes) throw sourceTooLarge(ref.file, ref.size, config.maxSourceBytes);
 			await writeSettings(name, patch);
 			return get(name);
 		});
@@ -278,8 +360,9 @@ export function createStore(config: Config) {
 
 	async function remove(name: string): Promise<boolean> {
 		return withLock(name, async () => {
-			const ref = await locate(name);
-			if (!ref) return false;
+			// A link or a FIFO there can be deleted too: rm removes the link, never its target.
+			if (!exists(name)) return false;
+			refuseFolders(name);
 			for (const language of LOOKUP_ORDER) await rm(join(functionsDir, name + EXTENSIONS[language]), { force: true });
 			await dropMeta(name);
 			await dropSettings(name);
@@ -288,36 +371,10 @@ export function createStore(config: Config) {
 		});
 	}
 
-	return { init, locate, get, functionId, names, list, save, updateSettings, remove, warmTargets };
+	return { init, locate, exists, load, get, functionId, names, list, save, updateSettings, remove, warmTargets };
 }
 
 /** When a hand-dropped file was first seen: its modification time, or now if it just vanished. */
 async function firstSeen(path: string): Promise<Date> {
-	return (await stat(path).catch(() => null))?.mtime ?? new Date();
-}
-
-/** Writes `data` to a fresh dotfile beside `file` and flushes it; the caller renames or links it. */
-async function writeTemp(dir: string, file: string, data: string): Promise<string> {
-	const temp = join(dir, `.${file}.${randomBytes(6).toString('hex')}.tmp`);
-	const handle = await open(temp, 'wx', 0o644);
-	try {
-		await handle.writeFile(data);
-		await handle.sync();
-	} catch (err) {
-		await handle.close();
-		await unlink(temp).catch(() => {});
-		throw err;
-	}
-	await handle.close();
-	return temp;
-}
-
-/** Makes a rename or unlink in `dir` durable. */
-export async function syncDir(dir: string) {
-	const handle = await open(dir, 'r');
-	try {
-		await handle.sync();
-	} finally {
-		await handle.close();
-	}
+	return (await lstat(path).catch(() => null))?.mtime ?? new Date();
 }

@@ -1,4 +1,4 @@
-import { copyFile, mkdtemp, rm } from 'node:fs/promises';
+import { copyFile, mkdir, mkdtemp, rm, truncate, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execa } from 'execa';
@@ -52,6 +52,37 @@ suiteCli('deploy, list, invoke (inline and from stdin), logs, runs, rm', async (
 	assert.match(gone.stderr, /404/);
 });
 
+// Raw terminal controls: C0 but \n and \t, DEL, C1, and the bidi overrides.
+const CONTROLS = /[\u0000-\u0008\u000b-\u001f\u007f-\u009f\u202a-\u202e\u2066-\u2069]/;
+
+suiteCli('what a function printed or answered reaches the terminal with its control characters neutralised', async () => {
+	await copyFile(join(FIXTURES, 'escapes.py'), join(work, 'escapes.py'));
+	assert.is((await cli(['deploy', join(work, 'escapes.py')])).exitCode, 0);
+	const invoked = await cli(['invoke', 'escapes']);
+	assert.is(invoked.exitCode, 0, invoked.stderr);
+	assert.not.match(invoked.stdout, CONTROLS, JSON.stringify(invoked.stdout));
+	// Still JSON, and the same value once parsed.
+	assert.ok(JSON.parse(invoked.stdout).output.said.startsWith('\x1b]0;pwned-title\x07'));
+	const logs = await cli(['logs', 'escapes']);
+	assert.is(logs.exitCode, 0, logs.stderr);
+	assert.match(logs.stdout, /before /, logs.stdout);
+	assert.not.match(logs.stdout, CONTROLS, JSON.stringify(logs.stdout));
+	assert.ok(logs.stdout.includes('before \\u001b]0;pwned-title\\u0007\\u001b[2J'), JSON.stringify(logs.stdout));
+	assert.ok(logs.stdout.includes('\\u009b31mc1'), 'C1 controls too');
+	await cli(['rm', 'escapes']);
+});
+
+suiteCli('deploy refuses a file over 1 MiB, or one that is not a file, without reading it', async () => {
+	await writeFile(join(work, 'big.py'), '');
+	await truncate(join(work, 'big.py'), 1024 * 1024 * 1024);
+	await mkdir(join(work, 'folder.py'));
+	for (const file of ['big.py', 'folder.py']) {
+		const res = await cli(['deploy', join(work, file)]);
+		assert.is(res.exitCode, 2, res.stderr);
+		assert.match(res.stderr, /1 MiB|not a file/);
+	}
+});
+
 suiteCli('a failed or timed-out function exits 1', async () => {
 	const failed = await cli(['invoke', 'boom']);
 	assert.is(failed.exitCode, 1);
@@ -78,6 +109,15 @@ suiteCli('without the token, or without a server, it says so and exits 1', async
 	const away = await execa('node', ['dist/src/cli.js', 'list'], { reject: false, env: { LOWCODE_FAAS_URL: 'http://127.0.0.1:9', LOWCODE_FAAS_TOKEN: TOKEN } });
 	assert.is(away.exitCode, 1);
 	assert.match(away.stderr, /cannot reach lowcode-faas/);
+});
+
+suiteCli('list follows the pages: more than the 1000 functions of one response', async () => {
+	for (let i = 0; i < 1001; i++) await writeFile(join(platform.dataDir, 'functions', `many${String(i).padStart(4, '0')}.py`), 'print(1)\n');
+	const res = await cli(['list']);
+	assert.is(res.exitCode, 0, res.stderr);
+	const names = res.stdout.split('\n').map((line) => line.split('\t')[0]!).filter((name) => name.startsWith('many'));
+	assert.is(names.length, 1001);
+	assert.is(new Set(names).size, 1001, 'no function twice');
 });
 
 suiteCli('with no command it runs the server', async () => {

@@ -58,6 +58,9 @@ crud('a file dropped by hand is listed, gets an id, and keeps it', async () => {
 	const dropped = list.body.find((f: { name: string }) => f.name === 'dropped');
 	assert.is(dropped.language, 'python');
 	assert.match(dropped.created_at, RFC3339_UTC);
+	assert.match(dropped.updated_at, RFC3339_UTC);
+	assert.is(dropped.size, 'print("dropped")\n'.length);
+	assert.is(dropped.source_code, undefined, 'the list shows no sources; GET /functions/NAME does');
 	assert.is((await platform.request('GET', '/functions/dropped')).body.id, dropped.id);
 });
 
@@ -95,6 +98,64 @@ crud('a re-created name is a new function with a new id', async () => {
 });
 
 crud.run();
+
+const paging = suite('GET /functions pages');
+paging.before(async () => {
+	const seed: Record<string, string> = {};
+	// 12 functions of 1 MiB: the list must stay small, whatever their size.
+	for (let i = 0; i < 12; i++) seed[`f${String(i).padStart(2, '0')}.py`] = '#'.repeat(1024 * 1024);
+	platform = await startPlatform({}, seed);
+	await platform.request('PATCH', '/functions/f00', { env: { KEY: 'secret-value' } });
+});
+paging.after(async () => {
+	await platform.close();
+});
+
+paging('metadata only, 100 a page by default, env as names', async () => {
+	const res = await fetch(`${platform.app.url}/functions`);
+	const text = await res.text();
+	assert.ok(text.length < 10_000, `${text.length} bytes for 12 functions`);
+	const list = JSON.parse(text);
+	assert.is(list.length, 12);
+	assert.is(res.headers.get('link'), null, 'no next page');
+	assert.equal(Object.keys(list[0]).sort(), ['created_at', 'id', 'language', 'name', 'settings', 'size', 'updated_at']);
+	assert.equal(list[0].settings, { env: ['KEY'] });
+	assert.is(list[0].size, 1024 * 1024);
+	assert.not.ok(text.includes('secret-value'));
+});
+
+paging('limit and after walk the list; Link names the next page', async () => {
+	const seen: string[] = [];
+	let path: string | null = '/functions?limit=5';
+	for (let pages = 0; path && pages < 10; pages++) {
+		const res: Response = await fetch(platform.app.url + path);
+		const page = (await res.json()) as { name: string }[];
+		assert.ok(page.length <= 5);
+		seen.push(...page.map((f) => f.name));
+		path = /^<([^>]+)>; rel="next"$/.exec(res.headers.get('link') ?? '')?.[1] ?? null;
+	}
+	assert.equal(seen, Array.from({ length: 12 }, (_, i) => `f${String(i).padStart(2, '0')}`));
+	const after = await platform.request('GET', '/functions?after=f09');
+	assert.equal(after.body.map((f: { name: string }) => f.name), ['f10', 'f11']);
+	assert.equal((await platform.request('GET', '/functions?after=zzz')).body, []);
+	assert.is((await platform.request('GET', '/functions?limit=5&show_env=true')).headers.get('link'), '</functions?limit=5&show_env=true&after=f04>; rel="next"');
+});
+
+paging('a bad limit or cursor is 400', async () => {
+	for (const query of ['limit=0', 'limit=1001', 'limit=x', 'limit=1.5', 'limit=']) {
+		const res = await platform.request('GET', `/functions?${query}`);
+		assert.is(res.status, 400, query);
+		assert.is(res.body.error.code, 'invalid_limit', query);
+	}
+	for (const query of ['after=', 'after=..%2Fx', 'after=a%20b']) {
+		const res = await platform.request('GET', `/functions?${query}`);
+		assert.is(res.status, 400, query);
+		assert.is(res.body.error.code, 'invalid_cursor', query);
+	}
+	assert.is((await platform.request('GET', '/functions?limit=1000')).body.length, 12);
+});
+
+paging.run();
 
 const bad = suite('bad input');
 bad.before(async () => {

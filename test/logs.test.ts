@@ -14,7 +14,7 @@ logs.after(async () => {
 
 const text = async (path: string) => {
 	const res = await fetch(`${platform.app.url}${path}`);
-	return { status: res.status, type: res.headers.get('content-type') ?? '', body: await res.text() };
+	return { status: res.status, type: res.headers.get('content-type') ?? '', nosniff: res.headers.get('x-content-type-options'), body: await res.text() };
 };
 
 logs('GET /functions/{name}/logs shows what the live container printed, as text', async () => {
@@ -23,7 +23,8 @@ logs('GET /functions/{name}/logs shows what the live container printed, as text'
 	assert.not.ok(JSON.stringify(r).includes('echo got a request'), 'never in the result');
 	const res = await text('/functions/echo/logs');
 	assert.is(res.status, 200);
-	assert.match(res.type, /^text\/plain/);
+	assert.is(res.type, 'text/plain; charset=utf-8');
+	assert.is(res.nosniff, 'nosniff', 'what functions print is never sniffed into HTML');
 	assert.match(res.body, /echo got a request/);
 	assert.match(res.body, /==> lcf-.*-echo-/);
 });

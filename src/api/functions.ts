@@ -2,15 +2,16 @@ import type { Config } from '../config.js';
 import { badRequest, notFound } from '../errors.js';
 import type { Pool } from '../pool.js';
 import type { Handler } from '../server.js';
-import type { FunctionRecord, Store } from '../store.js';
-import { checkCreate, checkName, checkPatch } from '../validate.js';
+import type { Store } from '../store.js';
+import { type Settings, checkCreate, checkName, checkPatch, isValidName } from '../validate.js';
 
 const missing = (name: string) => notFound('function_not_found', `No function named "${name}".`);
 
 /** A function as the API shows it: environment values only as their names unless asked for. */
-function present(record: FunctionRecord, showEnv = false) {
-	const { env, ...rest } = record.settings;
-	if (!env) return record;
+function present<T extends object>(record: T, showEnv = false): T {
+	const settings = (record as { settings?: Settings }).settings;
+	if (!settings?.env) return record;
+	const { env, ...rest } = settings;
 	return { ...record, settings: { ...rest, env: showEnv ? env : Object.keys(env) } };
 }
 
@@ -39,9 +40,31 @@ export function patchFunction(config: Config, store: Store, pool: Pool): Handler
 	};
 }
 
-/** GET /functions: every function in the folder, read anew so files dropped by hand show up. */
+const DEFAULT_LIMIT = 100;
+const MAX_LIMIT = 1000;
+
+/**
+ * GET /functions?limit=100&after=NAME: a page of functions sorted by name, without their sources, read
+ * anew so files dropped by hand show up. The next page is `after` the last name shown; a `Link: <...>;
+ * rel="next"` header gives it when there is one.
+ */
 export function listFunctions(store: Store): Handler {
-	return async (req) => ({ status: 200, body: (await store.list()).map((record) => present(record, wantsEnv(req.query))) });
+	return async (req) => {
+		const raw = req.query.get('limit') ?? String(DEFAULT_LIMIT);
+		const limit = Number(raw);
+		if (!/^\d+$/.test(raw) || limit < 1 || limit > MAX_LIMIT) throw badRequest('invalid_limit', `limit must be an integer from 1 to ${MAX_LIMIT}.`);
+		const after = req.query.get('after');
+		if (after !== null && !isValidName(after)) throw badRequest('invalid_cursor', 'after must be a function name, as the last one of the previous page.');
+		const { functions, next } = await store.list(after, limit);
+		const headers: Record<string, string> = {};
+		if (next !== null) {
+			const query = new URLSearchParams(req.query);
+			query.set('limit', String(limit));
+			query.set('after', next);
+			headers.link = `</functions?${query}>; rel="next"`;
+		}
+		return { status: 200, headers, body: functions.map((f) => present(f, wantsEnv(req.query))) };
+	};
 }
 
 /** GET /functions/{name} */
@@ -72,8 +95,10 @@ export function functionLogs(store: Store, pool: Pool): Handler {
 		const raw = req.query.get('tail') ?? '200';
 		const tail = Number(raw);
 		if (!/^\d+$/.test(raw) || tail < 1 || tail > 10_000) throw badRequest('invalid_tail', 'tail must be an integer from 1 to 10000.');
-		if (!(await store.locate(name))) throw missing(name);
-		return { status: 200, text: await pool.logs(name, tail) };
+		// Logs of a function whose file is unsafe to use are still shown: they are not read from it.
+		if (!store.exists(name)) throw missing(name);
+		// The text is what functions printed: never to be sniffed into something a browser would render.
+		return { status: 200, headers: { 'x-content-type-options': 'nosniff' }, text: await pool.logs(name, tail) };
 	};
 }
 

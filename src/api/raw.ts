@@ -16,7 +16,11 @@ export function rawRoute(store: Store, pool: Pool, runner: Runner): Handler {
 	return async (req) => {
 		const name = req.params.name ?? '';
 		if (!isValidName(name)) throw platformError(400, 'invalid_name', 'The function name in the path is not valid.');
-		const ref = await store.locate(name);
+		const ref = await store.locate(name).catch((err: unknown) => {
+			// A function file that is a link or a FIFO: refused as the platform's answer, not the function's.
+			if (err instanceof HttpError) throw platformError(err.status, err.code, err.message);
+			throw err;
+		});
 		if (!ref) {
 			pool.retireFunction(name);
 			throw platformError(404, 'function_not_found', `No function named "${name}".`);
