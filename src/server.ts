@@ -63,7 +63,14 @@ function send(res: ServerResponse, reply: Reply) {
 		res.writeHead(reply.status, headers).end();
 		return;
 	}
-	const payload = JSON.stringify(reply.body);
+	let payload: string;
+	try {
+		payload = JSON.stringify(reply.body);
+	} catch (err) {
+		// Outside the handler's try: a reply that cannot be serialized must not end the process.
+		log('error', 'cannot serialize a reply', { error: String(err) });
+		return send(res, toErrorResponse(err));
+	}
 	headers['content-type'] = 'application/json; charset=utf-8';
 	headers['content-length'] = Buffer.byteLength(payload);
 	res.writeHead(reply.status, headers).end(payload);

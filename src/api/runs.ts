@@ -1,6 +1,7 @@
 import { badRequest, notFound } from '../errors.js';
-import { isRunId, type Runs } from '../runs.js';
+import { type RunFilter, type Runs, isRunId } from '../runs.js';
 import type { Handler } from '../server.js';
+import type { Store } from '../store.js';
 import { checkName } from '../validate.js';
 
 /** GET /runs/{run_id}: the run, queued, running or done. */
@@ -16,12 +17,18 @@ export function getRun(runs: Runs): Handler {
 }
 
 /** GET /runs?function=NAME&limit=N: recent runs, newest first. */
-export function listRuns(runs: Runs): Handler {
+export function listRuns(runs: Runs, store: Store): Handler {
 	return async (req) => {
 		const fn = req.query.get('function');
 		const raw = req.query.get('limit') ?? '50';
 		const limit = Number(raw);
 		if (!/^\d+$/.test(raw) || limit < 1 || limit > 1000) throw badRequest('invalid_limit', 'limit must be an integer from 1 to 1000.');
-		return { status: 200, body: await runs.list(fn === null ? null : checkName(fn), limit) };
+		let filter: RunFilter = null;
+		if (fn !== null) {
+			// By the function's id: runs of an earlier function of the same name are not its own.
+			const ref = await store.locate(checkName(fn));
+			filter = ref ? { id: await store.functionId(ref) } : { name: fn };
+		}
+		return { status: 200, body: await runs.list(filter, limit) };
 	};
 }
