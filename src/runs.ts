@@ -1,11 +1,11 @@
 import { randomUUID } from 'node:crypto';
-import { chmod, readdir, rename, rm, stat } from 'node:fs/promises';
+import { chmod, readdir, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Config } from './config.js';
 import { readLines } from './lines.js';
 import { log } from './log.js';
 import { type RunResult, keptOutput } from './result.js';
-import { appendLines, parseRecord, privateDir, runIdOf, serializeRecord } from './segments.js';
+import { FUNCTION_ID, appendLines, migrate, parseRecord, privateDir, readLatest, runIdOf, serializeRecord } from './segments.js';
 import { isValidName } from './validate.js';
 
 /** A run as kept in history: a RunResult once done; before that, queued or running. */
@@ -22,7 +22,6 @@ export interface RunRecord extends Omit<RunResult, 'status'> {
 }
 
 const RUN_ID = /^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
-const FUNCTION_ID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 // Appends are gathered for this long, then written with one call per function.
 const FLUSH_MS = 50;
 // Past this many records waiting to be written (a disk slower than the invocations), the oldest
@@ -114,69 +113,48 @@ export function createRuns(config: Config, keep: number) {
 		if (h.order[i - 1] !== id) h.order.splice(i, 0, id);
 	}
 
-	/** The latest record of each `wanted` run in one segment, read line by line. */
-	async function readLatest(fn: string, segment: number, wanted: Set<string>): Promise<Map<string, RunRecord>> {
-		const last = new Map<string, string>();
-		for await (const line of readLines(segmentPath(fn, segment), maxLine)) {
-			const id = runIdOf(line) ?? parseRecord(line)?.run_id;
-			// A torn line does not end its object: the complete one before it stays the latest.
-			if (id !== undefined && id !== null && wanted.has(id) && line.endsWith('}')) last.set(id, line);
+	/** Indexes one segment at start-up; `open` ends with the latest record of each run not finished. */
+	async function scan(h: History, segment: number, open: Map<string, RunRecord>) {
+		const path = segmentPath(h.id, segment);
+		const ids = new Set<string>();
+		h.segments.push(segment);
+		h.ids.set(segment, ids);
+		try {
+			await chmod(path, 0o600);
+			h.bytes = (await stat(path)).size;
+			for await (const line of readLines(path, maxLine)) {
+				const quick = runIdOf(line);
+				// Long lines are finished runs' old results, unless they say otherwise.
+				const parse = quick === null || line.length <= PARSE_ALWAYS || !h.name || UNFINISHED.test(line);
+				const record = parse ? parseRecord(line) : null;
+				if (parse ? !record : !line.endsWith('}')) continue;
+				const id = record?.run_id ?? quick!;
+				if (!isRunId(id)) continue;
+				if (record) h.name = record.function;
+				ids.add(id);
+				index.set(id, { fn: h.id, segment });
+				if (record && unfinished(record)) open.set(id, { ...record, input: undefined });
+				else open.delete(id);
+			}
+		} catch (err) {
+			// The platform starts all the same: history is worth less than the service.
+			log('warn', 'cannot read run history', { file: path, error: String(err) });
 		}
-		const records = new Map<string, RunRecord>();
-		for (const [id, line] of last) {
-			const record = parseRecord(line);
-			if (record) records.set(id, record);
-		}
-		return records;
-	}
-
-	/** History as it was kept before function ids (`runs/NAME/`) moves to its function id's folder. */
-	async function migrate(name: string): Promise<void> {
-		const old = join(dir, name);
-		const files = (await readdir(old).catch(() => [] as string[])).filter((f) => /^\d{10}\.jsonl$/.test(f)).sort();
-		let id: string | undefined;
-		for await (const line of readLines(join(old, files[0] ?? 'none'), maxLine)) if ((id = parseRecord(line)?.function_id)) break;
-		if (id && FUNCTION_ID.test(id) && !(await stat(join(dir, id)).catch(() => null))) await rename(old, join(dir, id));
-		else log('warn', 'run history in an old layout left aside', { folder: old });
 	}
 
 	/** Reads what is on disk; returns the async runs that were queued or running when the last process ended. */
 	async function init(): Promise<RunRecord[]> {
 		await privateDir(dir);
-		for (const entry of await readdir(dir)) if (!FUNCTION_ID.test(entry) && isValidName(entry)) await migrate(entry);
+		for (const entry of await readdir(dir)) if (!FUNCTION_ID.test(entry) && isValidName(entry)) await migrate(dir, entry, maxLine);
 		const open = new Map<string, RunRecord>();
 		for (const fn of await readdir(dir)) {
 			if (!FUNCTION_ID.test(fn)) continue;
 			await privateDir(join(dir, fn));
 			const h = historyOf(fn);
 			h.ready = true;
-			const mine = new Set<string>();
 			const files = (await readdir(join(dir, fn))).filter((f) => /^\d{10}\.jsonl$/.test(f)).sort();
-			for (const file of files) {
-				const segment = Number(file.slice(0, 10));
-				const path = segmentPath(fn, segment);
-				await chmod(path, 0o600);
-				const ids = new Set<string>();
-				h.segments.push(segment);
-				h.ids.set(segment, ids);
-				for await (const line of readLines(path, maxLine)) {
-					const quick = runIdOf(line);
-					// Long lines are finished runs' old results, unless they say otherwise.
-					const parse = quick === null || line.length <= PARSE_ALWAYS || !h.name || UNFINISHED.test(line);
-					const record = parse ? parseRecord(line) : null;
-					if (parse ? !record : !line.endsWith('}')) continue;
-					const id = record?.run_id ?? quick!;
-					if (!isRunId(id)) continue;
-					if (record) h.name = record.function;
-					ids.add(id);
-					mine.add(id);
-					index.set(id, { fn, segment });
-					if (record && unfinished(record)) open.set(id, { ...record, input: undefined });
-					else open.delete(id);
-				}
-				h.bytes = (await stat(path)).size;
-			}
-			h.order = [...mine].sort();
+			for (const file of files) await scan(h, Number(file.slice(0, 10)), open);
+			h.order = [...new Set([...h.ids.values()].flatMap((ids) => [...ids]))].sort();
 		}
 		for (const r of open.values()) asyncRuns.set(r.run_id, r.function_id);
 		return [...open.values()].sort((a, b) => (a.run_id < b.run_id ? -1 : 1));
@@ -196,7 +174,7 @@ export function createRuns(config: Config, keep: number) {
 			const old = h.segments.shift()!;
 			const latestHere = new Set([...(h.ids.get(old) ?? [])].filter((id) => index.get(id)?.segment === old && index.get(id)?.fn === h.id));
 			// A queued or running async run whose latest state is here moves forward, never out.
-			const records = latestHere.size > 0 ? await readLatest(h.id, old, latestHere) : new Map<string, RunRecord>();
+			const records = latestHere.size > 0 ? await readLatest(segmentPath(h.id, old), latestHere, maxLine) : new Map<string, RunRecord>();
 			for (const id of latestHere) {
 				const last = records.get(id);
 				if (last && unfinished(last)) {
@@ -320,7 +298,7 @@ export function createRuns(config: Config, keep: number) {
 			if (found) return found;
 			const at = index.get(id);
 			if (!at) return null;
-			const record = (await readLatest(at.fn, at.segment, new Set([id]))).get(id);
+			const record = (await readLatest(segmentPath(at.fn, at.segment), new Set([id]), maxLine)).get(id);
 			if (record) return record;
 			// Its segment was rotated away meanwhile: the record moved on.
 			if (index.get(id) === at) return null;
@@ -347,7 +325,7 @@ export function createRuns(config: Config, keep: number) {
 			bySegment.get(key)!.ids.add(id);
 		}
 		const read = new Map<string, RunRecord>();
-		for (const group of bySegment.values()) for (const [id, r] of await readLatest(group.fn, group.segment, group.ids)) read.set(id, r);
+		for (const group of bySegment.values()) for (const [id, r] of await readLatest(segmentPath(group.fn, group.segment), group.ids, maxLine)) read.set(id, r);
 		return ids
 			.map((id) => inMemory.get(id) ?? read.get(id))
 			.filter((r): r is RunRecord => r !== undefined)

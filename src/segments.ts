@@ -1,9 +1,13 @@
-import { chmod, mkdir, open } from 'node:fs/promises';
-import { dirname } from 'node:path';
+import { chmod, mkdir, open, readdir, rename, stat } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
+import { readLines } from './lines.js';
+import { log } from './log.js';
 import type { RunRecord } from './runs.js';
 import { syncDir } from './store.js';
 
 /** Run history segments: JSON lines, one record each, starting with its run id. */
+
+export const FUNCTION_ID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
 /** A folder only the platform's user may enter, whatever the umask (which masks mkdir's own mode). */
 export async function privateDir(path: string) {
@@ -83,4 +87,35 @@ export function serializeRecord(record: RunRecord): string {
 		};
 		return JSON.stringify(note) + '\n';
 	}
+}
+
+/** The latest record of each `wanted` run in one segment, read line by line. */
+export async function readLatest(path: string, wanted: Set<string>, maxLine: number): Promise<Map<string, RunRecord>> {
+	const last = new Map<string, string>();
+	try {
+		for await (const line of readLines(path, maxLine)) {
+			const id = runIdOf(line) ?? parseRecord(line)?.run_id;
+			// A torn line does not end its object: the complete one before it stays the latest.
+			if (id !== undefined && id !== null && wanted.has(id) && line.endsWith('}')) last.set(id, line);
+		}
+	} catch (err) {
+		// One unreadable segment costs its own runs, not the whole answer.
+		log('warn', 'cannot read run history', { file: path, error: String(err) });
+	}
+	const records = new Map<string, RunRecord>();
+	for (const [id, line] of last) {
+		const record = parseRecord(line);
+		if (record) records.set(id, record);
+	}
+	return records;
+}
+
+/** History kept before function ids (`runs/NAME/`) moves to its function id's folder, named in its records. */
+export async function migrate(dir: string, name: string, maxLine: number): Promise<void> {
+	const old = join(dir, name);
+	const files = (await readdir(old).catch(() => [] as string[])).filter((f) => /^\d{10}\.jsonl$/.test(f)).sort();
+	let id: string | undefined;
+	for await (const line of readLines(join(old, files[0] ?? 'none'), maxLine)) if ((id = parseRecord(line)?.function_id)) break;
+	if (id && FUNCTION_ID.test(id) && !(await stat(join(dir, id)).catch(() => null))) await rename(old, join(dir, id));
+	else log('warn', 'run history in an old layout left aside', { folder: old });
 }

@@ -321,3 +321,25 @@ for (const mask of [0o027, 0o000]) {
 }
 
 modes.run();
+
+const layout = suite('history: the layout before function ids');
+
+layout('runs/NAME/ moves to runs/FUNCTION_ID/ at start; its queued runs are still resumed', async () => {
+	const dataDir = await mkdtemp(join(tmpdir(), 'lowcode-faas-runs-layout-'));
+	try {
+		await mkdir(join(dataDir, 'runs/bulky'), { recursive: true });
+		const queued = { ...legacyRecord(fakeId(2), null), status: 'queued' as const, input: { n: 1 } };
+		await appendFile(join(dataDir, 'runs/bulky/0000000001.jsonl'), `${JSON.stringify(legacyRecord(fakeId(1), 1))}\n${JSON.stringify(queued)}\n`);
+		const runs = createRuns(loadConfig({ LOWCODE_FAAS_DATA: dataDir }), 100);
+		const pending = await runs.init();
+		assert.equal(pending.map((r) => r.run_id), [fakeId(2)]);
+		assert.equal(await readdir(join(dataDir, 'runs')), [FN_ID]);
+		assert.is((await runs.get(fakeId(1)))?.output, 1);
+		assert.equal((await runs.get(fakeId(2)))?.input, { n: 1 }, 'the input is read back when the run starts');
+		assert.equal((await runs.list({ name: 'bulky' }, 10)).map((r) => r.run_id), [fakeId(2), fakeId(1)]);
+	} finally {
+		await rm(dataDir, { recursive: true, force: true });
+	}
+});
+
+layout.run();
