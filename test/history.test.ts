@@ -101,6 +101,9 @@ huge('a 580 MB segment with an 80 MiB line: the platform starts, GET /runs and G
 			const one = await restarted.request('GET', `/runs/${fakeId(2)}`);
 			assert.is(one.status, 200);
 			assert.equal(one.body.output, { small: true });
+			const old = await restarted.request('GET', `/runs/${fakeId(1)}`);
+			assert.is(old.body.output_truncated, true, 'an old record is shown bounded too');
+			assert.ok(JSON.stringify(old.body).length < 70 * 1024);
 			assert.ok(Date.now() - started < 60_000, `${Date.now() - started} ms`);
 		} finally {
 			await restarted.close();

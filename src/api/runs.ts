@@ -1,8 +1,14 @@
 import { badRequest, notFound } from '../errors.js';
-import { type RunFilter, type Runs, isRunId } from '../runs.js';
+import { keptOutput } from '../result.js';
+import { type RunFilter, type RunRecord, type Runs, isRunId } from '../runs.js';
 import type { Handler } from '../server.js';
 import type { Store } from '../store.js';
 import { checkName } from '../validate.js';
+
+/** A run as shown: never its input, and at most as much output as history keeps now (older records held more). */
+function present({ input: _input, timeout_ms: _timeout, ...shown }: RunRecord): RunRecord {
+	return shown.output_truncated ? shown : { ...shown, ...keptOutput(shown.output) };
+}
 
 /** GET /runs/{run_id}: the run, queued, running or done. */
 export function getRun(runs: Runs): Handler {
@@ -11,8 +17,7 @@ export function getRun(runs: Runs): Handler {
 		if (!isRunId(id)) throw badRequest('invalid_run_id', 'run_id must be a run id as returned by an invocation.');
 		const record = await runs.get(id);
 		if (!record) throw notFound('run_not_found', `No run ${id}.`);
-		const { input: _input, timeout_ms: _timeout, ...shown } = record;
-		return { status: 200, body: shown };
+		return { status: 200, body: present(record) };
 	};
 }
 
@@ -29,6 +34,6 @@ export function listRuns(runs: Runs, store: Store): Handler {
 			const ref = await store.locate(checkName(fn));
 			filter = ref ? { id: await store.functionId(ref) } : { name: fn };
 		}
-		return { status: 200, body: await runs.list(filter, limit) };
+		return { status: 200, body: (await runs.list(filter, limit)).map(present) };
 	};
 }
