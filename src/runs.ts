@@ -27,6 +27,8 @@ const FLUSH_MS = 50;
 // Past this many records waiting to be written (a disk slower than the invocations), the oldest
 // records of sync runs are dropped rather than letting memory grow.
 const MAX_PENDING = 20_000;
+// A function's history stays under `keep` times this on disk (plus a segment).
+export const HISTORY_BYTES_PER_RUN = 256 * 1024;
 // A segment also ends at this size, whatever its number of runs.
 export const SEGMENT_BYTES = 4 * 1024 * 1024;
 // Start-up parses lines this short; longer ones only when they may hold an unfinished run.
@@ -58,6 +60,8 @@ interface History {
 	ids: Map<number, Set<string>>;
 	/** Size of the last segment. */
 	bytes: number;
+	/** Size of each segment. */
+	sizes: Map<number, number>;
 	/** Run ids on disk, oldest first (ids sort by time): listing takes the newest from here. */
 	order: string[];
 	/** Its folder exists with its mode set. */
@@ -85,6 +89,9 @@ export function createRuns(config: Config, keep: number) {
 	const segmentRuns = Math.max(1, Math.ceil(keep / 4));
 	// A queued run's line holds its input: up to the body limit, a few times that once re-escaped.
 	const maxLine = Math.max(64 * 1024 * 1024, 8 * config.maxBodyBytes);
+	// What one function's history may take on disk, give or take a segment: far more than `keep`
+	// bounded results need; what it stops is async runs' big inputs filling the disk.
+	const maxBytes = keep * HISTORY_BYTES_PER_RUN;
 	const histories = new Map<string, History>();
 	/** run id → function id and the segment of its latest record, for GET /runs/{id}. */
 	const index = new Map<string, { fn: string; segment: number }>();
@@ -102,7 +109,7 @@ export function createRuns(config: Config, keep: number) {
 
 	function historyOf(fn: string): History {
 		let h = histories.get(fn);
-		if (!h) histories.set(fn, (h = { id: fn, name: '', segments: [], ids: new Map(), bytes: 0, order: [], ready: false, pending: [], inflight: [], writing: Promise.resolve() }));
+		if (!h) histories.set(fn, (h = { id: fn, name: '', segments: [], ids: new Map(), bytes: 0, sizes: new Map(), order: [], ready: false, pending: [], inflight: [], writing: Promise.resolve() }));
 		return h;
 	}
 
@@ -122,6 +129,7 @@ export function createRuns(config: Config, keep: number) {
 		try {
 			await chmod(path, 0o600);
 			h.bytes = (await stat(path)).size;
+			h.sizes.set(segment, h.bytes);
 			for await (const line of readLines(path, maxLine)) {
 				const quick = runIdOf(line);
 				// Long lines are finished runs' old results, unless they say otherwise.
@@ -168,10 +176,15 @@ export function createRuns(config: Config, keep: number) {
 		h.segments.push(next);
 		h.ids.set(next, new Set());
 		h.bytes = 0;
-		// The oldest segment goes while the newer ones hold `keep` runs.
+		h.sizes.set(next, 0);
+		// The oldest segment goes while the newer ones hold `keep` runs, or while history is over its
+		// size (big inputs of async runs), unless an unfinished run's latest state is there.
 		const newer = () => h.segments.slice(1).reduce((sum, s) => sum + (h.ids.get(s)?.size ?? 0), 0);
-		while (h.segments.length > 1 && newer() >= keep) {
+		const total = () => [...h.sizes.values()].reduce((sum, size) => sum + size, 0);
+		const holdsUnfinished = (segment: number) => [...(h.ids.get(segment) ?? [])].some((id) => asyncRuns.has(id) && index.get(id)?.segment === segment);
+		while (h.segments.length > 1 && (newer() >= keep || (total() > maxBytes && !holdsUnfinished(h.segments[0]!)))) {
 			const old = h.segments.shift()!;
+			h.sizes.delete(old);
 			const latestHere = new Set([...(h.ids.get(old) ?? [])].filter((id) => index.get(id)?.segment === old && index.get(id)?.fn === h.id));
 			// A queued or running async run whose latest state is here moves forward, never out.
 			const records = latestHere.size > 0 ? await readLatest(segmentPath(h.id, old), latestHere, maxLine) : new Map<string, RunRecord>();
@@ -221,6 +234,7 @@ export function createRuns(config: Config, keep: number) {
 				const sync = durable || batch.some((r) => mustSync.has(r.run_id));
 				try {
 					h.bytes = await appendLines(segmentPath(fn, segment), text, sync);
+					h.sizes.set(segment, h.bytes);
 				} catch (err) {
 					// Not written: back in front, to be tried again (or shed if the disk stays full).
 					h.pending.unshift(...batch);
@@ -351,7 +365,7 @@ export function createRuns(config: Config, keep: number) {
 			for (const id of h.order) if (index.get(id)?.fn === fn) index.delete(id);
 			await rm(join(dir, fn), { recursive: true, force: true });
 			pendingCount += kept.length - h.pending.length;
-			Object.assign(h, { segments: [], ids: new Map(), bytes: 0, order: [], ready: false, pending: kept });
+			Object.assign(h, { segments: [], ids: new Map(), bytes: 0, sizes: new Map(), order: [], ready: false, pending: kept });
 			for (const r of kept) mustSync.add(r.run_id);
 		};
 		const next = h.writing.then(task);
