@@ -79,7 +79,7 @@ function startOf(text: string, limit: number): string {
  * text (of the string itself, or of its JSON) as a string, with `output_truncated`.
  */
 export function keptOutput(output: unknown): { output: unknown; output_truncated?: true } {
-	if (output === null || typeof output !== 'object' && typeof output !== 'string') return { output };
+	if (output === null || (typeof output !== 'object' && typeof output !== 'string')) return { output };
 	if (typeof output === 'string' && output.length * 6 + 2 <= KEPT_OUTPUT_CHARS) return { output };
 	let text: string;
 	try {

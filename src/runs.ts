@@ -370,7 +370,12 @@ export function createRuns(config: Config, keep: number) {
 		};
 		const next = h.writing.then(task);
 		h.writing = next.catch((err) => log('warn', 'cannot delete run history', { function_id: fn, error: String(err) }));
-		await next;
+		try {
+			await next;
+		} catch {
+			// Logged; the function itself is gone all the same.
+			return;
+		}
 		if (h.pending.length > 0) await flush(fn, true);
 		else if (histories.get(fn) === h) histories.delete(fn);
 	}
