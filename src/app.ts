@@ -50,10 +50,10 @@ export async function startApp(config: Config): Promise<App> {
 	routes.add('GET', '/functions', listFunctions(store));
 	routes.add('POST', '/functions', createFunction(config, store, pool));
 	routes.add('GET', '/functions/:name', getFunction(store));
-	routes.add('DELETE', '/functions/:name', deleteFunction(store, pool));
+	routes.add('DELETE', '/functions/:name', deleteFunction(store, pool, runs));
 	routes.add('PATCH', '/functions/:name', patchFunction(config, store, pool));
 	routes.add('POST', '/functions/:name/invoke', invokeFunction(store, pool, runner, runs, background));
-	routes.add('GET', '/runs', listRuns(runs));
+	routes.add('GET', '/runs', listRuns(runs, store));
 	routes.add('GET', '/runs/:run_id', getRun(runs));
 	routes.add('GET', '/functions/:name/logs', functionLogs(store, pool));
 	routes.add('*', '/fn/:name/*', rawRoute(store, pool, runner));

@@ -2,7 +2,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { HttpError } from './errors.js';
 import { log } from './log.js';
 import type { Runner } from './run.js';
-import type { RunRecord, Runs } from './runs.js';
+import { FUNCTION_DELETED, type RunRecord, type Runs } from './runs.js';
 import type { Store } from './store.js';
 
 // Async runs waiting for room in the pool try again this often.
@@ -48,8 +48,9 @@ export function createBackground(runner: Runner, store: Store, runs: Runs, concu
 		const record = await runs.get(runId);
 		if (!record || record.status !== 'queued') return;
 		const finish = (result: Partial<RunRecord>) => runs.save({ ...record, ...result, input: undefined, timeout_ms: undefined, finished_at: new Date().toISOString() }, true);
-		// On disk before it starts: a crash from here on records it as interrupted, never runs it twice.
-		await runs.save({ ...record, status: 'running' }, true);
+		// On disk before it starts: a crash from here on records it as interrupted, never runs it twice
+		// (so its input need not be kept again).
+		await runs.save({ ...record, status: 'running', input: undefined, timeout_ms: undefined }, true);
 		for (;;) {
 			// Looked up at each attempt: the function may have changed while this run waited for room.
 			const ref = await store.locate(record.function).catch((err: unknown) => {
@@ -58,7 +59,8 @@ export function createBackground(runner: Runner, store: Store, runs: Runs, concu
 			});
 			// Its file was replaced by a link (or the like) while the run waited.
 			if (ref instanceof HttpError) return finish({ status: 'failed', error_message: ref.message });
-			if (!ref) return finish({ status: 'failed', error_message: 'The function was deleted before the run started.' });
+			// A namesake created since is another function: it never runs this one's input.
+			if (!ref || (await store.functionId(ref)) !== record.function_id) return finish({ status: 'failed', error_message: FUNCTION_DELETED });
 			try {
 				const result = await runner.run(ref, record.function_id, record.input, record.timeout_ms ?? 5_000, never, record.run_id);
 				return finish(result);

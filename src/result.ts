@@ -1,5 +1,6 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import { type FunctionResponse, HOP_BY_HOP } from './forward.js';
+import { MAX_JSON_DEPTH, deeperThan } from './validate.js';
 
 export type RunStatus = 'success' | 'failed' | 'timeout';
 
@@ -37,15 +38,58 @@ export function publicHeaders(headers: IncomingHttpHeaders): Record<string, stri
 	return out;
 }
 
-/** The body as JSON when it is JSON, else as text; null when empty. */
+/**
+ * The body as JSON when it is JSON, else as text; null when empty. JSON nested deeper than inputs may
+ * be stays text: JSON.parse copes with any depth, but JSON.stringify of the reply would overflow.
+ */
 export function parseOutput(body: Buffer): unknown {
 	if (body.length === 0) return null;
 	const text = body.toString('utf8');
+	let value: unknown;
 	try {
-		return JSON.parse(text);
+		value = JSON.parse(text);
 	} catch {
 		return text;
 	}
+	return deeperThan(value, MAX_JSON_DEPTH) ? text : value;
+}
+
+// Run history keeps this many characters of an output's JSON: 1 MiB of control bytes is 6 MB once
+// escaped, and a few such runs would fill history segments past what can be read back.
+export const KEPT_OUTPUT_CHARS = 64 * 1024;
+
+/** How long `c` is inside a JSON string. */
+function escapedLength(c: number): number {
+	if (c === 0x22 || c === 0x5c || c === 0x08 || c === 0x09 || c === 0x0a || c === 0x0c || c === 0x0d) return 2;
+	return c < 0x20 ? 6 : 1;
+}
+
+/** The longest start of `text` whose JSON string form fits in `limit` characters, never half a surrogate pair. */
+function startOf(text: string, limit: number): string {
+	let used = 2;
+	let end = 0;
+	while (end < text.length && used + escapedLength(text.charCodeAt(end)) <= limit) used += escapedLength(text.charCodeAt(end++));
+	const last = text.charCodeAt(end - 1);
+	if (end < text.length && last >= 0xd800 && last <= 0xdbff) end--;
+	return text.slice(0, end);
+}
+
+/**
+ * An output as history keeps it: whole when its JSON fits in KEPT_OUTPUT_CHARS; else the start of its
+ * text (of the string itself, or of its JSON) as a string, with `output_truncated`.
+ */
+export function keptOutput(output: unknown): { output: unknown; output_truncated?: true } {
+	if (output === null || (typeof output !== 'object' && typeof output !== 'string')) return { output };
+	if (typeof output === 'string' && output.length * 6 + 2 <= KEPT_OUTPUT_CHARS) return { output };
+	let text: string;
+	try {
+		text = typeof output === 'string' ? output : JSON.stringify(output);
+	} catch {
+		return { output: null, output_truncated: true };
+	}
+	if (typeof output !== 'string' && text.length <= KEPT_OUTPUT_CHARS) return { output };
+	const start = startOf(text, KEPT_OUTPUT_CHARS);
+	return start.length === text.length && typeof output === 'string' ? { output } : { output: start, output_truncated: true };
 }
 
 function elapsed(ctx: RunContext): number {

@@ -1,10 +1,11 @@
 import { randomUUID } from 'node:crypto';
-import { appendFile, mkdir, open, readFile, readdir, rm } from 'node:fs/promises';
-import { syncDir } from './store.js';
+import { chmod, readdir, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Config } from './config.js';
+import { readLines } from './lines.js';
 import { log } from './log.js';
-import type { RunResult } from './result.js';
+import { type RunResult, keptOutput } from './result.js';
+import { FUNCTION_ID, appendLines, migrate, parseRecord, privateDir, readLatest, runIdOf, serializeRecord } from './segments.js';
 import { isValidName } from './validate.js';
 
 /** A run as kept in history: a RunResult once done; before that, queued or running. */
@@ -13,6 +14,8 @@ export interface RunRecord extends Omit<RunResult, 'status'> {
 	function: string;
 	created_at: string;
 	finished_at: string | null;
+	/** History kept only the start of a long output, as text (see keptOutput). */
+	output_truncated?: true;
 	/** Kept until an async run has run, so that a restart can run it. */
 	input?: unknown;
 	timeout_ms?: number;
@@ -24,6 +27,14 @@ const FLUSH_MS = 50;
 // Past this many records waiting to be written (a disk slower than the invocations), the oldest
 // records of sync runs are dropped rather than letting memory grow.
 const MAX_PENDING = 20_000;
+// A function's history stays under `keep` times this on disk (plus a segment).
+export const HISTORY_BYTES_PER_RUN = 256 * 1024;
+// A segment also ends at this size, whatever its number of runs.
+export const SEGMENT_BYTES = 4 * 1024 * 1024;
+// Start-up parses lines this short; longer ones only when they may hold an unfinished run.
+const PARSE_ALWAYS = 256 * 1024;
+const UNFINISHED = /"status":"(?:queued|running)"/;
+export const FUNCTION_DELETED = 'The function was deleted before the run started.';
 
 /**
  * A UUIDv7: time-ordered, so that ids sort oldest to newest. The random part comes from randomUUID,
@@ -36,110 +47,158 @@ export function newRunId(): string {
 }
 
 export const isRunId = (id: string) => RUN_ID.test(id);
+const unfinished = (r: RunRecord) => r.status === 'queued' || r.status === 'running';
 
+/** One function's history; keyed by its id, so a namesake created later never sees it. */
 interface History {
+	id: string;
+	/** The function's name in its newest record, for listing a function deleted by hand. */
+	name: string;
 	/** Segment numbers on disk, oldest first; the last one takes the appends. */
 	segments: number[];
-	/** Run ids in each segment: a segment is full with `segmentRuns` of them. */
+	/** Run ids in each segment: a segment is full with `segmentRuns` of them, or SEGMENT_BYTES. */
 	ids: Map<number, Set<string>>;
+	/** Size of the last segment. */
+	bytes: number;
+	/** Size of each segment. */
+	sizes: Map<number, number>;
+	/** Run ids on disk, oldest first (ids sort by time): listing takes the newest from here. */
+	order: string[];
+	/** Its folder exists with its mode set. */
+	ready: boolean;
 	pending: RunRecord[];
 	/** The batch being written: still searchable until it is on disk. */
 	inflight: RunRecord[];
 	writing: Promise<void>;
 }
 
+/** Which runs GET /runs shows: one function's (by id, or by name once it is gone), or all. */
+export type RunFilter = { id: string } | { name: string } | null;
+
 export type Runs = ReturnType<typeof createRuns>;
 
 /**
- * Run history, per function, as append-only JSON-lines segments under `data/runs/FUNCTION/`: a
+ * Run history, per function id, as append-only JSON-lines segments under `data/runs/FUNCTION_ID/`: a
  * record is appended at each change of a run's state, and the last line of a run wins. Appends are
  * batched, so a sync invocation costs no disk write of its own; an async run's queued record is
- * flushed to disk before it is acknowledged. Whole old segments are deleted to keep about `keep`
- * runs per function.
+ * flushed to disk before it is acknowledged. Files are read line by line, never whole. Whole old
+ * segments are deleted to keep about `keep` runs per function.
  */
 export function createRuns(config: Config, keep: number) {
 	const dir = join(config.dataDir, 'runs');
 	const segmentRuns = Math.max(1, Math.ceil(keep / 4));
+	// A queued run's line holds its input: up to the body limit, a few times that once re-escaped.
+	const maxLine = Math.max(64 * 1024 * 1024, 8 * config.maxBodyBytes);
+	// What one function's history may take on disk, give or take a segment: far more than `keep`
+	// bounded results need; what it stops is async runs' big inputs filling the disk.
+	const maxBytes = keep * HISTORY_BYTES_PER_RUN;
 	const histories = new Map<string, History>();
-	/** run id → function and segment, for GET /runs/{id}. */
+	/** run id → function id and the segment of its latest record, for GET /runs/{id}. */
 	const index = new Map<string, { fn: string; segment: number }>();
 	let pendingCount = 0;
 	let timer: NodeJS.Timeout | undefined;
 	let dropped = 0;
-	/** Async runs not finished yet: their records are never shed, and must reach the disk durably. */
-	const asyncRuns = new Set<string>();
+	/** Async runs not finished yet, with their function id: never shed, and must reach the disk durably. */
+	const asyncRuns = new Map<string, string>();
 	/** Runs whose next record must be on the disk (fsync) before its save resolves. */
 	const mustSync = new Set<string>();
+	/** Functions deleted since start: late results of their sync runs are not kept. */
+	const deleted = new Set<string>();
 
 	const segmentPath = (fn: string, segment: number) => join(dir, fn, `${String(segment).padStart(10, '0')}.jsonl`);
 
 	function historyOf(fn: string): History {
 		let h = histories.get(fn);
-		if (!h) histories.set(fn, (h = { segments: [], ids: new Map(), pending: [], inflight: [], writing: Promise.resolve() }));
+		if (!h) histories.set(fn, (h = { id: fn, name: '', segments: [], ids: new Map(), bytes: 0, sizes: new Map(), order: [], ready: false, pending: [], inflight: [], writing: Promise.resolve() }));
 		return h;
 	}
 
-	function parseLines(text: string): RunRecord[] {
-		const records: RunRecord[] = [];
-		for (const line of text.split('\n')) {
-			if (!line) continue;
-			try {
-				records.push(JSON.parse(line) as RunRecord);
-			} catch {
-				// A line cut short by a crash mid-append.
+	/** Adds a run to a history's order, which stays sorted (nearly always at the end). */
+	function addToOrder(h: History, id: string) {
+		let i = h.order.length;
+		while (i > 0 && h.order[i - 1]! > id) i--;
+		if (h.order[i - 1] !== id) h.order.splice(i, 0, id);
+	}
+
+	/** Indexes one segment at start-up; `open` ends with the latest record of each run not finished. */
+	async function scan(h: History, segment: number, open: Map<string, RunRecord>) {
+		const path = segmentPath(h.id, segment);
+		const ids = new Set<string>();
+		h.segments.push(segment);
+		h.ids.set(segment, ids);
+		try {
+			await chmod(path, 0o600);
+			h.bytes = (await stat(path)).size;
+			h.sizes.set(segment, h.bytes);
+			for await (const line of readLines(path, maxLine)) {
+				const quick = runIdOf(line);
+				// Long lines are finished runs' old results, unless they say otherwise.
+				const parse = quick === null || line.length <= PARSE_ALWAYS || !h.name || UNFINISHED.test(line);
+				const record = parse ? parseRecord(line) : null;
+				if (parse ? !record : !line.endsWith('}')) continue;
+				const id = record?.run_id ?? quick!;
+				if (!isRunId(id)) continue;
+				if (record) h.name = record.function;
+				ids.add(id);
+				index.set(id, { fn: h.id, segment });
+				if (record && unfinished(record)) open.set(id, { ...record, input: undefined });
+				else open.delete(id);
 			}
+		} catch (err) {
+			// The platform starts all the same: history is worth less than the service.
+			log('warn', 'cannot read run history', { file: path, error: String(err) });
 		}
-		return records;
 	}
 
 	/** Reads what is on disk; returns the async runs that were queued or running when the last process ended. */
 	async function init(): Promise<RunRecord[]> {
-		await mkdir(dir, { recursive: true });
-		const latest = new Map<string, RunRecord>();
-		for (const fn of await readdir(dir).catch(() => [] as string[])) {
-			if (!isValidName(fn)) continue;
+		await privateDir(dir);
+		for (const entry of await readdir(dir)) if (!FUNCTION_ID.test(entry) && isValidName(entry)) await migrate(dir, entry, maxLine);
+		const open = new Map<string, RunRecord>();
+		for (const fn of await readdir(dir)) {
+			if (!FUNCTION_ID.test(fn)) continue;
+			await privateDir(join(dir, fn));
 			const h = historyOf(fn);
+			h.ready = true;
 			const files = (await readdir(join(dir, fn))).filter((f) => /^\d{10}\.jsonl$/.test(f)).sort();
-			for (const file of files) {
-				const segment = Number(file.slice(0, 10));
-				const records = parseLines(await readFile(join(dir, fn, file), 'utf8'));
-				h.segments.push(segment);
-				h.ids.set(segment, new Set(records.map((r) => r.run_id)));
-				for (const record of records) {
-					index.set(record.run_id, { fn, segment });
-					latest.set(record.run_id, record);
-				}
-			}
+			for (const file of files) await scan(h, Number(file.slice(0, 10)), open);
+			h.order = [...new Set([...h.ids.values()].flatMap((ids) => [...ids]))].sort();
 		}
-		const unfinished = [...latest.values()].filter((r) => r.status === 'queued' || r.status === 'running');
-		for (const r of unfinished) asyncRuns.add(r.run_id);
-		return unfinished.sort((a, b) => (a.run_id < b.run_id ? -1 : 1));
+		for (const r of open.values()) asyncRuns.set(r.run_id, r.function_id);
+		return [...open.values()].sort((a, b) => (a.run_id < b.run_id ? -1 : 1));
 	}
 
 	/** Starts a new segment when the current one is full, and deletes the ones no longer needed. */
-	async function rotate(fn: string, h: History) {
+	async function rotate(h: History) {
 		const current = h.segments.at(-1);
-		if (current !== undefined && (h.ids.get(current)?.size ?? 0) < segmentRuns) return;
+		if (current !== undefined && (h.ids.get(current)?.size ?? 0) < segmentRuns && h.bytes < SEGMENT_BYTES) return;
 		const next = (current ?? 0) + 1;
 		h.segments.push(next);
 		h.ids.set(next, new Set());
-		// The full segments kept hold at least `keep` runs.
-		const full = Math.ceil(keep / segmentRuns);
-		while (h.segments.length > full + 1) {
+		h.bytes = 0;
+		h.sizes.set(next, 0);
+		// The oldest segment goes while the newer ones hold `keep` runs, or while history is over its
+		// size (big inputs of async runs), unless an unfinished run's latest state is there.
+		const newer = () => h.segments.slice(1).reduce((sum, s) => sum + (h.ids.get(s)?.size ?? 0), 0);
+		const total = () => [...h.sizes.values()].reduce((sum, size) => sum + size, 0);
+		const holdsUnfinished = (segment: number) => [...(h.ids.get(segment) ?? [])].some((id) => asyncRuns.has(id) && index.get(id)?.segment === segment);
+		while (h.segments.length > 1 && (newer() >= keep || (total() > maxBytes && !holdsUnfinished(h.segments[0]!)))) {
 			const old = h.segments.shift()!;
-			const latestHere = [...(h.ids.get(old) ?? [])].filter((id) => index.get(id)?.segment === old);
+			h.sizes.delete(old);
+			const latestHere = new Set([...(h.ids.get(old) ?? [])].filter((id) => index.get(id)?.segment === old && index.get(id)?.fn === h.id));
 			// A queued or running async run whose latest state is here moves forward, never out.
-			const records = latestHere.length > 0 ? parseLines(await readFile(segmentPath(fn, old), 'utf8').catch(() => '')) : [];
+			const records = latestHere.size > 0 ? await readLatest(segmentPath(h.id, old), latestHere, maxLine) : new Map<string, RunRecord>();
 			for (const id of latestHere) {
-				const last = records.findLast((r) => r.run_id === id);
-				if (last && (last.status === 'queued' || last.status === 'running')) {
+				const last = records.get(id);
+				if (last && unfinished(last)) {
 					h.pending.unshift(last);
 					pendingCount++;
 					mustSync.add(id);
 				} else index.delete(id);
 			}
+			h.order = h.order.filter((id) => index.get(id)?.fn === h.id);
 			h.ids.delete(old);
-			await rm(segmentPath(fn, old), { force: true });
+			await rm(segmentPath(h.id, old), { force: true });
 		}
 	}
 
@@ -148,31 +207,34 @@ export function createRuns(config: Config, keep: number) {
 		const h = historyOf(fn);
 		const task = async () => {
 			while (h.pending.length > 0) {
-				await mkdir(join(dir, fn), { recursive: true });
-				await rotate(fn, h);
+				if (!h.ready) {
+					await privateDir(join(dir, fn));
+					h.ready = true;
+				}
+				await rotate(h);
 				const segment = h.segments.at(-1)!;
 				const ids = h.ids.get(segment)!;
-				// Up to the segment's share of runs; later states of runs already in it go along.
+				// Up to the segment's share of runs and bytes; later states of runs already in it go along.
 				let take = 0;
+				let bytes = h.bytes;
+				let text = '';
 				const room = new Set(ids);
-				while (take < h.pending.length && (room.size < segmentRuns || room.has(h.pending[take]!.run_id))) room.add(h.pending[take++]!.run_id);
+				while (take < h.pending.length && (take === 0 || bytes < SEGMENT_BYTES)) {
+					const record = h.pending[take]!;
+					if (room.size >= segmentRuns && !room.has(record.run_id)) break;
+					const line = serializeRecord(record);
+					text += line;
+					bytes += Buffer.byteLength(line);
+					room.add(record.run_id);
+					take++;
+				}
 				const batch = h.pending.splice(0, take);
 				h.inflight = batch;
-				const text = batch.map((r) => JSON.stringify(r) + '\n').join('');
 				// Whoever flushes a record that must be durable syncs it, be it a timer's batch.
 				const sync = durable || batch.some((r) => mustSync.has(r.run_id));
-				const path = segmentPath(fn, segment);
 				try {
-					if (sync) {
-						const handle = await open(path, 'a', 0o600);
-						try {
-							await handle.writeFile(text);
-							await handle.datasync();
-						} finally {
-							await handle.close();
-						}
-						await syncDir(join(dir, fn));
-					} else await appendFile(path, text, { mode: 0o600 });
+					h.bytes = await appendLines(segmentPath(fn, segment), text, sync);
+					h.sizes.set(segment, h.bytes);
 				} catch (err) {
 					// Not written: back in front, to be tried again (or shed if the disk stays full).
 					h.pending.unshift(...batch);
@@ -182,15 +244,16 @@ export function createRuns(config: Config, keep: number) {
 				}
 				pendingCount -= batch.length;
 				for (const record of batch) {
+					if (index.get(record.run_id)?.fn !== fn) addToOrder(h, record.run_id);
 					index.set(record.run_id, { fn, segment });
 					ids.add(record.run_id);
 					mustSync.delete(record.run_id);
-					if (record.status !== 'queued' && record.status !== 'running') asyncRuns.delete(record.run_id);
+					if (!unfinished(record)) asyncRuns.delete(record.run_id);
 				}
 			}
 		};
 		const next = h.writing.then(task);
-		h.writing = next.catch((err) => log('warn', 'cannot write run history', { function: fn, error: String(err) }));
+		h.writing = next.catch((err) => log('warn', 'cannot write run history', { function: h.name, function_id: fn, error: String(err) }));
 		return next;
 	}
 
@@ -201,19 +264,23 @@ export function createRuns(config: Config, keep: number) {
 	}
 
 	/**
-	 * Records a state of a run. Sync results are batched; with `durable` the record is on disk when the
-	 * promise resolves.
+	 * Records a state of a run, with at most KEPT_OUTPUT_CHARS of its output. Sync results are
+	 * batched; with `durable` the record is on disk when the promise resolves.
 	 */
 	function save(record: RunRecord, durable = false): Promise<void> {
-		const h = historyOf(record.function);
-		h.pending.push(record);
+		const fn = record.function_id;
+		if (deleted.has(fn) && !durable && !asyncRuns.has(record.run_id)) return Promise.resolve();
+		const kept = keptOutput(record.output);
+		const h = historyOf(fn);
+		h.name = record.function;
+		h.pending.push(kept.output === record.output ? record : { ...record, ...kept });
 		pendingCount++;
 		if (durable) {
-			asyncRuns.add(record.run_id);
+			asyncRuns.set(record.run_id, fn);
 			mustSync.add(record.run_id);
 		}
 		if (pendingCount > MAX_PENDING) shed();
-		if (durable) return flush(record.function, true);
+		if (durable) return flush(fn, true);
 		timer ??= setTimeout(() => void flushAll(), FLUSH_MS);
 		return Promise.resolve();
 	}
@@ -229,37 +296,88 @@ export function createRuns(config: Config, keep: number) {
 		log('warn', 'run history falls behind; dropped records of finished runs', { dropped });
 	}
 
-	/** The latest state of a run: still waiting to be written, or from its segment. */
-	async function get(id: string): Promise<RunRecord | null> {
+	/** A record waiting to be written, newest state first. */
+	function waiting(id: string): RunRecord | undefined {
 		for (const h of histories.values()) {
-			const waiting = h.pending.findLast((r) => r.run_id === id) ?? h.inflight.findLast((r) => r.run_id === id);
-			if (waiting) return waiting;
+			const found = h.pending.findLast((r) => r.run_id === id) ?? h.inflight.findLast((r) => r.run_id === id);
+			if (found) return found;
 		}
-		const at = index.get(id);
-		if (!at) return null;
-		const text = await readFile(segmentPath(at.fn, at.segment), 'utf8').catch(() => '');
-		return parseLines(text).findLast((r) => r.run_id === id) ?? null;
+		return undefined;
 	}
 
-	/** Newest first, the latest state of each run, from one function or from all. */
-	async function list(fn: string | null, limit: number): Promise<RunRecord[]> {
-		const found = new Map<string, RunRecord>();
-		for (const name of fn ? [fn] : [...histories.keys()]) {
-			const h = histories.get(name);
-			if (!h) continue;
-			const seen = new Map<string, RunRecord>();
-			for (const r of [...h.inflight, ...h.pending].reverse()) if (!seen.has(r.run_id)) seen.set(r.run_id, r);
-			// Segments hold runs in the order they finished, not started: read them all (a few per function).
-			for (const segment of [...h.segments].reverse()) {
-				const records = parseLines(await readFile(segmentPath(name, segment), 'utf8').catch(() => ''));
-				for (const r of records.reverse()) if (!seen.has(r.run_id)) seen.set(r.run_id, r);
-			}
-			for (const [id, r] of seen) found.set(id, r);
+	/** The latest state of a run: still waiting to be written, or from its one segment. */
+	async function get(id: string): Promise<RunRecord | null> {
+		for (let attempt = 0; attempt < 2; attempt++) {
+			const found = waiting(id);
+			if (found) return found;
+			const at = index.get(id);
+			if (!at) return null;
+			const record = (await readLatest(segmentPath(at.fn, at.segment), new Set([id]), maxLine)).get(id);
+			if (record) return record;
+			// Its segment was rotated away meanwhile: the record moved on.
+			if (index.get(id) === at) return null;
 		}
-		return [...found.values()]
-			.sort((a, b) => (a.run_id < b.run_id ? 1 : -1))
-			.slice(0, limit)
+		return null;
+	}
+
+	/** Newest first, the latest state of each run; reads only the segments holding what it returns. */
+	async function list(filter: RunFilter, limit: number): Promise<RunRecord[]> {
+		const chosen = [...histories.values()].filter((h) => !filter || ('id' in filter ? h.id === filter.id : h.name === filter.name));
+		const inMemory = new Map<string, RunRecord>();
+		const candidates: string[] = [];
+		for (const h of chosen) {
+			for (const r of [...h.inflight, ...h.pending]) inMemory.set(r.run_id, r);
+			candidates.push(...h.order.slice(-limit));
+		}
+		const ids = [...new Set([...candidates, ...inMemory.keys()])].sort().reverse().slice(0, limit);
+		const bySegment = new Map<string, { fn: string; segment: number; ids: Set<string> }>();
+		for (const id of ids) {
+			const at = index.get(id);
+			if (inMemory.has(id) || !at) continue;
+			const key = `${at.fn}/${at.segment}`;
+			if (!bySegment.has(key)) bySegment.set(key, { ...at, ids: new Set() });
+			bySegment.get(key)!.ids.add(id);
+		}
+		const read = new Map<string, RunRecord>();
+		for (const group of bySegment.values()) for (const [id, r] of await readLatest(segmentPath(group.fn, group.segment), group.ids, maxLine)) read.set(id, r);
+		return ids
+			.map((id) => inMemory.get(id) ?? read.get(id))
+			.filter((r): r is RunRecord => r !== undefined)
 			.map(({ input: _input, timeout_ms: _timeout, ...shown }) => shown as RunRecord);
+	}
+
+	/**
+	 * Deletes a deleted function's history. Its async runs keep a record: a queued one is failed (it
+	 * must never run on a namesake), a running one finishes on its own.
+	 */
+	async function remove(fn: string): Promise<void> {
+		deleted.add(fn);
+		const h = histories.get(fn);
+		if (!h) return;
+		const task = async () => {
+			const kept: RunRecord[] = [];
+			for (const [id, owner] of asyncRuns) {
+				const r = owner === fn ? await get(id) : null;
+				if (!r) continue;
+				const failed = { ...r, status: 'failed' as const, error_message: FUNCTION_DELETED, input: undefined, timeout_ms: undefined, finished_at: new Date().toISOString() };
+				kept.push(r.status === 'queued' ? failed : r);
+			}
+			for (const id of h.order) if (index.get(id)?.fn === fn) index.delete(id);
+			await rm(join(dir, fn), { recursive: true, force: true });
+			pendingCount += kept.length - h.pending.length;
+			Object.assign(h, { segments: [], ids: new Map(), bytes: 0, sizes: new Map(), order: [], ready: false, pending: kept });
+			for (const r of kept) mustSync.add(r.run_id);
+		};
+		const next = h.writing.then(task);
+		h.writing = next.catch((err) => log('warn', 'cannot delete run history', { function_id: fn, error: String(err) }));
+		try {
+			await next;
+		} catch {
+			// Logged; the function itself is gone all the same.
+			return;
+		}
+		if (h.pending.length > 0) await flush(fn, true);
+		else if (histories.get(fn) === h) histories.delete(fn);
 	}
 
 	/** Writes everything waiting: for shutdown and tests. */
@@ -270,5 +388,5 @@ export function createRuns(config: Config, keep: number) {
 		await Promise.allSettled([...histories.values()].map((h) => h.writing));
 	}
 
-	return { init, save, get, list, flush: drain };
+	return { init, save, get, list, remove, flush: drain };
 }

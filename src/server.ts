@@ -65,7 +65,14 @@ function render(reply: Reply): { headers: Record<string, string | number>; paylo
 		return { headers, payload: reply.text };
 	}
 	if (reply.body === undefined) return { headers, payload: undefined };
-	const payload = JSON.stringify(reply.body);
+	let payload: string;
+	try {
+		payload = JSON.stringify(reply.body);
+	} catch (err) {
+		// Outside the handler's try: a reply that cannot be serialized must not end the process.
+		log('error', 'cannot serialize a reply', { error: String(err) });
+		return render(toErrorResponse(err));
+	}
 	headers['content-type'] = 'application/json; charset=utf-8';
 	headers['content-length'] = Buffer.byteLength(payload);
 	return { headers, payload };

@@ -358,16 +358,18 @@ export function createStore(config: Config) {
 		});
 	}
 
-	async function remove(name: string): Promise<boolean> {
+	/** Deletes a function; false when there is none, else its id (null if it never had one), for what goes with it. */
+	async function remove(name: string): Promise<false | { id: string | null }> {
 		return withLock(name, async () => {
 			// A link or a FIFO there can be deleted too: rm removes the link, never its target.
 			if (!exists(name)) return false;
 			refuseFolders(name);
+			const id = (await readMeta(name))?.id ?? null;
 			for (const language of LOOKUP_ORDER) await rm(join(functionsDir, name + EXTENSIONS[language]), { force: true });
 			await dropMeta(name);
 			await dropSettings(name);
 			await syncDir(functionsDir);
-			return true;
+			return { id };
 		});
 	}
 

@@ -189,12 +189,29 @@ export interface InvokeRequest {
 	timeoutMs: number | undefined;
 }
 
+// Deeper JSON overflows the stack of JSON.stringify (about 10,000 levels): one request could fail
+// a whole batch of history or retire a healthy container. No real input comes close.
+export const MAX_JSON_DEPTH = 64;
+
+/** True when `value` nests arrays and objects more than `max` deep; walked without recursion. */
+export function deeperThan(value: unknown, max: number): boolean {
+	const stack: [unknown, number][] = [[value, 0]];
+	while (stack.length > 0) {
+		const [node, depth] = stack.pop()!;
+		if (typeof node !== 'object' || node === null) continue;
+		if (depth + 1 > max) return true;
+		for (const child of Array.isArray(node) ? node : Object.values(node)) if (typeof child === 'object' && child !== null) stack.push([child, depth + 1]);
+	}
+	return false;
+}
+
 export function checkInvoke(body: Json): InvokeRequest {
 	checkFields(body, ['input', 'timeout_ms']);
 	const timeout = body.timeout_ms;
 	if ('timeout_ms' in body && (typeof timeout !== 'number' || !Number.isInteger(timeout) || timeout < 1 || timeout > MAX_TIMEOUT_MS)) {
 		throw badRequest('invalid_timeout', `timeout_ms must be an integer from 1 to ${MAX_TIMEOUT_MS}.`);
 	}
+	if (deeperThan(body.input, MAX_JSON_DEPTH)) throw badRequest('invalid_input', `input must be nested at most ${MAX_JSON_DEPTH} levels deep.`);
 	// No input means an empty object: most functions read fields from the body.
 	return { input: 'input' in body ? body.input : {}, timeoutMs: timeout as number | undefined };
 }

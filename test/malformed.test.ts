@@ -375,7 +375,7 @@ add(
 	{ title: 'invalid UTF-8 in the invoke input', method: 'POST', path: '/functions/ghost/invoke', body: invalidUtf8('{"input":"', [0xff], '"}'), status: 400, code: 'invalid_json' },
 	{ title: '10000 nested arrays as the body', method: 'POST', path: '/functions', body: deepArrays(10_000), status: 400, code: 'invalid_body' },
 	{ title: '10000 nested arrays as the name', method: 'POST', path: '/functions', body: `{"name":${deepArrays(10_000)},"language":"python","source_code":"x"}`, status: 400, code: 'invalid_name' },
-	{ title: '10000 nested arrays as the invoke input of an unknown function', method: 'POST', path: '/functions/ghost/invoke', body: `{"input":${deepArrays(10_000)}}`, status: 404, code: 'function_not_found' },
+	{ title: '10000 nested arrays as the invoke input: 400 before the function is looked up', method: 'POST', path: '/functions/ghost/invoke', body: `{"input":${deepArrays(10_000)}}`, status: 400, code: 'invalid_input' },
 	{ title: '10000 nested objects as the body', method: 'POST', path: '/functions', body: deepObjects(10_000), status: 400, code: 'unknown_field' },
 	{ title: '1000000 nested arrays (2 MB) as the body', method: 'POST', path: '/functions', body: deepArrays(1_000_000), status: 400, code: 'invalid_body' },
 	{ title: 'a body over 6 MiB', method: 'POST', path: '/functions', body: { ...valid, source_code: 'x'.repeat(6 * MiB) }, status: 413, code: 'body_too_large' },

@@ -1,7 +1,7 @@
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { HttpError } from '../src/errors.js';
-import { boundSettings, checkCreate, checkInvoke, isValidName } from '../src/validate.js';
+import { boundSettings, checkCreate, checkInvoke, deeperThan, isValidName } from '../src/validate.js';
 
 function rejects(fn: () => unknown, status: number, code: string) {
 	try {
@@ -63,6 +63,20 @@ invoke("defaults input to {} and leaves the timeout to the function's default", 
 
 invoke('timeout_ms must be an integer from 1 to 300000', () => {
 	for (const bad of [0, -1, 300001, 1.5, '100', null, true, {}]) rejects(() => checkInvoke({ timeout_ms: bad }), 400, 'invalid_timeout');
+});
+
+invoke('input may nest 64 levels of arrays and objects, no more; checked without recursion', () => {
+	const nest = (depth: number, leaf: unknown = 1): unknown => {
+		let value = leaf;
+		for (let i = 0; i < depth; i++) value = i % 2 ? [value] : { k: value };
+		return value;
+	};
+	assert.equal(checkInvoke({ input: nest(64) }).input, nest(64));
+	rejects(() => checkInvoke({ input: nest(65) }), 400, 'invalid_input');
+	rejects(() => checkInvoke({ input: nest(1_000_000) }), 400, 'invalid_input');
+	assert.is(deeperThan('x', 0), false);
+	assert.is(deeperThan([[], { a: 1 }], 2), false);
+	assert.is(deeperThan([[], { a: [] }], 2), true);
 });
 
 invoke.run();

@@ -1,6 +1,7 @@
 import type { Config } from '../config.js';
 import { badRequest, notFound } from '../errors.js';
 import type { Pool } from '../pool.js';
+import type { Runs } from '../runs.js';
 import type { Handler } from '../server.js';
 import type { Store } from '../store.js';
 import { type Settings, checkCreate, checkName, checkPatch, isValidName } from '../validate.js';
@@ -78,12 +79,14 @@ export function getFunction(store: Store): Handler {
 }
 
 /** DELETE /functions/{name} */
-export function deleteFunction(store: Store, pool: Pool): Handler {
+export function deleteFunction(store: Store, pool: Pool, runs: Runs): Handler {
 	return async (req) => {
 		const name = checkName(req.params.name);
 		const removed = await store.remove(name);
 		pool.forget(name);
 		if (!removed) throw missing(name);
+		// Its run history goes with it; its queued runs fail.
+		if (removed.id) await runs.remove(removed.id);
 		return { status: 204 };
 	};
 }

@@ -1,7 +1,14 @@
 import { badRequest, notFound } from '../errors.js';
-import { isRunId, type Runs } from '../runs.js';
+import { keptOutput } from '../result.js';
+import { type RunFilter, type RunRecord, type Runs, isRunId } from '../runs.js';
 import type { Handler } from '../server.js';
+import type { Store } from '../store.js';
 import { checkName } from '../validate.js';
+
+/** A run as shown: never its input, and at most as much output as history keeps now (older records held more). */
+function present({ input: _input, timeout_ms: _timeout, ...shown }: RunRecord): RunRecord {
+	return shown.output_truncated ? shown : { ...shown, ...keptOutput(shown.output) };
+}
 
 /** GET /runs/{run_id}: the run, queued, running or done. */
 export function getRun(runs: Runs): Handler {
@@ -10,18 +17,23 @@ export function getRun(runs: Runs): Handler {
 		if (!isRunId(id)) throw badRequest('invalid_run_id', 'run_id must be a run id as returned by an invocation.');
 		const record = await runs.get(id);
 		if (!record) throw notFound('run_not_found', `No run ${id}.`);
-		const { input: _input, timeout_ms: _timeout, ...shown } = record;
-		return { status: 200, body: shown };
+		return { status: 200, body: present(record) };
 	};
 }
 
 /** GET /runs?function=NAME&limit=N: recent runs, newest first. */
-export function listRuns(runs: Runs): Handler {
+export function listRuns(runs: Runs, store: Store): Handler {
 	return async (req) => {
 		const fn = req.query.get('function');
 		const raw = req.query.get('limit') ?? '50';
 		const limit = Number(raw);
 		if (!/^\d+$/.test(raw) || limit < 1 || limit > 1000) throw badRequest('invalid_limit', 'limit must be an integer from 1 to 1000.');
-		return { status: 200, body: await runs.list(fn === null ? null : checkName(fn), limit) };
+		let filter: RunFilter = null;
+		if (fn !== null) {
+			// By the function's id: runs of an earlier function of the same name are not its own.
+			const ref = await store.locate(checkName(fn));
+			filter = ref ? { id: await store.functionId(ref) } : { name: fn };
+		}
+		return { status: 200, body: (await runs.list(filter, limit)).map(present) };
 	};
 }
