@@ -204,6 +204,8 @@ function readTokenFile(file: string): string {
 function readToken(env: Env): string | null {
 	let token = env.LOWCODE_FAAS_TOKEN;
 	let source = 'LOWCODE_FAAS_TOKEN';
+	// Two sources would leave one silently ignored: which one the operator meant is not ours to guess.
+	if (token !== undefined && env.LOWCODE_FAAS_TOKEN_FILE !== undefined) throw new ConfigError('set LOWCODE_FAAS_TOKEN or LOWCODE_FAAS_TOKEN_FILE, not both');
 	if (token === undefined && env.LOWCODE_FAAS_TOKEN_FILE !== undefined) {
 		token = readTokenFile(env.LOWCODE_FAAS_TOKEN_FILE);
 		source = `LOWCODE_FAAS_TOKEN_FILE (${env.LOWCODE_FAAS_TOKEN_FILE})`;

@@ -23,6 +23,10 @@ config('each setting is read from the environment', () => {
 	assert.equal([c.port, c.host, c.dataDir, c.images.python, c.images.deno, c.readyWaitMs], [9000, '0.0.0.0', '/srv/faas', 'python:3.12-slim', 'denoland/deno:2.1.4', 3000]);
 });
 
+config('a token from both the variable and a file stops the start', () => {
+	assert.throws(() => loadConfig({ LOWCODE_FAAS_TOKEN: 'a'.repeat(20), LOWCODE_FAAS_TOKEN_FILE: '/dev/null' }), /not both/);
+});
+
 config('an unknown log level stops the start', () => {
 	assert.throws(() => loadConfig({ LOWCODE_FAAS_LOG_LEVEL: 'verbose' }), (err: Error) => err instanceof ConfigError && /LOWCODE_FAAS_LOG_LEVEL/.test(err.message));
 	for (const level of ['debug', 'info', 'warn', 'error', 'silent', '']) loadConfig({ LOWCODE_FAAS_LOG_LEVEL: level });
