@@ -67,11 +67,23 @@ export interface FunctionResponse {
 // either side may still have bytes in flight would hand them to the next caller as its answer.
 const clean = new WeakSet<Duplex>();
 
+// Bytes on an idle pooled connection answer no request of ours: the connection is out of step.
+function onIdleData(this: Duplex) {
+	this.destroy();
+}
+
 class CleanAgent extends Agent {
 	// @types/node says void; Node uses the boolean (false: the socket is destroyed, not pooled).
 	override keepSocketAlive(socket: Duplex): boolean {
 		if (!clean.delete(socket) || (socket as Socket).readableLength > 0) return false;
-		return (Agent.prototype.keepSocketAlive as (s: Duplex) => boolean).call(this, socket);
+		const kept = (Agent.prototype.keepSocketAlive as (s: Duplex) => boolean).call(this, socket);
+		if (kept) socket.once('data', onIdleData);
+		return kept;
+	}
+
+	override reuseSocket(socket: Duplex, req: ClientRequest) {
+		socket.off('data', onIdleData);
+		super.reuseSocket(socket, req);
 	}
 }
 
@@ -85,8 +97,10 @@ const agent = new CleanAgent({ keepAlive: true, scheduling: 'lifo' });
  * sent; any other ending (answer first, cut short, upgrade, error) destroys it.
  */
 function settle(req: ClientRequest, res: IncomingMessage) {
+	// Node would pool a socket even after a request that said `Connection: close`; the server closes it.
+	const closing = /\bclose\b/i.test(String(req.getHeader('connection') ?? ''));
 	res.once('end', () => {
-		if (req.writableFinished && res.complete && req.socket) clean.add(req.socket);
+		if (req.writableFinished && res.complete && !closing && req.socket) clean.add(req.socket);
 		else req.destroy();
 	});
 	res.once('close', () => res.complete || req.destroy());

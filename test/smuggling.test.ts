@@ -129,4 +129,13 @@ smuggling('ambiguous framing is refused with a clean 400, or read as one framed 
 	}
 });
 
+smuggling('a function that answers without reading the body cannot pass it to the next caller as a request', async () => {
+	// The function reads this body as a request of its own, whose body is whatever comes next on its connection.
+	for (let i = 0; i < 3; i++) {
+		const res = await fetch(`${platform.app.url}/fn/py/early`, { method: 'POST', body: hidden });
+		assert.is(await res.text(), 'early');
+		await victim('py', `after-early-${i}`);
+	}
+});
+
 smuggling.run();
