@@ -127,7 +127,7 @@ async function handle(routes: Routes, options: ServerOptions, req: IncomingMessa
 	try {
 		// HTTP/1.1 requires Host (RFC 9112 §3.2); Node's own answer to its absence would not be JSON.
 		if (req.httpVersion === '1.1' && req.headers.host === undefined) throw badRequest('missing_host', 'An HTTP/1.1 request needs a Host header.');
-		const url = parseUrl(req.url);
+		const url = parseTarget(req.url);
 		const method = req.method ?? 'GET';
 		// Before anything else, the body included: a rejected request has no effect at all.
 		if (options.token !== null && !options.openPaths.includes(url.pathname) && !authorized(req.headers.authorization, options.token)) {
@@ -164,13 +164,22 @@ async function handle(routes: Routes, options: ServerOptions, req: IncomingMessa
 	log('info', 'request', { method: req.method, url: req.url, status: reply.status, ms: Math.round(performance.now() - started) });
 }
 
-/** The request target as a URL; a target that is no path (`http://a:99999/`, `//[`) is the client's error. */
-function parseUrl(target: string | undefined): URL {
-	try {
-		return new URL(target ?? '/', 'http://localhost');
-	} catch {
-		throw badRequest('bad_path', 'The request target is not a valid path.');
+/**
+ * The request target's path exactly as sent, and its query. Routing is on this raw path: a URL
+ * parser would resolve `..`, `%2e%2e` and `\` (read as `/`), so `/fn/a/%2e%2e/b/x` would reach
+ * function b; here it stays a path under a. An absolute-form target counts from the '/' after its
+ * authority; the asterisk form is kept as it is (no route has it).
+ */
+function parseTarget(target: string | undefined): { pathname: string; searchParams: URLSearchParams } {
+	let raw = target ?? '/';
+	if (!raw.startsWith('/') && raw !== '*') {
+		const absolute = /^[a-z][a-z\d+.-]*:\/\/[^/?#]*([^#]*)/i.exec(raw);
+		if (!absolute) throw badRequest('bad_path', 'The request target is not a valid path.');
+		raw = absolute[1]!.startsWith('/') ? absolute[1]! : `/${absolute[1]}`;
 	}
+	const end = raw.search(/[?#]/);
+	const query = end >= 0 && raw[end] === '?' ? raw.slice(end + 1).split('#')[0]! : '';
+	return { pathname: end < 0 ? raw : raw.slice(0, end), searchParams: new URLSearchParams(query) };
 }
 
 /** Answers on a bare socket, for what Node keeps away from the request handler; then closes it. */
@@ -196,7 +205,7 @@ export function createApiServer(routes: Routes, options: ServerOptions): Server 
 	// Node hands CONNECT to its own event; no route takes it.
 	server.on('connect', (req: IncomingMessage, socket: Duplex) => {
 		try {
-			const match = routes.match('CONNECT', parseUrl(req.url).pathname);
+			const match = routes.match('CONNECT', parseTarget(req.url).pathname);
 			if (match.kind === 'method_not_allowed') replyRaw(socket, 405, 'method_not_allowed', `CONNECT is not allowed here; use ${match.allow.join(', ')}.`, { allow: match.allow.join(', ') });
 			else replyRaw(socket, 404, 'not_found', 'No route for this path.');
 		} catch (err) {
