@@ -90,4 +90,28 @@ isolation('raw answers are sandboxed and not sniffed, whatever the function said
 	assert.is(missing.headers['x-content-type-options'], 'nosniff');
 });
 
+isolation('readiness and forwarding follow no redirect: a 302 to a host-only service is an answer, not a hop', async () => {
+	const hits: string[] = [];
+	const local = createServer((req, res) => {
+		hits.push(req.url ?? '');
+		res.end('host-only secret');
+	});
+	await new Promise<void>((resolve) => local.listen(0, '127.0.0.1', resolve));
+	try {
+		const target = `http://127.0.0.1:${(local.address() as AddressInfo).port}/secret`;
+		const created = await platform.request('POST', '/functions', { name: 'redirector', language: 'deno', source_code: await fixture('echo_http.ts'), env: { REDIRECT_ROOT: '1', REDIRECT_TO: target } });
+		assert.is(created.status, 201, JSON.stringify(created.body));
+		const invoked = await platform.request('POST', '/functions/redirector/invoke', { input: {} });
+		assert.is(invoked.body.status, 'success', JSON.stringify(invoked.body));
+		assert.is(invoked.body.http_status_code, 302);
+		const raw = await get('/fn/redirector/redirect');
+		assert.is(raw.status, 302);
+		assert.is(raw.headers.location, target);
+		assert.equal(hits, [], 'the platform followed the function’s redirect to a local service');
+	} finally {
+		local.close();
+		await platform.request('DELETE', '/functions/redirector');
+	}
+});
+
 isolation.run();
