@@ -192,7 +192,12 @@ export function openStream(url: string, method: string, path: string, headers: O
 		// Host and port are the container's own; the path goes as it is, never resolved against the
 		// URL: `//other.host/` must stay a path.
 		const { hostname, port } = new URL(url);
-		const req = request({ host: hostname, port, path, method, agent, signal, headers }, (res) => {
+		// Whether the function read a body is unknowable: one that did not would take it for requests of
+		// its own and answer the next caller on the connection with them. So a body gets a connection of
+		// its own, closed after; being new, it cannot be a stale one either (a streamed body is not retried).
+		const own = body !== null;
+		const options = { host: hostname, port, path, method, signal, agent: own ? false : agent, headers: own ? { ...headers, connection: 'close' } : headers };
+		const req = request(options, (res) => {
 			settle(req, res);
 			resolve(res);
 		});

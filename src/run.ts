@@ -168,11 +168,7 @@ export function createRunner(config: Config, pool: Pool, metrics: Metrics) {
 
 /** The caller's headers, end to end, framed by the platform, plus where the request came from. */
 function forwardedHeaders(req: IncomingMessage, platformAuth: boolean): OutgoingHttpHeaders {
-	const body = framing(req);
-	const headers: OutgoingHttpHeaders = { ...Object.fromEntries(endToEnd(req.rawHeaders)), ...body };
-	// Whether the function read the body is unknowable: one that did not would take the rest for
-	// requests of its own and answer the next caller on this connection with them.
-	if (body) headers.connection = 'close';
+	const headers: OutgoingHttpHeaders = { ...Object.fromEntries(endToEnd(req.rawHeaders)), ...framing(req) };
 	const previous = req.headers['x-forwarded-for'];
 	const client = req.socket.remoteAddress ?? '';
 	headers['x-forwarded-for'] = previous ? `${previous}, ${client}` : client;

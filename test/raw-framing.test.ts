@@ -43,7 +43,8 @@ const token = fc.stringMatching(/^[A-Za-z0-9._~-]{1,12}$/);
 const requestArb = fc.record({
 	fn: fc.constantFrom('py', 'deno'),
 	method: fc.constantFrom('GET', 'POST', 'PUT', 'DELETE', 'OPTIONS', 'PATCH'),
-	path: fc.array(token, { maxLength: 3 }).map((parts) => `/${parts.join('/')}`),
+	// Dot segments are left to the isolation test: Deno's own URL parser resolves them.
+	path: fc.array(token.filter((t) => t !== '.' && t !== '..'), { maxLength: 3 }).map((parts) => `/${parts.join('/')}`),
 	body: fc.oneof(
 		fc.constant(null),
 		fc.record({ bytes: fc.uint8Array({ maxLength: 3_000 }), chunked: fc.boolean(), sizes: fc.array(fc.integer({ min: 1, max: 700 }), { maxLength: 5 }) }),
