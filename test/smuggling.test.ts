@@ -107,6 +107,7 @@ smuggling('ambiguous framing is refused with a clean 400, or read as one framed 
 		['Content-Length and Transfer-Encoding', [['Content-Length', '5'], ['Transfer-Encoding', 'chunked']], chunked(Buffer.from(hidden)).toString('latin1')],
 		['Transfer-Encoding twice', [['Transfer-Encoding', 'chunked'], ['Transfer-Encoding', 'chunked']], chunked(Buffer.from(hidden)).toString('latin1')],
 		['a Transfer-Encoding that is not chunked', [['Transfer-Encoding', 'gzip']], hidden],
+		['a transfer coding besides chunked', [['Transfer-Encoding', 'gzip, chunked']], chunked(Buffer.from(hidden)).toString('latin1')],
 		['Content-Length with a sign', [['Content-Length', '+5']], hidden],
 	];
 	for (const [fn] of FUNCTIONS) {
@@ -118,6 +119,8 @@ smuggling('ambiguous framing is refused with a clean 400, or read as one framed 
 				assert.match(first.headers['content-type'] ?? '', /application\/json/, title);
 				assert.is(first.headers.connection, 'close', `${title}: the connection ends after a 400`);
 				assert.is(responses.length, 1, `${title}: nothing was read after the refusal`);
+				// Node's parser refuses most; a coding it reads but the platform would not pass on is the platform's refusal.
+				if (title === 'a transfer coding besides chunked') assert.is(first.headers['x-lowcode-faas-error'], 'unsupported_transfer_encoding');
 			} else {
 				assert.is(first.status, 200, `${title}: ${first.body}`);
 				const echo = JSON.parse(first.body.toString()) as Echo;
