@@ -20,6 +20,16 @@ export class OutputTooLarge extends Error {
 	override name = 'OutputTooLarge';
 }
 
+/**
+ * Node ends some exchanges with a bare 'close' and no error (an answer of 101 Switching Protocols
+ * nobody asked for): without this, the call would wait for ever and hold its container's slot.
+ * Rejecting after the promise settled is a no-op, so it can always be listened for.
+ */
+class ClosedEarly extends Error {
+	override name = 'ClosedEarly';
+}
+const CLOSED_EARLY = 'the connection to the function ended without a whole answer (or it switched protocols unasked)';
+
 /** Resolves when the server at `url` answers with any status; the answer is not read, nor followed. */
 function probe(url: string, signal: AbortSignal): Promise<void> {
 	return new Promise((resolve, reject) => {
@@ -135,6 +145,7 @@ export function forward(url: string, input: unknown, maxBytes: number, signal: A
 			if (req.reusedSocket && err.code === 'ECONNRESET') err.staleSocket = true;
 			reject(err);
 		});
+		req.on('close', () => reject(new ClosedEarly(CLOSED_EARLY)));
 		req.end(payload);
 	});
 }
@@ -209,6 +220,7 @@ export function openStream(url: string, method: string, path: string, headers: O
 			}
 			reject(err);
 		});
+		req.on('close', () => reject(new ClosedEarly(CLOSED_EARLY)));
 		if (!body) return void req.end();
 		body.on('error', (err) => req.destroy(err));
 		// A caller gone mid-body: what was sent is not a whole request, so its connection must not be kept.

@@ -141,4 +141,38 @@ smuggling('a function that answers without reading the body cannot pass it to th
 	}
 });
 
+smuggling('a caller leaving mid-answer, or a function switching protocols unasked: that connection is not reused', async () => {
+	for (let i = 0; i < 3; i++) {
+		const controller = new AbortController();
+		const res = await fetch(`${platform.app.url}/fn/deno/stream`, { signal: controller.signal });
+		const reader = res.body!.getReader();
+		await reader.read();
+		controller.abort();
+		await reader.read().catch(() => {});
+		await victim('deno', `after-leaving-${i}`);
+		const switched = await fetch(`${platform.app.url}/fn/py/switch`);
+		assert.is(switched.status, 502, 'an upgrade nobody asked for is a failure of the function');
+		assert.is(switched.headers.get('x-lowcode-faas-error'), 'function_failed');
+		await switched.text();
+		await victim('py', `after-switch-${i}`);
+	}
+});
+
+smuggling('a function answering /invoke with 101 Switching Protocols: a failed run at once, not a hang', async () => {
+	const created = await platform.request('POST', '/functions', { name: 'switcher', language: 'python', source_code: await fixture('echo_http.py'), env: { SWITCH_ALL: '1' } });
+	assert.is(created.status, 201);
+	try {
+		const hung = new Promise<never>((_, reject) => setTimeout(() => reject(new Error('the invocation hangs')), 15_000).unref());
+		const res = await Promise.race([platform.request('POST', '/functions/switcher/invoke', { input: {}, timeout_ms: 30_000 }), hung]);
+		assert.is(res.status, 200);
+		assert.is(res.body.status, 'failed');
+		assert.match(res.body.error_message, /switched protocols/);
+		const raw = await Promise.race([fetch(`${platform.app.url}/fn/switcher/x`, { method: 'POST', body: 'x', headers: { 'x-timeout-ms': '30000' } }), hung]);
+		assert.is(raw.status, 502);
+		await raw.text();
+	} finally {
+		await platform.request('DELETE', '/functions/switcher');
+	}
+});
+
 smuggling.run();
