@@ -1,5 +1,6 @@
-import { Agent, type IncomingHttpHeaders, type IncomingMessage, type OutgoingHttpHeaders, request } from 'node:http';
-import type { Readable } from 'node:stream';
+import { Agent, type ClientRequest, type IncomingHttpHeaders, type IncomingMessage, type OutgoingHttpHeaders, request } from 'node:http';
+import type { Socket } from 'node:net';
+import type { Duplex, Readable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { scope } from './signals.js';
 
@@ -20,6 +21,29 @@ export class OutputTooLarge extends Error {
 }
 
 /**
+ * Node ends some exchanges with a bare 'close' and no error (an answer of 101 Switching Protocols
+ * nobody asked for): without this, the call would wait for ever and hold its container's slot.
+ * Rejecting after the promise settled is a no-op, so it can always be listened for.
+ */
+class ClosedEarly extends Error {
+	override name = 'ClosedEarly';
+}
+const CLOSED_EARLY = 'the connection to the function ended without a whole answer (or it switched protocols unasked)';
+
+/** Resolves when the server at `url` answers with any status; the answer is not read, nor followed. */
+function probe(url: string, signal: AbortSignal): Promise<void> {
+	return new Promise((resolve, reject) => {
+		// node:http follows no redirect: a function's 302 to a host-only service is an answer, not a hop.
+		const req = request(url, { agent: false, signal }, (res) => {
+			res.destroy();
+			resolve();
+		});
+		req.on('error', reject);
+		req.end();
+	});
+}
+
+/**
  * Polls `url` until the server answers with any HTTP status. A TCP connect alone proves nothing:
  * docker-proxy accepts on the published port before anything listens in the container.
  * Throws ReadyTimeout at `deadline` (epoch ms); rethrows the abort reason when `signal` fires.
@@ -32,8 +56,7 @@ export async function waitReady(url: string, deadline: number, signal: AbortSign
 		const limit = ATTEMPT_TIMEOUTS_MS[Math.min(attempt, ATTEMPT_TIMEOUTS_MS.length - 1)]!;
 		const scoped = scope([signal], Math.min(limit, remaining));
 		try {
-			const res = await fetch(url, { signal: scoped.signal });
-			await res.body?.cancel();
+			await probe(url, scoped.signal);
 			return;
 		} catch {
 			signal.throwIfAborted();
@@ -50,15 +73,55 @@ export interface FunctionResponse {
 	body: Buffer;
 }
 
+// Connections whose last exchange ended cleanly. Only these go back to the pool: a connection where
+// either side may still have bytes in flight would hand them to the next caller as its answer.
+const clean = new WeakSet<Duplex>();
+
+// Bytes on an idle pooled connection answer no request of ours: the connection is out of step.
+function onIdleData(this: Duplex) {
+	this.destroy();
+}
+
+class CleanAgent extends Agent {
+	// @types/node says void; Node uses the boolean (false: the socket is destroyed, not pooled).
+	override keepSocketAlive(socket: Duplex): boolean {
+		if (!clean.delete(socket) || (socket as Socket).readableLength > 0) return false;
+		const kept = (Agent.prototype.keepSocketAlive as (s: Duplex) => boolean).call(this, socket);
+		if (kept) socket.once('data', onIdleData);
+		return kept;
+	}
+
+	override reuseSocket(socket: Duplex, req: ClientRequest) {
+		socket.off('data', onIdleData);
+		super.reuseSocket(socket, req);
+	}
+}
+
 // One keep-alive pool for every container: a warm invocation reuses an open connection. node:http
 // rather than fetch on this path: measured here, it costs a quarter of fetch's CPU per request.
-const agent = new Agent({ keepAlive: true, scheduling: 'lifo' });
+// No maxSockets: with a queue, Node would hand a freed socket on without asking keepSocketAlive.
+const agent = new CleanAgent({ keepAlive: true, scheduling: 'lifo' });
+
+/**
+ * Marks the connection reusable once the answer was read to its end after the whole request was
+ * sent; any other ending (answer first, cut short, upgrade, error) destroys it.
+ */
+function settle(req: ClientRequest, res: IncomingMessage) {
+	// Node would pool a socket even after a request that said `Connection: close`; the server closes it.
+	const closing = /\bclose\b/i.test(String(req.getHeader('connection') ?? ''));
+	res.once('end', () => {
+		if (req.writableFinished && res.complete && !closing && req.socket) clean.add(req.socket);
+		else req.destroy();
+	});
+	res.once('close', () => res.complete || req.destroy());
+}
 
 /** POSTs `input` as JSON to the function and reads its answer, refusing more than `maxBytes` of body. */
 export function forward(url: string, input: unknown, maxBytes: number, signal: AbortSignal): Promise<FunctionResponse> {
 	const payload = JSON.stringify(input ?? null);
 	return new Promise((resolve, reject) => {
 		const req = request(url, { method: 'POST', agent, signal, headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload) } }, (res) => {
+			settle(req, res);
 			const declared = Number(res.headers['content-length']);
 			if (declared > maxBytes) {
 				req.destroy();
@@ -82,6 +145,7 @@ export function forward(url: string, input: unknown, maxBytes: number, signal: A
 			if (req.reusedSocket && err.code === 'ECONNRESET') err.staleSocket = true;
 			reject(err);
 		});
+		req.on('close', () => reject(new ClosedEarly(CLOSED_EARLY)));
 		req.end(payload);
 	});
 }
@@ -89,7 +153,22 @@ export function forward(url: string, input: unknown, maxBytes: number, signal: A
 // Hop-by-hop headers describe one connection and are not forwarded (RFC 9110 §7.6.1).
 export const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-authenticate', 'proxy-authorization', 'proxy-connection', 'te', 'trailer', 'transfer-encoding', 'upgrade']);
 
-/** Raw header pairs minus hop-by-hop ones and those `Connection` names; repeated headers stay repeated. */
+// How a message is framed and where it goes are the platform's to say, on each hop, whatever either
+// side sent or named in Connection. Expect was answered by the platform already.
+const PLATFORM_OWNED = new Set(['content-length', 'transfer-encoding', 'host', 'expect']);
+
+// Set by the platform on every raw answer, whatever the function sent: its HTML never runs with the
+// API's origin, nor is sniffed into something runnable.
+export const RAW_ANSWER_HEADERS: Readonly<Record<string, string>> = { 'content-security-policy': 'sandbox', 'x-content-type-options': 'nosniff' };
+
+/** Headers only the platform may set on an answer: a function's own are dropped. X-Lowcode-Faas-Error
+ * means "the platform made this error", so a function cannot pass its answer off as one. */
+export const PLATFORM_ANSWER_HEADERS = new Set(['x-lowcode-faas-error', ...Object.keys(RAW_ANSWER_HEADERS)]);
+
+/**
+ * Raw header pairs minus hop-by-hop ones, those `Connection` names and the framing ones (which the
+ * platform sets itself: see `framing`); repeated headers stay repeated.
+ */
 export function endToEnd(rawHeaders: string[]): Map<string, string[]> {
 	const named = new Set<string>();
 	for (let i = 0; i < rawHeaders.length; i += 2) {
@@ -98,21 +177,41 @@ export function endToEnd(rawHeaders: string[]): Map<string, string[]> {
 	const out = new Map<string, string[]>();
 	for (let i = 0; i < rawHeaders.length; i += 2) {
 		const key = rawHeaders[i]!.toLowerCase();
-		if (HOP_BY_HOP.has(key) || named.has(key)) continue;
+		if (HOP_BY_HOP.has(key) || PLATFORM_OWNED.has(key) || named.has(key)) continue;
 		out.set(key, [...(out.get(key) ?? []), rawHeaders[i + 1]!]);
 	}
 	return out;
 }
 
 /**
- * Sends a request to the function with `body` streamed as it arrives; resolves with the response as
- * soon as its headers are in, its body still to be read.
+ * How to frame a message's body on the next hop, from the message as Node's parser read it (which
+ * refuses a length together with chunked, and conflicting lengths): its length when known, chunked
+ * when not, and no body at all when it had no framing. Never from the headers left after filtering.
+ */
+export function framing(msg: IncomingMessage): { 'content-length': string } | { 'transfer-encoding': 'chunked' } | null {
+	if (msg.headers['transfer-encoding'] !== undefined) return { 'transfer-encoding': 'chunked' };
+	const length = msg.headers['content-length'];
+	return length === undefined ? null : { 'content-length': length };
+}
+
+/**
+ * Sends a request to the function with `body` streamed as it arrives (null: no body); resolves with
+ * the response as soon as its headers are in, its body still to be read.
  */
 export function openStream(url: string, method: string, path: string, headers: OutgoingHttpHeaders, body: Readable | null, signal: AbortSignal): Promise<IncomingMessage> {
 	return new Promise((resolve, reject) => {
-		// The path goes as it is, never resolved against the URL: `//other.host/` must stay a path.
+		// Host and port are the container's own; the path goes as it is, never resolved against the
+		// URL: `//other.host/` must stay a path.
 		const { hostname, port } = new URL(url);
-		const req = request({ host: hostname, port, path, method, agent, signal, headers }, resolve);
+		// Whether the function read a body is unknowable: one that did not would take it for requests of
+		// its own and answer the next caller on the connection with them. So a body gets a connection of
+		// its own, closed after; being new, it cannot be a stale one either (a streamed body is not retried).
+		const own = body !== null;
+		const options = { host: hostname, port, path, method, signal, agent: own ? false : agent, headers: own ? { ...headers, connection: 'close' } : headers };
+		const req = request(options, (res) => {
+			settle(req, res);
+			resolve(res);
+		});
 		req.on('error', (err) => {
 			// The caller's body is drained, not destroyed: the caller still gets a proper 502.
 			if (body) {
@@ -121,8 +220,11 @@ export function openStream(url: string, method: string, path: string, headers: O
 			}
 			reject(err);
 		});
+		req.on('close', () => reject(new ClosedEarly(CLOSED_EARLY)));
 		if (!body) return void req.end();
 		body.on('error', (err) => req.destroy(err));
+		// A caller gone mid-body: what was sent is not a whole request, so its connection must not be kept.
+		body.on('close', () => (body as IncomingMessage).complete === false && req.destroy());
 		body.pipe(req);
 	});
 }

@@ -2,6 +2,9 @@ import type { IncomingHttpHeaders } from 'node:http';
 import { type FunctionResponse, HOP_BY_HOP } from './forward.js';
 import { MAX_JSON_DEPTH, deeperThan } from './validate.js';
 
+// Means "the platform made this error": a function's own is not passed on as if it were.
+const PLATFORM_ERROR_HEADER = 'x-lowcode-faas-error';
+
 export type RunStatus = 'success' | 'failed' | 'timeout';
 
 export interface RunResult {
@@ -26,13 +29,13 @@ export interface RunContext {
 }
 
 
-/** The function's response headers as one string each (repeated ones joined), minus hop-by-hop ones. */
+/** The function's response headers as one string each (repeated ones joined), minus hop-by-hop ones and the platform's. */
 export function publicHeaders(headers: IncomingHttpHeaders): Record<string, string> {
 	const connection = headers.connection;
 	const named = new Set((Array.isArray(connection) ? connection.join(',') : (connection ?? '')).split(',').map((h) => h.trim().toLowerCase()));
 	const out: Record<string, string> = {};
 	for (const [key, value] of Object.entries(headers)) {
-		if (value === undefined || HOP_BY_HOP.has(key) || named.has(key)) continue;
+		if (value === undefined || HOP_BY_HOP.has(key) || named.has(key) || key === PLATFORM_ERROR_HEADER) continue;
 		out[key] = Array.isArray(value) ? value.join(', ') : value;
 	}
 	return out;

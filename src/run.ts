@@ -3,7 +3,7 @@ import type { Config } from './config.js';
 import { HttpError } from './errors.js';
 import type { IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:http';
 import { pipeline } from 'node:stream/promises';
-import { OutputTooLarge, endToEnd, forward, openStream } from './forward.js';
+import { OutputTooLarge, PLATFORM_ANSWER_HEADERS, RAW_ANSWER_HEADERS, endToEnd, forward, framing, openStream } from './forward.js';
 import { log } from './log.js';
 import type { Metrics } from './metrics.js';
 import { StartFailure } from './container.js';
@@ -130,11 +130,11 @@ export function createRunner(config: Config, pool: Pool, metrics: Metrics) {
 			await abortable(c.ready, deadline.signal);
 			sent = true;
 			upstreamScope = scope([deadline.signal, c.exited.signal]);
-			const upstream = await openStream(c.url, req.method ?? 'GET', path, forwardedHeaders(req, config.token !== null), req, upstreamScope.signal);
+			const body = framing(req) ? req : null;
+			const upstream = await openStream(c.url, req.method ?? 'GET', path, forwardedHeaders(req, config.token !== null), body, upstreamScope.signal);
 			// The answer has begun: from here on only the caller or the function ends it.
 			deadline.dispose();
-			const headers = endToEnd(upstream.rawHeaders);
-			res.writeHead(upstream.statusCode ?? 502, [...headers].flatMap(([key, values]) => values.flatMap((value) => [key, value])));
+			res.writeHead(upstream.statusCode ?? 502, answerHeaders(upstream));
 			res.flushHeaders();
 			await pipeline(upstream, res);
 			status = (upstream.statusCode ?? 502) >= 500 ? 'failed' : 'success';
@@ -166,26 +166,31 @@ export function createRunner(config: Config, pool: Pool, metrics: Metrics) {
 	return { run, proxy };
 }
 
-/** The caller's headers, end to end, plus where the request came from. */
+/** The caller's headers, end to end, framed by the platform, plus where the request came from. */
 function forwardedHeaders(req: IncomingMessage, platformAuth: boolean): OutgoingHttpHeaders {
-	const headers: OutgoingHttpHeaders = Object.fromEntries(endToEnd(req.rawHeaders));
-	// Transfer-Encoding is hop-by-hop, but a chunked body must stay framed as one: without a length,
-	// Node would send a GET's or DELETE's body bare, and the function would read it as another request.
-	if (req.headers['transfer-encoding'] !== undefined && req.headers['content-length'] === undefined) headers['transfer-encoding'] = 'chunked';
+	const headers: OutgoingHttpHeaders = { ...Object.fromEntries(endToEnd(req.rawHeaders)), ...framing(req) };
 	const previous = req.headers['x-forwarded-for'];
 	const client = req.socket.remoteAddress ?? '';
 	headers['x-forwarded-for'] = previous ? `${previous}, ${client}` : client;
 	headers['x-forwarded-proto'] = 'http';
 	if (req.headers.host) headers['x-forwarded-host'] = req.headers.host;
-	delete headers.host;
 	// The platform's own token is not the function's business.
 	if (platformAuth) delete headers.authorization;
 	return headers;
 }
 
+/** The function's answer headers as raw pairs: end to end, framed by the platform, the platform's own set. */
+function answerHeaders(upstream: IncomingMessage): string[] {
+	const pairs = [...endToEnd(upstream.rawHeaders)].filter(([key]) => !PLATFORM_ANSWER_HEADERS.has(key)).flatMap(([key, values]) => values.flatMap((value) => [key, value]));
+	// Only a length is passed on: without one, Node frames the answer itself for this caller (chunked, or close).
+	const length = upstream.headers['transfer-encoding'] === undefined ? upstream.headers['content-length'] : undefined;
+	if (length !== undefined) pairs.push('content-length', length);
+	return [...pairs, ...Object.entries(RAW_ANSWER_HEADERS).flat()];
+}
+
 /** A JSON error made by the platform on the raw route, marked so it is told apart from the function's own. */
 function sendPlatformError(res: ServerResponse, status: number, code: string, message: string, headers: Record<string, string> = {}) {
 	const payload = JSON.stringify({ error: { code, message } });
-	res.writeHead(status, { ...headers, 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(payload), 'x-lowcode-faas-error': code });
+	res.writeHead(status, { ...headers, ...RAW_ANSWER_HEADERS, 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(payload), 'x-lowcode-faas-error': code });
 	res.end(payload);
 }

@@ -110,12 +110,12 @@ function answerThenDrain(req: IncomingMessage, res: ServerResponse, reply: Reply
 }
 
 /** Host, origin, then token: who may knock at all. Runs before anything else, the body included. */
-function admit(req: IncomingMessage, options: ServerOptions): URL {
+function admit(req: IncomingMessage, options: ServerOptions): Target {
 	// HTTP/1.1 requires Host (RFC 9112 §3.2); Node's own answer to its absence would not be JSON.
 	if (req.httpVersion === '1.1' && req.headers.host === undefined) throw badRequest('missing_host', 'An HTTP/1.1 request needs a Host header.');
 	checkHost(req.headers.host, options.door);
 	checkOrigin(req.headers, options.door);
-	const url = parseUrl(req.url);
+	const url = parseTarget(req.url);
 	if (options.token !== null && !options.openPaths.includes(url.pathname) && !authorized(req.headers.authorization, options.token)) {
 		throw new HttpError(401, 'unauthorized', 'Send the API token as: Authorization: Bearer <token>.', { 'www-authenticate': 'Bearer realm="lowcode-faas"', connection: 'close' });
 	}
@@ -187,13 +187,24 @@ async function handle(routes: Routes, options: ServerOptions, req: IncomingMessa
 	log('info', 'request', { method: req.method, url: req.url, status: reply.status, ms: Math.round(performance.now() - started) });
 }
 
-/** The request target as a URL; a target that is no path (`http://a:99999/`, `//[`) is the client's error. */
-function parseUrl(target: string | undefined): URL {
-	try {
-		return new URL(target ?? '/', 'http://localhost');
-	} catch {
-		throw badRequest('bad_path', 'The request target is not a valid path.');
+/**
+ * The request target's path exactly as sent, and its query. Routing is on this raw path: a URL
+ * parser would resolve `..`, `%2e%2e` and `\` (read as `/`), so `/fn/a/%2e%2e/b/x` would reach
+ * function b; here it stays a path under a. An absolute-form target counts from the '/' after its
+ * authority; the asterisk form is kept as it is (no route has it).
+ */
+type Target = { pathname: string; searchParams: URLSearchParams };
+
+function parseTarget(target: string | undefined): Target {
+	let raw = target ?? '/';
+	if (!raw.startsWith('/') && raw !== '*') {
+		const absolute = /^[a-z][a-z\d+.-]*:\/\/[^/?#]*([^#]*)/i.exec(raw);
+		if (!absolute) throw badRequest('bad_path', 'The request target is not a valid path.');
+		raw = absolute[1]!.startsWith('/') ? absolute[1]! : `/${absolute[1]}`;
 	}
+	const end = raw.search(/[?#]/);
+	const query = end >= 0 && raw[end] === '?' ? raw.slice(end + 1).split('#')[0]! : '';
+	return { pathname: end < 0 ? raw : raw.slice(0, end), searchParams: new URLSearchParams(query) };
 }
 
 /** Answers on a bare socket, for what Node keeps away from the request handler; then closes it. */

@@ -211,17 +211,17 @@ for (const [label, name] of badPathNames) {
 	);
 }
 add(
-	// Dot segments are resolved by the URL parser (RFC 3986 5.2.4, WHATWG), as every HTTP stack does:
-	// "/functions/.." is "/", which has no route. Either way nothing reaches a handler with ".." as a name.
-	{ title: 'path name "..", GET (a dot segment: the path is "/")', method: 'GET', path: '/functions/..', socket: true, status: 404, code: 'not_found' },
-	{ title: 'path name "..", DELETE', method: 'DELETE', path: '/functions/..', socket: true, status: 404, code: 'not_found' },
-	{ title: 'path name "..", invoke (the path is "/invoke")', method: 'POST', path: '/functions/../invoke', body: {}, socket: true, status: 404, code: 'not_found' },
-	{ title: 'path name "%2e%2e", GET (an encoded dot segment)', method: 'GET', path: '/functions/%2e%2e', socket: true, status: 404, code: 'not_found' },
-	{ title: 'path name "%2e%2e", invoke', method: 'POST', path: '/functions/%2e%2e/invoke', body: {}, socket: true, status: 404, code: 'not_found' },
-	{ title: 'path name ".", DELETE (the path is "/functions/")', method: 'DELETE', path: '/functions/.', socket: true, status: 405, code: 'method_not_allowed', allow: FUNCTIONS_ALLOW },
-	// WHATWG URL parsing reads "\" as "/" in http URLs: "/functions/\" is "/functions//", an empty name.
+	// Routing is on the path as sent: dot segments are not resolved, a backslash is not "/". ".." and "."
+	// are then names like any other, and not valid ones.
+	{ title: 'path name "..", GET (not resolved: an invalid name)', method: 'GET', path: '/functions/..', socket: true, status: 400, code: 'invalid_name' },
+	{ title: 'path name "..", DELETE', method: 'DELETE', path: '/functions/..', socket: true, status: 400, code: 'invalid_name' },
+	{ title: 'path name "..", invoke', method: 'POST', path: '/functions/../invoke', body: {}, socket: true, status: 400, code: 'invalid_name' },
+	{ title: 'path name "%2e%2e", GET (an encoded dot segment)', method: 'GET', path: '/functions/%2e%2e', socket: true, status: 400, code: 'invalid_name' },
+	{ title: 'path name "%2e%2e", invoke', method: 'POST', path: '/functions/%2e%2e/invoke', body: {}, socket: true, status: 400, code: 'invalid_name' },
+	{ title: 'path name ".", DELETE', method: 'DELETE', path: '/functions/.', socket: true, status: 400, code: 'invalid_name' },
+	{ title: 'a dot segment cannot climb to another route', method: 'GET', path: '/functions/x/../../healthz', socket: true, status: 404, code: 'not_found' },
 	{ title: 'path name "\\" (a raw backslash)', method: 'GET', path: '/functions/\\', socket: true, status: 400, code: 'invalid_name' },
-	{ title: 'path name "a\\b" (a raw backslash inside)', method: 'DELETE', path: '/functions/a\\b', socket: true, status: 404, code: 'not_found' },
+	{ title: 'path name "a\\b" (a raw backslash inside)', method: 'DELETE', path: '/functions/a\\b', socket: true, status: 400, code: 'invalid_name' },
 	{ title: 'empty path name, invoke ("/functions//invoke")', method: 'POST', path: '/functions//invoke', body: {}, socket: true, status: 400, code: 'invalid_name' },
 	{ title: 'empty path name, GET ("/functions//")', method: 'GET', path: '/functions//', socket: true, status: 400, code: 'invalid_name' },
 	{ title: 'a raw NUL byte in the path', method: 'GET', path: '/functions/a\0b', socket: true, status: 400, code: 'bad_request' },

@@ -1,4 +1,5 @@
 import { HttpError } from '../errors.js';
+import { RAW_ANSWER_HEADERS } from '../forward.js';
 import type { Pool } from '../pool.js';
 import type { Runner } from '../run.js';
 import type { Handler } from '../server.js';
@@ -6,7 +7,8 @@ import type { Store } from '../store.js';
 import { DEFAULT_TIMEOUT_MS, MAX_TIMEOUT_MS, isValidName } from '../validate.js';
 
 /** An error the platform makes on the raw route: JSON, and marked as the platform's own. */
-const platformError = (status: number, code: string, message: string) => new HttpError(status, code, message, { 'x-lowcode-faas-error': code });
+const platformError = (status: number, code: string, message: string, headers: Record<string, string> = {}) =>
+	new HttpError(status, code, message, { ...headers, ...RAW_ANSWER_HEADERS, 'x-lowcode-faas-error': code });
 
 /**
  * `/fn/{name}` and `/fn/{name}/{rest...}`, any method: the function gets the method, the rest of the
@@ -24,6 +26,11 @@ export function rawRoute(store: Store, pool: Pool, runner: Runner): Handler {
 		if (!ref) {
 			pool.retireFunction(name);
 			throw platformError(404, 'function_not_found', `No function named "${name}".`);
+		}
+		// Chunked is the only transfer coding passed on: any other would reach the function as if it were the body.
+		const coding = req.raw.req.headers['transfer-encoding'];
+		if (coding !== undefined && coding.trim().toLowerCase() !== 'chunked') {
+			throw platformError(400, 'unsupported_transfer_encoding', 'Only "Transfer-Encoding: chunked" is accepted.', { connection: 'close' });
 		}
 		const wanted = req.raw.req.headers['x-timeout-ms'];
 		let timeoutMs = ref.settings.timeout_ms ?? DEFAULT_TIMEOUT_MS;
