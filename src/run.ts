@@ -1,6 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Config } from './config.js';
-import { HttpError } from './errors.js';
+import { type ErrorCode, HttpError } from './errors.js';
 import type { IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:http';
 import { pipeline } from 'node:stream/promises';
 import { OutputTooLarge, PLATFORM_ANSWER_HEADERS, RAW_ANSWER_HEADERS, endToEnd, forward, framing, openStream } from './forward.js';
@@ -189,7 +189,7 @@ function answerHeaders(upstream: IncomingMessage): string[] {
 }
 
 /** A JSON error made by the platform on the raw route, marked so it is told apart from the function's own. */
-function sendPlatformError(res: ServerResponse, status: number, code: string, message: string, headers: Record<string, string> = {}) {
+function sendPlatformError(res: ServerResponse, status: number, code: ErrorCode, message: string, headers: Record<string, string> = {}) {
 	const payload = JSON.stringify({ error: { code, message } });
 	res.writeHead(status, { ...headers, ...RAW_ANSWER_HEADERS, 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(payload), 'x-lowcode-faas-error': code });
 	res.end(payload);

@@ -4,7 +4,7 @@ import { createHash, timingSafeEqual } from 'node:crypto';
 import { limitConnections } from './connections.js';
 import { type DoorOptions, checkHost, checkOrigin } from './door.js';
 import { checkJsonHeaders, parseObject, readBody } from './body.js';
-import { HttpError, badRequest, toErrorResponse } from './errors.js';
+import { type ErrorCode, HttpError, badRequest, toErrorResponse } from './errors.js';
 import { log } from './log.js';
 import { type Params, createRouter } from './router.js';
 
@@ -208,7 +208,7 @@ function parseTarget(target: string | undefined): Target {
 }
 
 /** Answers on a bare socket, for what Node keeps away from the request handler; then closes it. */
-function replyRaw(socket: Duplex, status: number, code: string, message: string, headers: Record<string, string> = {}) {
+function replyRaw(socket: Duplex, status: number, code: ErrorCode, message: string, headers: Record<string, string> = {}) {
 	if (!socket.writable) return void socket.destroy();
 	const payload = JSON.stringify({ error: { code, message } });
 	const extra = Object.entries(headers).map(([key, value]) => `${key}: ${value}\r\n`).join('');

@@ -209,7 +209,7 @@ export function checkInvoke(body: Json): InvokeRequest {
 	checkFields(body, ['input', 'timeout_ms']);
 	const timeout = body.timeout_ms;
 	if ('timeout_ms' in body && (typeof timeout !== 'number' || !Number.isInteger(timeout) || timeout < 1 || timeout > MAX_TIMEOUT_MS)) {
-		throw badRequest('invalid_timeout', `timeout_ms must be an integer from 1 to ${MAX_TIMEOUT_MS}.`);
+		throw badRequest('invalid_timeout_ms', `timeout_ms must be an integer from 1 to ${MAX_TIMEOUT_MS}.`);
 	}
 	if (deeperThan(body.input, MAX_JSON_DEPTH)) throw badRequest('invalid_input', `input must be nested at most ${MAX_JSON_DEPTH} levels deep.`);
 	// No input means an empty object: most functions read fields from the body.

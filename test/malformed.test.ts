@@ -325,7 +325,7 @@ const badTimeouts: [string, string][] = [
 	['an object', '{"ms":5000}'],
 ];
 for (const [label, json] of badTimeouts) {
-	add({ title: `invoke timeout_ms ${label}`, method: 'POST', path: '/functions/ghost/invoke', body: `{"input":{},"timeout_ms":${json}}`, status: 400, code: 'invalid_timeout' });
+	add({ title: `invoke timeout_ms ${label}`, method: 'POST', path: '/functions/ghost/invoke', body: `{"input":{},"timeout_ms":${json}}`, status: 400, code: 'invalid_timeout_ms' });
 }
 const notObjects: [string, string][] = [
 	['an array', '[{"input":{}}]'],

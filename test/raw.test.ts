@@ -103,7 +103,7 @@ raw('errors made by the platform are marked: 404 unknown, 504 timeout, 502 failu
 	assert.match(((await failed.json()) as { error: { message: string } }).error.message, /exited with code 3/);
 	const bad = await fetch(url('/fn/raw'), { headers: { 'x-timeout-ms': 'soon' } });
 	assert.is(bad.status, 400);
-	assert.is(bad.headers.get('x-lowcode-faas-error'), 'invalid_timeout');
+	assert.is(bad.headers.get('x-lowcode-faas-error'), 'invalid_timeout_ms');
 });
 
 raw('a chunked body on a DELETE stays framed; the next request on the connection is unharmed', async () => {

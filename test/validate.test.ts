@@ -62,7 +62,7 @@ invoke("defaults input to {} and leaves the timeout to the function's default", 
 });
 
 invoke('timeout_ms must be an integer from 1 to 300000', () => {
-	for (const bad of [0, -1, 300001, 1.5, '100', null, true, {}]) rejects(() => checkInvoke({ timeout_ms: bad }), 400, 'invalid_timeout');
+	for (const bad of [0, -1, 300001, 1.5, '100', null, true, {}]) rejects(() => checkInvoke({ timeout_ms: bad }), 400, 'invalid_timeout_ms');
 });
 
 invoke('input may nest 64 levels of arrays and objects, no more; checked without recursion', () => {

@@ -1,4 +1,4 @@
-import { HttpError } from '../errors.js';
+import { type ErrorCode, HttpError } from '../errors.js';
 import { RAW_ANSWER_HEADERS } from '../forward.js';
 import type { Pool } from '../pool.js';
 import type { Runner } from '../run.js';
@@ -7,7 +7,7 @@ import type { Store } from '../store.js';
 import { DEFAULT_TIMEOUT_MS, MAX_TIMEOUT_MS, isValidName } from '../validate.js';
 
 /** An error the platform makes on the raw route: JSON, and marked as the platform's own. */
-const platformError = (status: number, code: string, message: string, headers: Record<string, string> = {}) =>
+const platformError = (status: number, code: ErrorCode, message: string, headers: Record<string, string> = {}) =>
 	new HttpError(status, code, message, { ...headers, ...RAW_ANSWER_HEADERS, 'x-lowcode-faas-error': code });
 
 /**
@@ -36,7 +36,7 @@ export function rawRoute(store: Store, pool: Pool, runner: Runner): Handler {
 		let timeoutMs = ref.settings.timeout_ms ?? DEFAULT_TIMEOUT_MS;
 		if (wanted !== undefined) {
 			const value = Number(wanted);
-			if (!/^\d+$/.test(String(wanted)) || value < 1) throw platformError(400, 'invalid_timeout', 'X-Timeout-Ms must be a positive integer.');
+			if (!/^\d+$/.test(String(wanted)) || value < 1) throw platformError(400, 'invalid_timeout_ms', 'X-Timeout-Ms must be a positive integer.');
 			timeoutMs = Math.min(value, MAX_TIMEOUT_MS);
 		}
 		const query = req.raw.req.url?.includes('?') ? req.raw.req.url.slice(req.raw.req.url.indexOf('?')) : '';
