@@ -1,9 +1,10 @@
-import { chmod, mkdir, readdir, rm } from 'node:fs/promises';
+import { readdir, rm } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { type Config, ConfigError, type Language } from './config.js';
 import { DockerError, type NetworkInfo, containerAddress, ensureNetwork, inspectState, removeContainers, runContainer, tailLogs } from './docker.js';
+import { privateDir } from './files.js';
 import { guardBridge } from './firewall.js';
 import { log } from './log.js';
 import type { SourceRef } from './store.js';
@@ -79,9 +80,8 @@ async function chooseReach(info: NetworkInfo): Promise<Reach> {
  */
 export async function prepareHost(config: Config): Promise<Reach | null> {
 	const dir = runDir(config);
-	await mkdir(dir, { recursive: true, mode: 0o700 });
 	// It may have been made before, by hand, with a looser mode.
-	await chmod(dir, 0o700);
+	await privateDir(dir);
 	for (const file of await readdir(dir)) await rm(join(dir, file), { recursive: true, force: true });
 	try {
 		return await networkReady(config);

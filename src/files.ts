@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { type BigIntStats, type Stats, closeSync, constants, fchmodSync, fstatSync, openSync } from 'node:fs';
-import { open, unlink } from 'node:fs/promises';
+import { chmod, mkdir, open, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 
 /**
@@ -15,6 +15,12 @@ export const SOURCE_MODE = 0o644;
 
 // O_NONBLOCK: opening a FIFO for reading would otherwise wait for a writer for ever.
 const NO_FOLLOW = constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK;
+
+/** A folder only the platform's user may enter, whatever the umask (which masks mkdir's own mode). */
+export async function privateDir(path: string) {
+	await mkdir(path, { recursive: true, mode: FOLDER_MODE });
+	await chmod(path, FOLDER_MODE);
+}
 
 /**
  * Why a file cannot be trusted as one the platform wrote, or null when it can. `singleLink`: the

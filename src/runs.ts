@@ -5,7 +5,8 @@ import type { Config } from './config.js';
 import { readLines } from './lines.js';
 import { log } from './log.js';
 import { type RunResult, keptOutput } from './result.js';
-import { FUNCTION_ID, appendLines, migrate, parseRecord, privateDir, readLatest, runIdOf, serializeRecord } from './segments.js';
+import { privateDir } from './files.js';
+import { FUNCTION_ID, appendLines, migrate, parseRecord, readLatest, runIdOf, serializeRecord } from './segments.js';
 import { isValidName } from './validate.js';
 
 /** A run as kept in history: a RunResult once done; before that, queued or running. */

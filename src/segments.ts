@@ -3,17 +3,12 @@ import { dirname, join } from 'node:path';
 import { readLines } from './lines.js';
 import { log } from './log.js';
 import type { RunRecord } from './runs.js';
-import { syncDir } from './store.js';
+import { privateDir, syncDir } from './files.js';
 
 /** Run history segments: JSON lines, one record each, starting with its run id. */
 
 export const FUNCTION_ID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
-/** A folder only the platform's user may enter, whatever the umask (which masks mkdir's own mode). */
-export async function privateDir(path: string) {
-	await mkdir(path, { recursive: true, mode: 0o700 });
-	await chmod(path, 0o700);
-}
 
 /**
  * Appends `text` to a segment made 0600, on a fresh line if the file ends in a torn one (a crash or a

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { glob } from 'tinyglobby';
 import type { Config, Language } from './config.js';
 import { HttpError, badRequest } from './errors.js';
-import { FOLDER_MODE, PRIVATE_MODE, SOURCE_MODE, fixModeSync, readRegular, syncDir, unsafeReason, writeTemp } from './files.js';
+import { FOLDER_MODE, PRIVATE_MODE, SOURCE_MODE, fixModeSync, privateDir, readRegular, syncDir, unsafeReason, writeTemp } from './files.js';
 import { log } from './log.js';
 import { type Settings, type SettingsPatch, boundSettings, isValidName } from './validate.js';
 
@@ -49,7 +49,6 @@ const LOOKUP_ORDER: readonly Language[] = ['python', 'deno'];
 const SETTINGS_LIMIT = 4 * 1024 * 1024;
 const META_LIMIT = 64 * 1024;
 
-export { syncDir };
 
 /** A function file that is a link, a FIFO, a folder...: neither served nor run. */
 export const unsafeFile = (file: string, reason: string) =>
@@ -89,9 +88,8 @@ export function createStore(config: Config) {
 		if (await mkdir(config.dataDir, { recursive: true, mode: FOLDER_MODE })) await chmod(config.dataDir, FOLDER_MODE);
 		else if (((await lstat(config.dataDir)).mode & 0o022) !== 0) log('warn', 'the data folder is writable by other users: they could replace functions', { path: config.dataDir });
 		for (const dir of [functionsDir, metaDir, settingsDir]) {
-			await mkdir(dir, { recursive: true });
 			// Explicitly: mkdir's mode is masked by the umask, and an earlier version left these 0755.
-			await chmod(dir, FOLDER_MODE);
+			await privateDir(dir);
 			// Temp files of writes cut short by a crash: never functions, safe to drop.
 			for (const file of await glob('.*.tmp', { cwd: dir, dot: true, onlyFiles: true, followSymbolicLinks: false })) await rm(join(dir, file), { force: true });
 		}
