@@ -1,4 +1,4 @@
-import { chmod, copyFile, mkdir, mkdtemp, readFile, rm, stat, statfs } from 'node:fs/promises';
+import { chmod, copyFile, mkdir, mkdtemp, readFile, readdir, rm, stat, statfs } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { networkInterfaces } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -63,6 +63,7 @@ sd('systemctl start serves greet; stop removes every container; the JSON log is 
 	const cgroup2 = await cgroup2Mount();
 	assert.ok(cgroup2, `no cgroup2 hierarchy on this host (ls /sys/fs/cgroup): systemd cannot be booted safely`);
 	const cgroupsBefore = await readFile('/proc/self/cgroup', 'utf8');
+	const hierarchiesBefore = await readdir('/sys/fs/cgroup');
 	await ensureImage();
 
 	const name = `lcf-systemd-test-${randomBytes(4).toString('hex')}`;
@@ -194,6 +195,7 @@ sd('systemctl start serves greet; stop removes every container; the JSON log is 
 		await rm(dataDir, { recursive: true, force: true });
 	}
 	assert.is(await readFile('/proc/self/cgroup', 'utf8'), cgroupsBefore, "the host's cgroup hierarchies are unchanged");
+	assert.equal(await readdir('/sys/fs/cgroup'), hierarchiesBefore, 'no cgroup hierarchy was mounted on the host');
 	const { stdout: rules } = await execa('iptables', ['-S']);
 	assert.not.ok(rules.includes(chain), 'the firewall chain is gone');
 });
