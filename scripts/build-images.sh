@@ -3,6 +3,7 @@
 # from this machine's own apt sources, piped into `docker import`.
 #   python=<image>  Debian's python3
 #   deno=<image>    the Deno binary from the npm package @deno/linux-x64-glibc (pinned below)
+#   systemd-test=<image>  Debian booting systemd, for test/systemd.test.ts (not a runtime image)
 # An image named outside lowcode-faas/ is taken to be an official one and pulled instead.
 # Usage: scripts/build-images.sh python=lowcode-faas/python:3.11 deno=lowcode-faas/deno:2.9.6
 set -euo pipefail
@@ -132,6 +133,13 @@ build_deno() {
   deno_tmp=
 }
 
+# A Debian that boots systemd as PID 1, where test/systemd.test.ts installs and starts the unit. iptables
+# for the unit's firewall step; node, the docker CLI and the project are bound in from the host by the test.
+build_systemd_test() {
+  CHANGES=('CMD ["/sbin/init"]' 'ENV container=docker')
+  import_debian "$(codename)" "$1" --include=systemd,systemd-sysv,dbus,iptables
+}
+
 for spec in "$@"; do
   lang=${spec%%=*}
   image=${spec#*=}
@@ -146,6 +154,7 @@ for spec in "$@"; do
   case "$lang" in
     python) build_python "$image" ;;
     deno) build_deno "$image" ;;
+    systemd-test) build_systemd_test "$image" ;;
     *) die "unknown language: $lang" ;;
   esac
 done

@@ -39,6 +39,10 @@ unit('it runs after and requires docker, restarts on failure, and is hardened', 
 	has('Environment', 'LOWCODE_FAAS_DATA=/opt/lowcode-faas/data');
 	has('ExecStartPre', '+/usr/bin/node /opt/lowcode-faas/dist/src/firewall.js lowcode-faas');
 	assert.not.ok(settings.has('MemoryDenyWriteExecute'), "V8's JIT needs writable executable memory");
+	// Found by test/systemd.test.ts: SIGTERM to the whole group killed the shutdown's docker calls, and
+	// without netlink os.networkInterfaces() throws (the Host check of an API bound to 0.0.0.0).
+	has('KillMode', 'mixed');
+	assert.match(settings.get('RestrictAddressFamilies')?.join(' ') ?? '', /\bAF_NETLINK\b/);
 });
 
 unit.run();
