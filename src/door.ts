@@ -38,7 +38,16 @@ function isOwnName(name: string, bindHost: string): boolean {
 	if (name === bracketed(bindHost.toLowerCase())) return true;
 	if (!WILDCARDS.has(bindHost)) return false;
 	if (name === hostname().toLowerCase()) return true;
-	return Object.values(networkInterfaces()).some((addresses) => addresses?.some((a) => bracketed(a.address.toLowerCase()) === name));
+	return ownAddresses().some((address) => bracketed(address.toLowerCase()) === name);
+}
+
+/** This machine's addresses; none when they cannot be read (a sandbox without netlink): only listed hosts then pass. */
+function ownAddresses(): string[] {
+	try {
+		return Object.values(networkInterfaces()).flatMap((addresses) => (addresses ?? []).map((a) => a.address));
+	} catch {
+		return [];
+	}
 }
 
 function isListed(name: string, port: string | undefined, allowed: readonly string[]): boolean {
