@@ -61,10 +61,15 @@ export function createRunner(config: Config, pool: Pool, metrics: Metrics) {
 	}
 
 	async function runOnce(ref: SourceRef, input: unknown, ctx: RunContext, live: AbortSignal, timeoutMs: number, mayRetry: boolean): Promise<RunResult | typeof RETRY> {
-		const stopped = () =>
-			live.reason instanceof TimeoutError
-				? unansweredResult(ctx, 'timeout', `The function did not answer within ${timeoutMs} ms.`)
-				: unansweredResult(ctx, 'failed', 'The caller went away before the function answered.');
+		// Whether the deadline fell while the container's server had not yet answered its readiness probe:
+		// the user then learns to look at the port or the start-up, not at the handler.
+		let starting = false;
+		const stopped = () => {
+			if (!(live.reason instanceof TimeoutError)) return unansweredResult(ctx, 'failed', 'The caller went away before the function answered.');
+			return starting
+				? unansweredResult(ctx, 'timeout', `The function did not answer within ${timeoutMs} ms: its server was not yet answering on port ${config.containerPort} (still starting, or listening elsewhere).`)
+				: unansweredResult(ctx, 'timeout', `The function did not answer within ${timeoutMs} ms.`);
+		};
 		let c: Container;
 		try {
 			const lease = await pool.lease(ref, live);
@@ -77,7 +82,9 @@ export function createRunner(config: Config, pool: Pool, metrics: Metrics) {
 		let sentAt = 0;
 		const request = scope([live, c.exited.signal]);
 		try {
+			starting = true;
 			await abortable(c.ready, live);
+			starting = false;
 			sentAt = Date.now();
 			return answeredResult(ctx, await forward(c.url, input, config.maxBodyBytes, request.signal));
 		} catch (err) {

@@ -97,6 +97,13 @@ faults('a crash in the middle of a response is failed with its exit code', async
 	assert.match(r.error_message, /exited with code 7|closed the connection/);
 });
 
+faults('a deadline that falls before the server answers says so', async () => {
+	await deploy('wrongport', 'wrongport.py');
+	const r = await invoke('wrongport', { timeout_ms: 1500 });
+	assert.is(r.status, 'timeout');
+	assert.match(r.error_message, /within 1500 ms: its server was not yet answering on port 8080/);
+});
+
 faults('a server on the wrong port never becomes ready', async () => {
 	await deploy('wrongport', 'wrongport.py');
 	const r = await invoke('wrongport', { timeout_ms: 20_000 });
