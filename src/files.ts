@@ -89,6 +89,20 @@ export function fixModeSync(path: string, mode: number, wrong: (current: number)
 	}
 }
 
+/**
+ * Gives a folder exactly `mode`, but never through a link: a linked folder's target is not the
+ * platform's to open up or close (a chmod as root could reach any folder on the host).
+ */
+export async function fixFolderMode(path: string, mode: number) {
+	const handle = await open(path, constants.O_RDONLY | constants.O_DIRECTORY | constants.O_NOFOLLOW).catch(() => null);
+	if (!handle) return;
+	try {
+		await handle.chmod(mode);
+	} finally {
+		await handle.close();
+	}
+}
+
 /** Writes `data` to a fresh dotfile beside `file`, with exactly `mode` whatever the umask, and flushes it; the caller renames or links it. */
 export async function writeTemp(dir: string, file: string, data: string, mode: number): Promise<string> {
 	const temp = join(dir, `.${file}.${randomBytes(6).toString('hex')}.tmp`);

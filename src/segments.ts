@@ -1,7 +1,7 @@
 import { constants } from 'node:fs';
-import { chmod, lstat, mkdir, open, readdir, rename, stat } from 'node:fs/promises';
+import { lstat, mkdir, open, readdir, rename, stat } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
-import { unsafeReason } from './files.js';
+import { fixFolderMode, unsafeReason } from './files.js';
 import { readLines } from './lines.js';
 import { log } from './log.js';
 import type { RunRecord } from './runs.js';
@@ -14,7 +14,7 @@ export const FUNCTION_ID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-
 /** A folder only the platform's user may enter, whatever the umask (which masks mkdir's own mode). */
 export async function privateDir(path: string) {
 	await mkdir(path, { recursive: true, mode: 0o700 });
-	await chmod(path, 0o700);
+	await fixFolderMode(path, 0o700);
 }
 
 /**

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { glob } from 'tinyglobby';
 import type { Config, Language } from './config.js';
 import { HttpError, badRequest } from './errors.js';
-import { FOLDER_MODE, PRIVATE_MODE, SOURCE_MODE, fixModeSync, readRegular, syncDir, unsafeReason, writeTemp } from './files.js';
+import { FOLDER_MODE, PRIVATE_MODE, SOURCE_MODE, fixFolderMode, fixModeSync, readRegular, syncDir, unsafeReason, writeTemp } from './files.js';
 import { log } from './log.js';
 import { type Settings, type SettingsPatch, boundSettings, isValidName } from './validate.js';
 
@@ -91,7 +91,7 @@ export function createStore(config: Config) {
 		for (const dir of [functionsDir, metaDir, settingsDir]) {
 			await mkdir(dir, { recursive: true });
 			// Explicitly: mkdir's mode is masked by the umask, and an earlier version left these 0755.
-			await chmod(dir, FOLDER_MODE);
+			await fixFolderMode(dir, FOLDER_MODE);
 			// Temp files of writes cut short by a crash: never functions, safe to drop.
 			for (const file of await glob('.*.tmp', { cwd: dir, dot: true, onlyFiles: true, followSymbolicLinks: false })) await rm(join(dir, file), { force: true });
 		}

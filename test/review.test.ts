@@ -88,3 +88,41 @@ history('while running: history written for a function whose folder or segment b
 });
 
 history.run();
+
+const folders = suite('the folders the platform makes in data/ are never reached through a link');
+
+folders('a data/.run that is a link: its target is neither emptied nor chmodded, and env files are not written there', async () => {
+	const v = await victims();
+	await writeFile(join(v.dir, 'precious'), 'keep\n');
+	const dataDir = await mkdtemp(join(tmpdir(), 'lowcode-faas-test-'));
+	await symlink(v.dir, join(dataDir, '.run'));
+	try {
+		const platform = await startPlatform({ LOWCODE_FAAS_DATA: dataDir });
+		await platform.close();
+		assert.equal(await readdir(v.dir), ['precious'], 'the folder .run pointed at is not emptied');
+		assert.is(await mode(v.dir), 0o755, 'nor chmodded');
+	} finally {
+		await rm(dataDir, { recursive: true, force: true });
+		await rm(v.root, { recursive: true, force: true });
+	}
+});
+
+folders('linked functions/, meta/, settings/ and runs/ keep their targets\' modes', async () => {
+	const dataDir = await mkdtemp(join(tmpdir(), 'lowcode-faas-test-'));
+	const targets: string[] = [];
+	for (const sub of ['functions', 'meta', 'settings', 'runs']) {
+		const v = await victims();
+		targets.push(v.root);
+		await symlink(v.dir, join(dataDir, sub));
+	}
+	try {
+		const platform = await startPlatform({ LOWCODE_FAAS_DATA: dataDir });
+		await platform.close();
+		for (const root of targets) assert.is(await mode(join(root, 'dir')), 0o755, `${root}/dir keeps its mode`);
+	} finally {
+		await rm(dataDir, { recursive: true, force: true });
+		for (const root of targets) await rm(root, { recursive: true, force: true });
+	}
+});
+
+folders.run();
