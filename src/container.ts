@@ -1,4 +1,4 @@
-import { readdir, rm } from 'node:fs/promises';
+import { rm } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
@@ -80,9 +80,10 @@ async function chooseReach(info: NetworkInfo): Promise<Reach> {
  */
 export async function prepareHost(config: Config): Promise<Reach | null> {
 	const dir = runDir(config);
-	// It may have been made before, by hand, with a looser mode.
+	// Made anew: what is there is a crash's leftovers, or not the platform's at all (a link, whose
+	// target must not be emptied); rm removes a link itself, never what it points at.
+	await rm(dir, { recursive: true, force: true });
 	await privateDir(dir);
-	for (const file of await readdir(dir)) await rm(join(dir, file), { recursive: true, force: true });
 	try {
 		return await networkReady(config);
 	} catch (err) {

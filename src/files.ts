@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { type BigIntStats, type Stats, closeSync, constants, fchmodSync, fstatSync, openSync } from 'node:fs';
-import { chmod, mkdir, open, unlink } from 'node:fs/promises';
+import { mkdir, open, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 
 /**
@@ -19,7 +19,8 @@ const NO_FOLLOW = constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLO
 /** A folder only the platform's user may enter, whatever the umask (which masks mkdir's own mode). */
 export async function privateDir(path: string) {
 	await mkdir(path, { recursive: true, mode: FOLDER_MODE });
-	await chmod(path, FOLDER_MODE);
+	// Through a handle that follows no link: a linked folder keeps its target's mode.
+	await fixFolderMode(path, FOLDER_MODE);
 }
 
 /**
@@ -92,6 +93,20 @@ export function fixModeSync(path: string, mode: number, wrong: (current: number)
 		if (unsafeReason(info, singleLink) === null && wrong(info.mode & 0o7777)) fchmodSync(fd, mode);
 	} finally {
 		closeSync(fd);
+	}
+}
+
+/**
+ * Gives a folder exactly `mode`, but never through a link: a linked folder's target is not the
+ * platform's to open up or close (a chmod as root could reach any folder on the host).
+ */
+export async function fixFolderMode(path: string, mode: number) {
+	const handle = await open(path, constants.O_RDONLY | constants.O_DIRECTORY | constants.O_NOFOLLOW).catch(() => null);
+	if (!handle) return;
+	try {
+		await handle.chmod(mode);
+	} finally {
+		await handle.close();
 	}
 }
 

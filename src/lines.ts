@@ -1,4 +1,6 @@
+import { constants } from 'node:fs';
 import { open } from 'node:fs/promises';
+import { unsafeReason } from './files.js';
 import { log } from './log.js';
 
 const CHUNK_BYTES = 1024 * 1024;
@@ -10,12 +12,15 @@ const CHUNK_BYTES = 1024 * 1024;
  * the caller's parser decides). A missing file has no lines.
  */
 export async function* readLines(path: string, maxBytes: number): AsyncGenerator<string> {
-	const handle = await open(path, 'r').catch((err: NodeJS.ErrnoException) => {
+	// Never through a link, nor waiting for a FIFO's writer: such a file is refused, not read.
+	const handle = await open(path, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK).catch((err: NodeJS.ErrnoException) => {
 		if (err.code === 'ENOENT') return null;
 		throw err;
 	});
 	if (!handle) return;
 	try {
+		const unsafe = unsafeReason(await handle.stat(), false);
+		if (unsafe) throw new Error(`${path} ${unsafe}`);
 		const buffer = Buffer.allocUnsafe(CHUNK_BYTES);
 		// The start of a line that goes on in the next chunk, copied out of the reused buffer.
 		let parts: Buffer[] = [];

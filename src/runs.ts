@@ -1,12 +1,12 @@
 import { randomUUID } from 'node:crypto';
-import { chmod, readdir, rm, stat } from 'node:fs/promises';
+import { lstat, readdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Config } from './config.js';
 import { readLines } from './lines.js';
 import { log } from './log.js';
 import { type RunResult, keptOutput } from './result.js';
-import { privateDir } from './files.js';
-import { FUNCTION_ID, appendLines, migrate, parseRecord, readLatest, runIdOf, serializeRecord } from './segments.js';
+import { fixModeSync, privateDir } from './files.js';
+import { FUNCTION_ID, appendLines, functionDir, migrate, parseRecord, readLatest, runIdOf, serializeRecord } from './segments.js';
 import { isValidName } from './validate.js';
 
 /** A run as kept in history: a RunResult once done; before that, queued or running. */
@@ -128,8 +128,8 @@ export function createRuns(config: Config, keep: number) {
 		h.segments.push(segment);
 		h.ids.set(segment, ids);
 		try {
-			await chmod(path, 0o600);
-			h.bytes = (await stat(path)).size;
+			fixModeSync(path, 0o600);
+			h.bytes = (await lstat(path)).size;
 			h.sizes.set(segment, h.bytes);
 			for await (const line of readLines(path, maxLine)) {
 				const quick = runIdOf(line);
@@ -158,7 +158,12 @@ export function createRuns(config: Config, keep: number) {
 		const open = new Map<string, RunRecord>();
 		for (const fn of await readdir(dir)) {
 			if (!FUNCTION_ID.test(fn)) continue;
-			await privateDir(join(dir, fn));
+			try {
+				await functionDir(join(dir, fn));
+			} catch (err) {
+				log('warn', 'run history folder is not a folder of its own; left aside', { folder: join(dir, fn), error: String(err) });
+				continue;
+			}
 			const h = historyOf(fn);
 			h.ready = true;
 			const files = (await readdir(join(dir, fn))).filter((f) => /^\d{10}\.jsonl$/.test(f)).sort();
@@ -209,7 +214,7 @@ export function createRuns(config: Config, keep: number) {
 		const task = async () => {
 			while (h.pending.length > 0) {
 				if (!h.ready) {
-					await privateDir(join(dir, fn));
+					await functionDir(join(dir, fn));
 					h.ready = true;
 				}
 				await rotate(h);

@@ -1,14 +1,31 @@
-import { chmod, mkdir, open, readdir, rename, stat } from 'node:fs/promises';
+import { constants } from 'node:fs';
+import { lstat, mkdir, open, readdir, rename, stat } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { readLines } from './lines.js';
 import { log } from './log.js';
 import type { RunRecord } from './runs.js';
-import { privateDir, syncDir } from './files.js';
+import { privateDir, syncDir, unsafeReason } from './files.js';
 
 /** Run history segments: JSON lines, one record each, starting with its run id. */
 
 export const FUNCTION_ID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
+/**
+ * A function's history folder, made private like privateDir but never through a link: the platform
+ * makes none there, and a chmod or an append through one would reach whatever it points at.
+ */
+export async function functionDir(path: string) {
+	await mkdir(path, { recursive: true, mode: 0o700 });
+	const handle = await open(path, constants.O_RDONLY | constants.O_DIRECTORY | constants.O_NOFOLLOW);
+	try {
+		await handle.chmod(0o700);
+	} finally {
+		await handle.close();
+	}
+}
+
+// 'a+' without following a link, and without waiting for a FIFO's reader.
+const APPEND = constants.O_RDWR | constants.O_APPEND | constants.O_CREAT | constants.O_NOFOLLOW | constants.O_NONBLOCK;
 
 /**
  * Appends `text` to a segment made 0600, on a fresh line if the file ends in a torn one (a crash or a
@@ -16,11 +33,16 @@ export const FUNCTION_ID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-
  * on the disk when this resolves. Returns the file's new size.
  */
 export async function appendLines(path: string, text: string, durable: boolean): Promise<number> {
-	const handle = await open(path, 'a+', 0o600);
+	// The folder swapped for a link since it was made would take the append elsewhere.
+	if (!(await lstat(dirname(path))).isDirectory()) throw new Error(`${dirname(path)} is not a folder`);
+	const handle = await open(path, APPEND, 0o600);
 	let size: number;
 	let created = false;
 	try {
-		size = (await handle.stat()).size;
+		const info = await handle.stat();
+		const unsafe = unsafeReason(info);
+		if (unsafe) throw new Error(`${path} ${unsafe}`);
+		size = info.size;
 		created = size === 0;
 		let data = text;
 		if (size === 0) await handle.chmod(0o600);
@@ -110,7 +132,11 @@ export async function migrate(dir: string, name: string, maxLine: number): Promi
 	const old = join(dir, name);
 	const files = (await readdir(old).catch(() => [] as string[])).filter((f) => /^\d{10}\.jsonl$/.test(f)).sort();
 	let id: string | undefined;
-	for await (const line of readLines(join(old, files[0] ?? 'none'), maxLine)) if ((id = parseRecord(line)?.function_id)) break;
+	try {
+		for await (const line of readLines(join(old, files[0] ?? 'none'), maxLine)) if ((id = parseRecord(line)?.function_id)) break;
+	} catch {
+		id = undefined; // a link or a FIFO: left aside below
+	}
 	if (id && FUNCTION_ID.test(id) && !(await stat(join(dir, id)).catch(() => null))) await rename(old, join(dir, id));
 	else log('warn', 'run history in an old layout left aside', { folder: old });
 }
