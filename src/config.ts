@@ -12,6 +12,12 @@ export const ServerReadyWait = 10;
 /** Runtime images, built offline by scripts/build-images.sh from Debian packages. */
 export const PythonImage = 'lowcode-faas/python:3.11';
 export const DenoImage = 'lowcode-faas/deno:2.9.6';
+/**
+ * The uid:gid functions run as: one no account on the host has. The host's `nobody` (65534) would
+ * otherwise own every function's processes, and any host process running as nobody could signal,
+ * trace or read them (their env, their source) through /proc.
+ */
+export const FunctionUser = '2000000000:2000000000';
 
 export type Language = 'python' | 'deno';
 
@@ -277,7 +283,7 @@ export function loadConfig(env: Env = process.env): Config {
 		maxConnections: integer(env, 'LOWCODE_FAAS_MAX_CONNECTIONS', 1024, 2, 1_000_000),
 		sandbox: Object.freeze({
 			readOnlyRoot: flag(env, 'LOWCODE_FAAS_READ_ONLY', true),
-			user: userSpec(text(env, 'LOWCODE_FAAS_USER', '65534:65534')),
+			user: userSpec(text(env, 'LOWCODE_FAAS_USER', FunctionUser)),
 			memoryMb: underCap(integer(env, 'LOWCODE_FAAS_MEMORY_MB', 256, 16, 1024 * 1024), 'LOWCODE_FAAS_MEMORY_MB', maxMemoryMb, 'LOWCODE_FAAS_MAX_MEMORY_MB'),
 			cpus: underCap(decimal(env, 'LOWCODE_FAAS_CPUS', 1, 0.01, 1024), 'LOWCODE_FAAS_CPUS', maxCpus, 'LOWCODE_FAAS_MAX_CPUS'),
 			pidsLimit: integer(env, 'LOWCODE_FAAS_PIDS_LIMIT', 128, 8, 1_000_000),

@@ -1,4 +1,4 @@
-import { rm } from 'node:fs/promises';
+import { readFile, rm } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
@@ -84,6 +84,7 @@ export async function prepareHost(config: Config): Promise<Reach | null> {
 	// target must not be emptied); rm removes a link itself, never what it points at.
 	await rm(dir, { recursive: true, force: true });
 	await privateDir(dir);
+	await warnIfHostAccount(config.sandbox.user);
 	try {
 		return await networkReady(config);
 	} catch (err) {
@@ -91,6 +92,14 @@ export async function prepareHost(config: Config): Promise<Reach | null> {
 		log('warn', 'cannot create the functions network', { error: (err as Error).message });
 		return null;
 	}
+}
+
+/** Says so when the functions' uid is a host account: its processes could signal, trace and read them. */
+async function warnIfHostAccount(user: string) {
+	const uid = user.split(':')[0];
+	const passwd = await readFile('/etc/passwd', 'utf8').catch(() => '');
+	const account = passwd.split('\n').find((line) => line.split(':')[2] === uid);
+	if (account) log('warn', 'functions run as a uid that is a host account: its processes can signal, trace and read function containers; choose another LOWCODE_FAAS_USER', { uid: Number(uid), account: account.split(':')[0] });
 }
 
 /** A free TCP port on 127.0.0.1 to publish a container on. */
@@ -128,7 +137,7 @@ export async function launch(config: Config, ref: SourceRef, name: string, label
 				name,
 				image: config.images[ref.language],
 				labels: { ...labels, [`${LABEL}.function`]: ref.name },
-				// HOME in /tmp: the root filesystem is read-only and user 65534 has no home. The function's
+				// HOME in /tmp: the root filesystem is read-only and the function's user has no home. The function's
 				// own variables first; the platform's PORT always wins.
 				env: { HOME: '/tmp', DENO_DIR: '/tmp/deno', PYTHONDONTWRITEBYTECODE: '1', ...ref.settings.env, PORT: String(config.containerPort) },
 				envDir: runDir(config),

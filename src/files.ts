@@ -10,7 +10,7 @@ import { join } from 'node:path';
 export const FOLDER_MODE = 0o700;
 /** Settings (they hold env secrets), ids, notes. */
 export const PRIVATE_MODE = 0o600;
-/** Sources: the container's user (65534) reads them through the mount; the 0700 folder keeps other local users out. */
+/** Sources: the container's user (LOWCODE_FAAS_USER) reads them through the mount; the 0700 folder keeps other local users out. */
 export const SOURCE_MODE = 0o644;
 
 // O_NONBLOCK: opening a FIFO for reading would otherwise wait for a writer for ever.

@@ -25,7 +25,7 @@ const pairs = (list: string[]) => list.map((item, i) => `${item} ${list[i + 1] ?
 args('the defaults confine the container', () => {
 	const list = runArgs(spec(), ENV_FILE);
 	const joined = pairs(list);
-	for (const expected of ['--cap-drop ALL', '--security-opt no-new-privileges', '--user 65534:65534', '--pids-limit 128', '--memory 256m', '--memory-swap 256m', '--cpus 1', '--ulimit nofile=1024:1024', '--network lowcode-faas', '--log-driver json-file', '--publish 127.0.0.1:40000:8080/tcp']) {
+	for (const expected of ['--cap-drop ALL', '--security-opt no-new-privileges', '--user 2000000000:2000000000', '--pids-limit 128', '--memory 256m', '--memory-swap 256m', '--cpus 1', '--ulimit nofile=1024:1024', '--network lowcode-faas', '--log-driver json-file', '--publish 127.0.0.1:40000:8080/tcp']) {
 		assert.ok(joined.includes(expected), expected);
 	}
 	assert.ok(list.includes('--read-only') && list.includes('--init'));

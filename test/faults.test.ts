@@ -119,12 +119,14 @@ faults('a process that exits 0 at once is failed', async () => {
 	assert.match(r.error_message, /nothing to do/);
 });
 
-faults('a function runs unprivileged: uid 65534, no capabilities, no Docker socket', async () => {
+faults('a function runs unprivileged: a uid no host account has, no capabilities, no Docker socket', async () => {
 	await deploy('whoami', 'whoami.py');
 	const r = await invoke('whoami');
 	assert.is(r.status, 'success', r.error_message);
-	assert.is(r.output.uid, 65534);
-	assert.is(r.output.gid, 65534);
+	assert.is(r.output.uid, 2000000000);
+	assert.is(r.output.gid, 2000000000);
+	const { stdout: accounts } = await execa('getent', ['passwd', '2000000000'], { reject: false });
+	assert.is(accounts, '', 'no host account owns the functions\' processes');
 	assert.is(r.output.cap_eff, '0000000000000000');
 	assert.is(r.output.cap_bnd, '0000000000000000');
 	assert.is(r.output.no_new_privs, '1');

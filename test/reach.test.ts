@@ -1,6 +1,7 @@
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { execa } from 'execa';
+import { unguardBridge } from '../src/firewall.js';
 import { type Platform, containersOfFunction, fixture, startPlatform } from './helpers.js';
 
 /** A local user's view of a function: the platform's token must be the only way in. */
@@ -42,6 +43,30 @@ reach('another local user cannot call the container directly; root (the platform
 	assert.is(res.body.output.body, 2);
 });
 
+reach('a function cannot open a connection to a service on the host (listening on all interfaces)', async () => {
+	const { createServer } = await import('node:net');
+	const service = createServer((socket) => socket.on('error', () => {}).end('host secret\n'));
+	await new Promise<void>((resolve) => service.listen(0, '0.0.0.0', resolve));
+	try {
+		const port = (service.address() as { port: number }).port;
+		assert.is((await platform.request('POST', '/functions', { name: 'neighbour', language: 'python', source_code: await fixture('neighbour.py') })).status, 201);
+		const { stdout: gateway } = await execa('docker', ['network', 'inspect', '--format', '{{range .IPAM.Config}}{{.Gateway}}{{end}}', platform.config.sandbox.network]);
+		const tried = await platform.request('POST', '/functions/neighbour/invoke', { input: { host: gateway.trim(), port }, timeout_ms: 20_000 });
+		assert.is(tried.body.status, 'success', tried.body.error_message);
+		assert.is(tried.body.output.reached, false, `the host's port ${port} on ${gateway.trim()} is out of reach`);
+		// The host itself still reaches the same service: the rule is about the functions' bridge only.
+		const { connect } = await import('node:net');
+		await new Promise<void>((resolve, reject) => {
+			const socket = connect(port, '127.0.0.1', () => {
+				socket.destroy();
+				resolve();
+			}).on('error', reject);
+		});
+	} finally {
+		await new Promise((resolve) => service.close(resolve));
+	}
+});
+
 reach.run();
 
 const guard = suite('the firewall step for the systemd unit');
@@ -59,10 +84,9 @@ guard('firewall.js guards the configured bridge for root and the named user, ide
 		assert.match(stdout, /-j REJECT/);
 		const { stdout: output } = await execa('iptables', ['-S', 'OUTPUT']);
 		assert.is(output.split('\n').filter((line) => line === `-A OUTPUT -o ${bridge} -j ${chain}`).length, 1, 'hooked in once');
+		assert.match((await execa('iptables', ['-S', `LCF-IN-${bridge}`])).stdout, /RELATED,ESTABLISHED -j RETURN[\s\S]*-j REJECT/, 'containers may not open connections to the host');
 	} finally {
-		await execa('iptables', ['-D', 'OUTPUT', '-o', bridge, '-j', chain], { reject: false });
-		await execa('iptables', ['-F', chain], { reject: false });
-		await execa('iptables', ['-X', chain], { reject: false });
+		await unguardBridge(bridge);
 	}
 });
 
