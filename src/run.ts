@@ -80,13 +80,12 @@ export function createRunner(config: Config, pool: Pool, metrics: Metrics) {
 			return stopped();
 		}
 		let sentAt = 0;
-		const request = scope([live, c.exited.signal]);
 		try {
 			starting = true;
 			await abortable(c.ready, live);
 			starting = false;
 			sentAt = Date.now();
-			return answeredResult(ctx, await forward(c.url, input, config.maxBodyBytes, request.signal));
+			return answeredResult(ctx, await forward(c.url, input, config.maxBodyBytes, [live, c.exited.signal]));
 		} catch (err) {
 			if (err instanceof StartFailure) return unansweredResult(ctx, 'failed', err.message);
 			if (live.aborted) {
@@ -112,7 +111,6 @@ export function createRunner(config: Config, pool: Pool, metrics: Metrics) {
 			}
 			return unansweredResult(ctx, 'failed', `The request to the function failed: ${(err as Error).message}.`);
 		} finally {
-			request.dispose();
 			pool.release(c);
 		}
 	}
