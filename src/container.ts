@@ -59,15 +59,15 @@ function networkReady(config: Config): Promise<Reach> {
  */
 async function chooseReach(info: NetworkInfo): Promise<Reach> {
 	if (!info.gateway || !existsSync(`/sys/class/net/${info.bridge}`)) {
-		log('info', 'functions reached on ports published on 127.0.0.1', { bridge: info.bridge });
+		log('info', 'functions reached on ports published on 127.0.0.1; no firewall: local users can call them there, and they can connect to host services', { bridge: info.bridge });
 		return 'published';
 	}
 	if (process.getuid?.() === 0) {
 		await guardBridge(info.bridge, [0]).catch((err) =>
-			log('warn', 'cannot keep other local users off the functions network: they can call functions on their bridge addresses', { bridge: info.bridge, error: (err as { shortMessage?: string }).shortMessage ?? String(err) }),
+			log('warn', 'cannot install the firewall: other local users can call functions on their bridge addresses, and functions can connect to host services', { bridge: info.bridge, error: (err as { shortMessage?: string }).shortMessage ?? String(err) }),
 		);
 	} else {
-		log('info', 'not root: other local users are kept off the functions network only if the firewall step ran (see README, Security)', { bridge: info.bridge });
+		log('info', 'not root: other local users are kept off the functions network, and functions off the host, only if the firewall step ran (see README, Security)', { bridge: info.bridge });
 	}
 	log('info', 'functions reached on their bridge addresses', { bridge: info.bridge });
 	return 'bridge';
@@ -168,8 +168,9 @@ export async function explainExit(name: string, memoryMb: number): Promise<strin
 		? 'was removed'
 		: state.oomKilled
 			? `ran out of memory (limit ${memoryMb} MiB)`
-			: // Docker's OOMKilled flag can miss (seen here: a memory bomb exited 137 with it false). Nothing
-				// but the kernel's OOM killer sends SIGKILL inside a running function container.
+			: // Docker's OOMKilled flag can miss (seen here: a memory bomb exited 137 with it false). The
+				// platform sends no SIGKILL to a running container, so the OOM killer is the likely sender
+				// (the function may also have killed itself, hence "most likely").
 				state.exitCode === 137
 				? `was killed (SIGKILL), most likely out of memory (limit ${memoryMb} MiB)`
 				: `exited with code ${state.exitCode}`;

@@ -415,4 +415,3 @@ export function createPool(config: Config) {
 
 	return { init, lease, release, reach: () => reach, retire, retireFunction, forget, close, drain, snapshot, logs, queueDepth: () => queue.length };
 }
-

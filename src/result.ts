@@ -28,7 +28,6 @@ export interface RunContext {
 	coldStart: boolean;
 }
 
-
 /** The function's response headers as one string each (repeated ones joined), minus hop-by-hop ones and the platform's. */
 export function publicHeaders(headers: IncomingHttpHeaders): Record<string, string> {
 	const connection = headers.connection;

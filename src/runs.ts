@@ -5,7 +5,7 @@ import type { Config } from './config.js';
 import { readLines } from './lines.js';
 import { log } from './log.js';
 import { type RunResult, keptOutput } from './result.js';
-import { fixModeSync, privateDir } from './files.js';
+import { PRIVATE_MODE, fixModeSync, privateDir } from './files.js';
 import { FUNCTION_ID, appendLines, functionDir, migrate, parseRecord, readLatest, runIdOf, serializeRecord } from './segments.js';
 import { isValidName } from './validate.js';
 
@@ -128,7 +128,7 @@ export function createRuns(config: Config, keep: number) {
 		h.segments.push(segment);
 		h.ids.set(segment, ids);
 		try {
-			fixModeSync(path, 0o600);
+			fixModeSync(path, PRIVATE_MODE);
 			h.bytes = (await lstat(path)).size;
 			h.sizes.set(segment, h.bytes);
 			for await (const line of readLines(path, maxLine)) {

@@ -4,7 +4,7 @@ import { dirname, join } from 'node:path';
 import { readLines } from './lines.js';
 import { log } from './log.js';
 import type { RunRecord } from './runs.js';
-import { privateDir, syncDir, unsafeReason } from './files.js';
+import { FOLDER_MODE, PRIVATE_MODE, syncDir, unsafeReason } from './files.js';
 
 /** Run history segments: JSON lines, one record each, starting with its run id. */
 
@@ -15,10 +15,10 @@ export const FUNCTION_ID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-
  * makes none there, and a chmod or an append through one would reach whatever it points at.
  */
 export async function functionDir(path: string) {
-	await mkdir(path, { recursive: true, mode: 0o700 });
+	await mkdir(path, { recursive: true, mode: FOLDER_MODE });
 	const handle = await open(path, constants.O_RDONLY | constants.O_DIRECTORY | constants.O_NOFOLLOW);
 	try {
-		await handle.chmod(0o700);
+		await handle.chmod(FOLDER_MODE);
 	} finally {
 		await handle.close();
 	}
@@ -35,7 +35,7 @@ const APPEND = constants.O_RDWR | constants.O_APPEND | constants.O_CREAT | const
 export async function appendLines(path: string, text: string, durable: boolean): Promise<number> {
 	// The folder swapped for a link since it was made would take the append elsewhere.
 	if (!(await lstat(dirname(path))).isDirectory()) throw new Error(`${dirname(path)} is not a folder`);
-	const handle = await open(path, APPEND, 0o600);
+	const handle = await open(path, APPEND, PRIVATE_MODE);
 	let size: number;
 	let created = false;
 	try {
@@ -45,7 +45,7 @@ export async function appendLines(path: string, text: string, durable: boolean):
 		size = info.size;
 		created = size === 0;
 		let data = text;
-		if (size === 0) await handle.chmod(0o600);
+		if (size === 0) await handle.chmod(PRIVATE_MODE);
 		else {
 			const last = Buffer.alloc(1);
 			await handle.read(last, 0, 1, size - 1);

@@ -49,7 +49,6 @@ const LOOKUP_ORDER: readonly Language[] = ['python', 'deno'];
 const SETTINGS_LIMIT = 4 * 1024 * 1024;
 const META_LIMIT = 64 * 1024;
 
-
 /** A function file that is a link, a FIFO, a folder...: neither served nor run. */
 export const unsafeFile = (file: string, reason: string) =>
 	new HttpError(409, 'unsafe_function_file', `functions/${file} ${reason}; only a regular file is served or run. Replace it with a plain file, or create the function again.`);

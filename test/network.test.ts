@@ -3,6 +3,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import { suite } from 'uvu';
+import { loadConfig } from '../src/config.js';
+import { unguardBridge } from '../src/firewall.js';
 import * as assert from 'uvu/assert';
 import { startPlatform } from './helpers.js';
 
@@ -41,6 +43,8 @@ network('a missing network is created with inter-container traffic off, then reu
 		assert.is(stdout.trim(), 'bridge false');
 	} finally {
 		await execa('docker', ['network', 'rm', '--', fresh], { reject: false });
+		// Its firewall chains go with it: a network per test run would otherwise leave a pair each time.
+		await unguardBridge(loadConfig({ LOWCODE_FAAS_NETWORK: fresh }).sandbox.bridge);
 	}
 });
 

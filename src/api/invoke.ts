@@ -57,7 +57,7 @@ export function invokeFunction(store: Store, pool: Pool, runner: Runner, runs: R
 			return { status: 202, body: { run_id: record.run_id, status: 'queued' } };
 		}
 		const result = await runner.run(ref, functionId, input, timeout, req.signal);
-		// History is written after the reply, off the invocation's path.
+		// History is written in a batch after the reply; only the record (with its output bounded) is made here.
 		void runs.save(recordOf(result, name, createdAt)).catch(() => {});
 		return { status: 200, body: result };
 	};
