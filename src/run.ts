@@ -151,7 +151,9 @@ export function createRunner(config: Config, pool: Pool, metrics: Metrics) {
 				sendPlatformError(res, err.status, err.code, err.message, { ...err.headers });
 			} else if (!res.headersSent && !caller.aborted) {
 				const message = timedOut
-					? `The function did not answer within ${timeoutMs} ms.`
+					? sent
+						? `The function did not answer within ${timeoutMs} ms.`
+						: `The function did not answer within ${timeoutMs} ms: its server was not yet answering on port ${config.containerPort} (still starting, or listening elsewhere).`
 					: err instanceof StartFailure
 						? err.message
 						: c?.why

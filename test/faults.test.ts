@@ -102,6 +102,9 @@ faults('a deadline that falls before the server answers says so', async () => {
 	const r = await invoke('wrongport', { timeout_ms: 1500 });
 	assert.is(r.status, 'timeout');
 	assert.match(r.error_message, /within 1500 ms: its server was not yet answering on port 8080/);
+	const raw = await platform.request('GET', '/fn/wrongport/', undefined, { 'x-timeout-ms': '1500' });
+	assert.is(raw.status, 504);
+	assert.match(raw.body.error.message, /within 1500 ms: its server was not yet answering on port 8080/, 'the raw route says so too');
 });
 
 faults('a server on the wrong port never becomes ready', async () => {
