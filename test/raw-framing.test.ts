@@ -1,31 +1,15 @@
 import fc from 'fast-check';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { type Platform, fixture, orphans, startPlatform } from './helpers.js';
-import { chunked, exchange, wireRequest } from './wire.js';
-
-/** What the echo fixtures report about the request they read. */
-interface Echo {
-	runtime: string;
-	seq: number;
-	method: string;
-	path: string;
-	headers: Record<string, string>;
-	length: number;
-	body_b64: string;
-}
+import { type Platform, orphans } from './helpers.js';
+import { type Echo, chunked, exchange, startEchoPlatform, wireRequest } from './wire.js';
 
 let platform: Platform;
 let port: number;
 
 const framing = suite('raw route, property: whatever the headers, the function reads exactly one request with exactly the body sent');
 framing.before(async () => {
-	// Any Host: these tests are about framing and paths; the Host check has its own (browser.test.ts).
-	platform = await startPlatform({ LOWCODE_FAAS_ALLOWED_HOSTS: '*' });
-	port = Number(new URL(platform.app.url).port);
-	for (const [name, file, language] of [['py', 'echo_http.py', 'python'], ['deno', 'echo_http.ts', 'deno']] as const) {
-		assert.is((await platform.request('POST', '/functions', { name, language, source_code: await fixture(file) })).status, 201);
-	}
+	({ platform, port } = await startEchoPlatform([['py', 'echo_http.py', 'python'], ['deno', 'echo_http.ts', 'deno']]));
 });
 framing.after.each(async () => {
 	assert.equal(await orphans(platform), []);

@@ -2,29 +2,15 @@ import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { type Platform, fixture, orphans, startPlatform } from './helpers.js';
-import { exchange, wireRequest } from './wire.js';
-
-/** What the echo fixtures report about the request they read. */
-interface Echo {
-	runtime: string;
-	method: string;
-	path: string;
-	query: string;
-}
+import { type Platform, fixture, orphans } from './helpers.js';
+import { type Echo, exchange, startEchoPlatform, wireRequest } from './wire.js';
 
 let platform: Platform;
 let port: number;
 
 const isolation = suite('raw route: a path stays in its function, answers cannot pass as the platform’s, nor run as the API');
 isolation.before(async () => {
-	// Any Host: these tests are about framing and paths; the Host check has its own (browser.test.ts).
-	platform = await startPlatform({ LOWCODE_FAAS_ALLOWED_HOSTS: '*' });
-	port = Number(new URL(platform.app.url).port);
-	// Told apart by runtime: a answers "deno", b answers "python".
-	for (const [name, file, language] of [['a', 'echo_http.ts', 'deno'], ['b', 'echo_http.py', 'python']] as const) {
-		assert.is((await platform.request('POST', '/functions', { name, language, source_code: await fixture(file) })).status, 201);
-	}
+	({ platform, port } = await startEchoPlatform([['a', 'echo_http.ts', 'deno'], ['b', 'echo_http.py', 'python']]));
 });
 isolation.after.each(async () => {
 	assert.equal(await orphans(platform), []);

@@ -1,18 +1,7 @@
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { type Platform, fixture, orphans, startPlatform } from './helpers.js';
-import { chunked, exchange, wireRequest } from './wire.js';
-
-/** What the echo fixtures report about the request they read. */
-interface Echo {
-	runtime: string;
-	seq: number;
-	method: string;
-	path: string;
-	headers: Record<string, string>;
-	length: number;
-	body_b64: string;
-}
+import { type Platform, fixture, orphans } from './helpers.js';
+import { type Echo, chunked, exchange, startEchoPlatform, wireRequest } from './wire.js';
 
 const bodyOf = (echo: Echo) => Buffer.from(echo.body_b64, 'base64').toString('latin1');
 
@@ -25,13 +14,7 @@ const FUNCTIONS = [['deno', 'echo_http.ts', 'deno'], ['py', 'echo_http.py', 'pyt
 
 const smuggling = suite('the raw route: the caller never decides framing, and answers never cross callers');
 smuggling.before(async () => {
-	// Any Host: these tests are about framing and paths; the Host check has its own (browser.test.ts).
-	platform = await startPlatform({ LOWCODE_FAAS_ALLOWED_HOSTS: '*' });
-	port = Number(new URL(platform.app.url).port);
-	for (const [name, file, language] of FUNCTIONS) {
-		const res = await platform.request('POST', '/functions', { name, language, source_code: await fixture(file) });
-		assert.is(res.status, 201);
-	}
+	({ platform, port } = await startEchoPlatform(FUNCTIONS));
 });
 smuggling.after.each(async () => {
 	assert.equal(await orphans(platform), []);

@@ -1,4 +1,6 @@
 import { connect } from 'node:net';
+import * as assert from 'uvu/assert';
+import { type Platform, fixture, startPlatform } from './helpers.js';
 
 /** HTTP/1.1 on a bare socket, for tests that need the bytes exactly as written (framing, raw paths). */
 
@@ -112,4 +114,28 @@ export function chunked(body: Buffer, sizes: number[] = []): Buffer {
 	}
 	parts.push(Buffer.from('0\r\n\r\n'));
 	return Buffer.concat(parts);
+}
+
+/** What the echo fixtures (test/fixtures/echo_http.py|ts) report about the request they read. */
+export interface Echo {
+	runtime: string;
+	seq: number;
+	method: string;
+	path: string;
+	query: string;
+	headers: Record<string, string>;
+	length: number;
+	body_b64: string;
+}
+
+/**
+ * A platform that serves any Host (these tests are about framing and paths; the Host check has its
+ * own, browser.test.ts) with the echo fixtures deployed as `functions` ([name, file, language]).
+ */
+export async function startEchoPlatform(functions: readonly (readonly [string, string, 'python' | 'deno'])[]): Promise<{ platform: Platform; port: number }> {
+	const platform = await startPlatform({ LOWCODE_FAAS_ALLOWED_HOSTS: '*' });
+	for (const [name, file, language] of functions) {
+		assert.is((await platform.request('POST', '/functions', { name, language, source_code: await fixture(file) })).status, 201);
+	}
+	return { platform, port: Number(new URL(platform.app.url).port) };
 }
