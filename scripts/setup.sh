@@ -105,6 +105,7 @@ ensure_images() {
   docker image inspect -- "$python_image" >/dev/null 2>&1 || need+=("python=$python_image")
   docker image inspect -- "$deno_image" >/dev/null 2>&1 || need+=("deno=$deno_image")
   [ ${#need[@]} -eq 0 ] && return 0
+  STEPS_TAKEN=1
   bash scripts/build-images.sh "${need[@]}"
 }
 
@@ -121,3 +122,4 @@ ensure_shellcheck
 ensure_node_modules
 ensure_build
 ensure_images
+if [ -n "$STEPS_TAKEN" ]; then say "done; what the tools printed is in $SETUP_LOG"; fi
