@@ -50,10 +50,15 @@ export interface ServerOptions {
 }
 
 /** Compares the presented token in constant time: digests have equal length whatever was sent. */
+const digest = (value: string) => createHash('sha256').update(value).digest();
+// The configured token's digest, made once per token rather than on every request.
+const tokenDigests = new Map<string, Buffer>();
+
 function authorized(header: string | undefined, token: string): boolean {
 	const presented = /^Bearer\s+(\S+)\s*$/i.exec(header ?? '')?.[1] ?? '';
-	const digest = (value: string) => createHash('sha256').update(value).digest();
-	return timingSafeEqual(digest(presented), digest(token));
+	let expected = tokenDigests.get(token);
+	if (!expected) tokenDigests.set(token, (expected = digest(token)));
+	return timingSafeEqual(digest(presented), expected);
 }
 
 /** The status line's headers and the payload of a reply. */

@@ -1,5 +1,5 @@
 import { constants } from 'node:fs';
-import { appendFile, mkdir, mkdtemp, open, readFile, readdir, rm, stat } from 'node:fs/promises';
+import { appendFile, mkdir, mkdtemp, open, readdir, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execa } from 'execa';

@@ -2,7 +2,7 @@ import { copyFile, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { type Platform, containersOf, containersOfFunction, eventually, fixture, orphans, startPlatform } from './helpers.js';
+import { type Platform, containersOfFunction, eventually, fixture, orphans, startPlatform } from './helpers.js';
 
 let platform: Platform;
 
