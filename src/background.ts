@@ -1,5 +1,5 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import { HttpError } from './errors.js';
+import { ApiError } from './errors.js';
 import { log } from './log.js';
 import type { Runner } from './run.js';
 import { FUNCTION_DELETED, type RunRecord, type Runs } from './runs.js';
@@ -54,11 +54,11 @@ export function createBackground(runner: Runner, store: Store, runs: Runs, concu
 		for (;;) {
 			// Looked up at each attempt: the function may have changed while this run waited for room.
 			const ref = await store.locate(record.function).catch((err: unknown) => {
-				if (err instanceof HttpError) return err;
+				if (err instanceof ApiError) return err;
 				throw err;
 			});
 			// Its file was replaced by a link (or the like) while the run waited.
-			if (ref instanceof HttpError) return finish({ status: 'failed', error_message: ref.message });
+			if (ref instanceof ApiError) return finish({ status: 'failed', error_message: ref.message });
 			// A namesake created since is another function: it never runs this one's input.
 			if (!ref || (await store.functionId(ref)) !== record.function_id) return finish({ status: 'failed', error_message: FUNCTION_DELETED });
 			try {
@@ -66,7 +66,7 @@ export function createBackground(runner: Runner, store: Store, runs: Runs, concu
 				return finish(result);
 			} catch (err) {
 				// The pool is full: an async run waits for room instead of failing.
-				if (err instanceof HttpError && err.status === 429 && !closed) {
+				if (err instanceof ApiError && err.status === 429 && !closed) {
 					await sleep(RETRY_MS);
 					continue;
 				}

@@ -1,12 +1,12 @@
 import type { IncomingMessage } from 'node:http';
-import { HttpError, badRequest } from './errors.js';
+import { ApiError } from './errors.js';
 
 // Reading a JSON endpoint's request body: its headers, its size, its bytes.
 
 const JSON_TYPE = /^application\/(?:[\w.+-]+\+)?json\s*(?:;|$)/i;
 
 function tooLarge(limit: number) {
-	return new HttpError(413, 'body_too_large', `The request body must be at most ${limit} bytes.`, { connection: 'close' });
+	return new ApiError('body_too_large', `The request body must be at most ${limit} bytes.`, { connection: 'close' });
 }
 
 /**
@@ -19,7 +19,7 @@ export function readBody(req: IncomingMessage, limit: number, proceed: () => voi
 	return new Promise((resolve, reject) => {
 		const chunks: Buffer[] = [];
 		let size = 0;
-		const settle = (err?: HttpError) => {
+		const settle = (err?: ApiError) => {
 			req.off('data', onData).off('end', onEnd).off('close', onClose).off('error', onClose);
 			if (err) reject(err);
 			else resolve(Buffer.concat(chunks, size));
@@ -31,7 +31,7 @@ export function readBody(req: IncomingMessage, limit: number, proceed: () => voi
 		};
 		const onEnd = () => settle();
 		// The client hung up or broke the framing mid-body: its fault, not the server's.
-		const onClose = () => settle(new HttpError(400, 'incomplete_body', 'The request body ended before it was complete.', { connection: 'close' }));
+		const onClose = () => settle(new ApiError('incomplete_body', 'The request body ended before it was complete.', { connection: 'close' }));
 		req.on('data', onData).on('end', onEnd).on('close', onClose).on('error', onClose);
 	});
 }
@@ -41,11 +41,11 @@ export function checkJsonHeaders(headers: IncomingMessage['headers']) {
 	const contentType = headers['content-type'];
 	const hasBody = headers['transfer-encoding'] !== undefined || Number(headers['content-length'] ?? 0) > 0;
 	if (contentType === undefined ? hasBody : !JSON_TYPE.test(contentType)) {
-		throw new HttpError(415, 'unsupported_media_type', 'Send the body as JSON, with Content-Type: application/json.');
+		throw new ApiError('unsupported_media_type', 'Send the body as JSON, with Content-Type: application/json.');
 	}
 	const encoding = headers['content-encoding'];
 	if (encoding !== undefined && encoding.trim().toLowerCase() !== 'identity') {
-		throw new HttpError(415, 'unsupported_media_type', 'Send the body uncompressed (no Content-Encoding).');
+		throw new ApiError('unsupported_media_type', 'Send the body uncompressed (no Content-Encoding).');
 	}
 }
 
@@ -55,16 +55,16 @@ const utf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
 export function parseObject(raw: Buffer, optional: boolean): Record<string, unknown> {
 	if (raw.length === 0) {
 		if (optional) return {};
-		throw badRequest('missing_body', 'The request needs a JSON object body.');
+		throw new ApiError('missing_body', 'The request needs a JSON object body.');
 	}
 	let value: unknown;
 	try {
 		value = JSON.parse(utf8.decode(raw));
 	} catch {
-		throw badRequest('invalid_json', 'The request body is not valid UTF-8 JSON.');
+		throw new ApiError('invalid_json', 'The request body is not valid UTF-8 JSON.');
 	}
 	if (typeof value !== 'object' || value === null || Array.isArray(value)) {
-		throw badRequest('invalid_body', 'The request body must be a JSON object.');
+		throw new ApiError('invalid_body', 'The request body must be a JSON object.');
 	}
 	return value as Record<string, unknown>;
 }

@@ -1,6 +1,6 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import { hostname, networkInterfaces } from 'node:os';
-import { HttpError } from './errors.js';
+import { ApiError } from './errors.js';
 
 /** Who may knock: checked on every request before its body is read or a route runs. */
 export interface DoorOptions {
@@ -66,7 +66,7 @@ export function checkHost(header: string | undefined, door: DoorOptions): void {
 	if (header === undefined) return;
 	const host = splitHost(header);
 	if (host && (isLoopbackName(host.name) || isListed(host.name, host.port, door.allowedHosts) || isOwnName(host.name, door.bindHost))) return;
-	throw new HttpError(421, 'host_not_allowed', 'The Host header names no address of this server; list the name in LOWCODE_FAAS_ALLOWED_HOSTS to serve it.', { connection: 'close' });
+	throw new ApiError('host_not_allowed', 'The Host header names no address of this server; list the name in LOWCODE_FAAS_ALLOWED_HOSTS to serve it.', { connection: 'close' });
 }
 
 /** The Origin is this server itself: same scheme-less authority as the Host the request was sent to. */
@@ -92,10 +92,10 @@ export function checkOrigin(headers: IncomingHttpHeaders, door: DoorOptions): vo
 	const origin = headers.origin?.trim().toLowerCase();
 	const listed = origin !== undefined && door.allowedOrigins.includes(origin);
 	if (origin !== undefined && !listed && !isOwnOrigin(origin, headers.host)) {
-		throw new HttpError(403, 'origin_not_allowed', 'Requests from this web page are not allowed; list its origin in LOWCODE_FAAS_ALLOWED_ORIGINS to allow them.', { connection: 'close' });
+		throw new ApiError('origin_not_allowed', 'Requests from this web page are not allowed; list its origin in LOWCODE_FAAS_ALLOWED_ORIGINS to allow them.', { connection: 'close' });
 	}
 	const site = headers['sec-fetch-site']?.trim().toLowerCase();
 	if ((site === 'cross-site' || site === 'same-site') && !listed) {
-		throw new HttpError(403, 'cross_site_request', 'Requests from another site are not allowed; list its origin in LOWCODE_FAAS_ALLOWED_ORIGINS to allow them.', { connection: 'close' });
+		throw new ApiError('cross_site_request', 'Requests from another site are not allowed; list its origin in LOWCODE_FAAS_ALLOWED_ORIGINS to allow them.', { connection: 'close' });
 	}
 }

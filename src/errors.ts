@@ -55,11 +55,14 @@ export const ERROR_CODES = {
 
 export type ErrorCode = keyof typeof ERROR_CODES;
 
-/** The one error family of the API: every failure a client should see is an HttpError. */
-export class HttpError extends Error {
-	override name = 'HttpError';
+/**
+ * The one error family of the API: every failure a client should see is an ApiError, named by its
+ * code; the status comes from ERROR_CODES. Modules that are not HTTP code throw their own subclasses
+ * (the pool's PoolFull, the store's UnsafeFile...), so callers can tell them apart by class.
+ */
+export class ApiError extends Error {
+	override name = 'ApiError';
 	constructor(
-		readonly status: number,
 		readonly code: ErrorCode,
 		message: string,
 		readonly headers: Readonly<Record<string, string>> = {},
@@ -67,10 +70,11 @@ export class HttpError extends Error {
 	) {
 		super(message, options);
 	}
-}
 
-export const badRequest = (code: ErrorCode, message: string) => new HttpError(400, code, message);
-export const notFound = (code: ErrorCode, message: string) => new HttpError(404, code, message);
+	get status(): number {
+		return ERROR_CODES[this.code][0];
+	}
+}
 
 export interface ErrorResponse {
 	status: number;
@@ -80,7 +84,7 @@ export interface ErrorResponse {
 
 /** Turns anything thrown by a handler into the JSON error the client gets; the unknown is a 500. */
 export function toErrorResponse(err: unknown): ErrorResponse {
-	if (err instanceof HttpError) {
+	if (err instanceof ApiError) {
 		return { status: err.status, headers: { ...err.headers }, body: { error: { code: err.code, message: err.message } } };
 	}
 	const code = (err as NodeJS.ErrnoException | null)?.code;

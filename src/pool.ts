@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import type { Config } from './config.js';
 import { LABEL, type Reach, StartFailure, explainExit, launch, prepareHost } from './container.js';
 import { type DieEvent, inspectState, listContainers, removeContainers, watchDieEvents } from './docker.js';
-import { HttpError } from './errors.js';
+import { ApiError } from './errors.js';
 import { ReadyTimeout, waitReady } from './forward.js';
 import { log } from './log.js';
 import { createOutputKeeper } from './output.js';
@@ -103,14 +103,14 @@ export function createPool(config: Config) {
 
 	/** Waits for a slot, in the bounded queue when none is free; 429 when the queue is full. */
 	function lease(ref: SourceRef, signal: AbortSignal): Promise<Lease> {
-		if (closed) return Promise.reject(new HttpError(503, 'shutting_down', 'The platform is shutting down.'));
+		if (closed) return Promise.reject(new ApiError('shutting_down', 'The platform is shutting down.'));
 		// Only a fresh lookup retires other versions; queued invocations of the function follow it.
 		retireStale(ref.name, ref.version);
 		refreshWaiters(ref);
 		const now = tryLease(ref);
 		if (now) return Promise.resolve(now);
 		if (queue.length >= config.maxQueue) {
-			return Promise.reject(new HttpError(429, 'too_many_invocations', 'Every container is busy and the queue is full; retry shortly.', { 'retry-after': '1' }));
+			return Promise.reject(new ApiError('too_many_invocations', 'Every container is busy and the queue is full; retry shortly.', { 'retry-after': '1' }));
 		}
 		return new Promise((resolve, reject) => {
 			const waiter: Waiter = {
@@ -375,7 +375,7 @@ export function createPool(config: Config) {
 	async function close() {
 		closed = true;
 		clearInterval(sweeper);
-		for (const waiter of queue.splice(0)) waiter.fail(new HttpError(503, 'shutting_down', 'The platform is shutting down.'));
+		for (const waiter of queue.splice(0)) waiter.fail(new ApiError('shutting_down', 'The platform is shutting down.'));
 		const names = [...byName.keys()];
 		for (const c of byName.values()) {
 			c.state = 'dead';

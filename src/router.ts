@@ -1,4 +1,4 @@
-import { badRequest } from './errors.js';
+import { ApiError } from './errors.js';
 
 export type Params = Record<string, string>;
 
@@ -80,7 +80,7 @@ export function splitPath(pathname: string): string[] {
 			try {
 				return decodeURIComponent(part);
 			} catch {
-				throw badRequest('bad_path', 'The request path is not valid percent-encoding.');
+				throw new ApiError('bad_path', 'The request path is not valid percent-encoding.');
 			}
 		});
 }

@@ -1,6 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Config } from './config.js';
-import { type ErrorCode, HttpError } from './errors.js';
+import { type ErrorCode, ApiError } from './errors.js';
 import type { IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:http';
 import { pipeline } from 'node:stream/promises';
 import { OutputTooLarge, PLATFORM_ANSWER_HEADERS, RAW_ANSWER_HEADERS, endToEnd, forward, framing, openStream } from './forward.js';
@@ -76,7 +76,7 @@ export function createRunner(config: Config, pool: Pool, metrics: Metrics) {
 			c = lease.container;
 			ctx.coldStart ||= lease.cold;
 		} catch (err) {
-			if (err instanceof HttpError) throw err; // queue full, shutting down
+			if (err instanceof ApiError) throw err; // queue full, shutting down
 			return stopped();
 		}
 		let sentAt = 0;
@@ -147,7 +147,7 @@ export function createRunner(config: Config, pool: Pool, metrics: Metrics) {
 			const timedOut = deadline.signal.reason instanceof TimeoutError;
 			if (timedOut) status = 'timeout';
 			if (c && sent && (timedOut || caller.aborted)) pool.retire(c);
-			if (err instanceof HttpError && !res.headersSent) {
+			if (err instanceof ApiError && !res.headersSent) {
 				sendPlatformError(res, err.status, err.code, err.message, { ...err.headers });
 			} else if (!res.headersSent && !caller.aborted) {
 				const message = timedOut

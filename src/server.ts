@@ -4,7 +4,7 @@ import { createHash, timingSafeEqual } from 'node:crypto';
 import { limitConnections } from './connections.js';
 import { type DoorOptions, checkHost, checkOrigin } from './door.js';
 import { checkJsonHeaders, parseObject, readBody } from './body.js';
-import { type ErrorCode, HttpError, badRequest, toErrorResponse } from './errors.js';
+import { type ErrorCode, ApiError, toErrorResponse } from './errors.js';
 import { log } from './log.js';
 import { type Params, createRouter } from './router.js';
 
@@ -117,12 +117,12 @@ function answerThenDrain(req: IncomingMessage, res: ServerResponse, reply: Reply
 /** Host, origin, then token: who may knock at all. Runs before anything else, the body included. */
 function admit(req: IncomingMessage, options: ServerOptions): Target {
 	// HTTP/1.1 requires Host (RFC 9112 §3.2); Node's own answer to its absence would not be JSON.
-	if (req.httpVersion === '1.1' && req.headers.host === undefined) throw badRequest('missing_host', 'An HTTP/1.1 request needs a Host header.');
+	if (req.httpVersion === '1.1' && req.headers.host === undefined) throw new ApiError('missing_host', 'An HTTP/1.1 request needs a Host header.');
 	checkHost(req.headers.host, options.door);
 	checkOrigin(req.headers, options.door);
 	const url = parseTarget(req.url);
 	if (options.token !== null && !options.openPaths.includes(url.pathname) && !authorized(req.headers.authorization, options.token)) {
-		throw new HttpError(401, 'unauthorized', 'Send the API token as: Authorization: Bearer <token>.', { 'www-authenticate': 'Bearer realm="lowcode-faas"', connection: 'close' });
+		throw new ApiError('unauthorized', 'Send the API token as: Authorization: Bearer <token>.', { 'www-authenticate': 'Bearer realm="lowcode-faas"', connection: 'close' });
 	}
 	return url;
 }
@@ -144,12 +144,12 @@ async function handle(routes: Routes, options: ServerOptions, req: IncomingMessa
 	try {
 		const url = admit(req, options);
 		// Node hands other expectations to 'checkExpectation'; they are answered only once admitted.
-		if (req.headers.expect !== undefined && !expectsContinue(req)) throw new HttpError(417, 'expectation_failed', 'Only "Expect: 100-continue" is supported.');
+		if (req.headers.expect !== undefined && !expectsContinue(req)) throw new ApiError('expectation_failed', 'Only "Expect: 100-continue" is supported.');
 		const method = req.method ?? 'GET';
 		const match = routes.match(method, url.pathname);
-		if (match.kind === 'not_found') throw new HttpError(404, 'not_found', `No route for ${url.pathname}.`);
+		if (match.kind === 'not_found') throw new ApiError('not_found', `No route for ${url.pathname}.`);
 		if (match.kind === 'method_not_allowed') {
-			throw new HttpError(405, 'method_not_allowed', `${method} is not allowed here; use ${match.allow.join(', ')}.`, { allow: match.allow.join(', ') });
+			throw new ApiError('method_not_allowed', `${method} is not allowed here; use ${match.allow.join(', ')}.`, { allow: match.allow.join(', ') });
 		}
 		let body: Promise<Buffer> | undefined;
 		const readJson = async () => {
@@ -204,7 +204,7 @@ function parseTarget(target: string | undefined): Target {
 	let raw = target ?? '/';
 	if (!raw.startsWith('/') && raw !== '*') {
 		const absolute = /^[a-z][a-z\d+.-]*:\/\/[^/?#]*([^#]*)/i.exec(raw);
-		if (!absolute) throw badRequest('bad_path', 'The request target is not a valid path.');
+		if (!absolute) throw new ApiError('bad_path', 'The request target is not a valid path.');
 		raw = absolute[1]!.startsWith('/') ? absolute[1]! : `/${absolute[1]}`;
 	}
 	const end = raw.search(/[?#]/);

@@ -4,7 +4,7 @@ import { chmod, link, lstat, mkdir, readdir, rename, rm, unlink } from 'node:fs/
 import { join } from 'node:path';
 import { glob } from 'tinyglobby';
 import type { Config, Language } from './config.js';
-import { HttpError, badRequest } from './errors.js';
+import { ApiError } from './errors.js';
 import { FOLDER_MODE, PRIVATE_MODE, SOURCE_MODE, fixModeSync, privateDir, readRegular, syncDir, unsafeReason, writeTemp } from './files.js';
 import { log } from './log.js';
 import { type Settings, type SettingsPatch, boundSettings, isValidName } from './validate.js';
@@ -51,10 +51,10 @@ const META_LIMIT = 64 * 1024;
 
 /** A function file that is a link, a FIFO, a folder...: neither served nor run. */
 export const unsafeFile = (file: string, reason: string) =>
-	new HttpError(409, 'unsafe_function_file', `functions/${file} ${reason}; only a regular file is served or run. Replace it with a plain file, or create the function again.`);
+	new ApiError('unsafe_function_file', `functions/${file} ${reason}; only a regular file is served or run. Replace it with a plain file, or create the function again.`);
 
 const sourceTooLarge = (file: string, size: number, limit: number) =>
-	new HttpError(413, 'source_too_large', `functions/${file} is ${size} bytes; sources are read up to ${limit} bytes.`);
+	new ApiError('source_too_large', `functions/${file} is ${size} bytes; sources are read up to ${limit} bytes.`);
 
 export type Store = ReturnType<typeof createStore>;
 
@@ -138,7 +138,7 @@ export function createStore(config: Config) {
 		const own = next.max_replicas as number | undefined;
 		const replicas = own ?? config.maxReplicas;
 		if (((next.min_warm as number | undefined) ?? 0) > replicas) {
-			throw badRequest('invalid_min_warm', `min_warm cannot exceed max_replicas (${replicas}${own === undefined ? ', LOWCODE_FAAS_MAX_REPLICAS' : ''}).`);
+			throw new ApiError('invalid_min_warm', `min_warm cannot exceed max_replicas (${replicas}${own === undefined ? ', LOWCODE_FAAS_MAX_REPLICAS' : ''}).`);
 		}
 		return next as Settings;
 	}
@@ -292,7 +292,7 @@ export function createStore(config: Config) {
 		try {
 			ref = await locate(name);
 		} catch (err) {
-			if (!(err instanceof HttpError)) throw err;
+			if (!(err instanceof ApiError)) throw err;
 			return { name, language: findFile(name)?.language ?? 'python', error: { code: err.code, message: err.message } };
 		}
 		if (!ref) return null;

@@ -1,5 +1,5 @@
 import type { Language } from './config.js';
-import { HttpError, badRequest } from './errors.js';
+import { ApiError } from './errors.js';
 
 export const LANGUAGES: readonly Language[] = ['python', 'deno'];
 export const MAX_TIMEOUT_MS = 300_000;
@@ -13,9 +13,9 @@ export function isValidName(name: string): boolean {
 }
 
 export function checkName(name: unknown): string {
-	if (typeof name !== 'string') throw badRequest('invalid_name', 'name must be a string.');
+	if (typeof name !== 'string') throw new ApiError('invalid_name', 'name must be a string.');
 	if (!isValidName(name)) {
-		throw badRequest('invalid_name', 'name must be 1-64 characters of A-Z, a-z, 0-9, "_" and "-", starting with a letter or digit.');
+		throw new ApiError('invalid_name', 'name must be 1-64 characters of A-Z, a-z, 0-9, "_" and "-", starting with a letter or digit.');
 	}
 	return name;
 }
@@ -24,7 +24,7 @@ type Json = Record<string, unknown>;
 
 function checkFields(body: Json, allowed: readonly string[]) {
 	for (const key of Object.keys(body)) {
-		if (!allowed.includes(key)) throw badRequest('unknown_field', `Unknown field "${key}"; allowed: ${allowed.join(', ')}.`);
+		if (!allowed.includes(key)) throw new ApiError('unknown_field', `Unknown field "${key}"; allowed: ${allowed.join(', ')}.`);
 	}
 }
 
@@ -71,7 +71,7 @@ function checkNumber(body: Json, key: NumericSetting, caps: Caps): number | null
 	const ok = typeof value === 'number' && (integer ? Number.isInteger(value) : Number.isFinite(value));
 	if (!ok || value < min || value > max) {
 		const why = source ? ` (the operator's cap, set by ${source})` : '';
-		throw badRequest(`invalid_${key}`, `${key} must be ${integer ? 'an integer' : 'a number'} from ${min} to ${max}${why}.`);
+		throw new ApiError(`invalid_${key}`, `${key} must be ${integer ? 'an integer' : 'a number'} from ${min} to ${max}${why}.`);
 	}
 	return value;
 }
@@ -106,9 +106,9 @@ export function envProblem(env: Record<string, unknown>): string | null {
 
 function checkEnv(value: unknown): Record<string, string> | null | undefined {
 	if (value === null || value === undefined) return value;
-	if (typeof value !== 'object' || Array.isArray(value)) throw badRequest('invalid_env', 'env must be an object of strings.');
+	if (typeof value !== 'object' || Array.isArray(value)) throw new ApiError('invalid_env', 'env must be an object of strings.');
 	const problem = envProblem(value as Json);
-	if (problem) throw badRequest('invalid_env', problem);
+	if (problem) throw new ApiError('invalid_env', problem);
 	return { ...(value as Record<string, string>) };
 }
 
@@ -119,7 +119,7 @@ export function checkSettings(body: Json, caps: Caps): SettingsPatch {
 	for (const key of Object.keys(RANGES) as NumericSetting[]) if (key in body) patch[key] = checkNumber(body, key, caps);
 	const replicas = patch.max_replicas ?? undefined;
 	if (replicas !== undefined && typeof patch.min_warm === 'number' && patch.min_warm > replicas) {
-		throw badRequest('invalid_min_warm', 'min_warm cannot exceed max_replicas.');
+		throw new ApiError('invalid_min_warm', 'min_warm cannot exceed max_replicas.');
 	}
 	return patch;
 }
@@ -169,16 +169,16 @@ export function checkCreate(body: Json, limits: Caps & { readonly maxSourceBytes
 	const name = checkName(body.name);
 	const { language, source_code } = body;
 	if (typeof language !== 'string' || !(LANGUAGES as readonly string[]).includes(language)) {
-		throw badRequest('invalid_language', `language must be one of: ${LANGUAGES.join(', ')}.`);
+		throw new ApiError('invalid_language', `language must be one of: ${LANGUAGES.join(', ')}.`);
 	}
 	if (typeof source_code !== 'string' || source_code.trim() === '') {
-		throw badRequest('invalid_source_code', 'source_code must be a non-empty string.');
+		throw new ApiError('invalid_source_code', 'source_code must be a non-empty string.');
 	}
-	if (source_code.includes('\0')) throw badRequest('invalid_source_code', 'source_code must not contain NUL characters.');
+	if (source_code.includes('\0')) throw new ApiError('invalid_source_code', 'source_code must not contain NUL characters.');
 	// A lone surrogate cannot be written as UTF-8: the file would differ from what was sent.
-	if (!source_code.isWellFormed()) throw badRequest('invalid_source_code', 'source_code must be well-formed Unicode (no lone surrogates).');
+	if (!source_code.isWellFormed()) throw new ApiError('invalid_source_code', 'source_code must be well-formed Unicode (no lone surrogates).');
 	if (Buffer.byteLength(source_code) > maxSourceBytes) {
-		throw new HttpError(413, 'source_too_large', `source_code must be at most ${maxSourceBytes} bytes.`);
+		throw new ApiError('source_too_large', `source_code must be at most ${maxSourceBytes} bytes.`);
 	}
 	return { name, language: language as Language, source_code, settings: checkSettings(body, limits) };
 }
@@ -209,9 +209,9 @@ export function checkInvoke(body: Json): InvokeRequest {
 	checkFields(body, ['input', 'timeout_ms']);
 	const timeout = body.timeout_ms;
 	if ('timeout_ms' in body && (typeof timeout !== 'number' || !Number.isInteger(timeout) || timeout < 1 || timeout > MAX_TIMEOUT_MS)) {
-		throw badRequest('invalid_timeout_ms', `timeout_ms must be an integer from 1 to ${MAX_TIMEOUT_MS}.`);
+		throw new ApiError('invalid_timeout_ms', `timeout_ms must be an integer from 1 to ${MAX_TIMEOUT_MS}.`);
 	}
-	if (deeperThan(body.input, MAX_JSON_DEPTH)) throw badRequest('invalid_input', `input must be nested at most ${MAX_JSON_DEPTH} levels deep.`);
+	if (deeperThan(body.input, MAX_JSON_DEPTH)) throw new ApiError('invalid_input', `input must be nested at most ${MAX_JSON_DEPTH} levels deep.`);
 	// No input means an empty object: most functions read fields from the body.
 	return { input: 'input' in body ? body.input : {}, timeoutMs: timeout as number | undefined };
 }

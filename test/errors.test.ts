@@ -25,7 +25,7 @@ errors('every place that makes an error gives the status the registry has for it
 	for (const file of files) {
 		const text = await readFile(file, 'utf8');
 		const shapes: [RegExp, (m: RegExpExecArray) => [number, string]][] = [
-			[/(?:HttpError|platformError)\(\s*(\d{3}),\s*'([a-z_]+)'/g, (m) => [Number(m[1]), m[2]!]],
+			[/(?:ApiError|platformError)\(\s*(\d{3}),\s*'([a-z_]+)'/g, (m) => [Number(m[1]), m[2]!]],
 			[/replyRaw\(\s*socket,\s*(\d{3}),\s*'([a-z_]+)'/g, (m) => [Number(m[1]), m[2]!]],
 			[/badRequest\(\s*'([a-z_]+)'/g, (m) => [400, m[1]!]],
 			[/notFound\(\s*'([a-z_]+)'/g, (m) => [404, m[1]!]],

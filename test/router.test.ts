@@ -1,6 +1,6 @@
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { HttpError } from '../src/errors.js';
+import { ApiError } from '../src/errors.js';
 import { createRouter, splitPath } from '../src/router.js';
 
 const routes = () => {
@@ -48,8 +48,8 @@ split('rejects malformed percent-encoding with a 400', () => {
 		splitPath('/functions/%E0%A4%A');
 		assert.unreachable('should throw');
 	} catch (err) {
-		assert.instance(err, HttpError);
-		assert.is((err as HttpError).status, 400);
+		assert.instance(err, ApiError);
+		assert.is((err as ApiError).status, 400);
 	}
 });
 

@@ -1,15 +1,15 @@
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { HttpError } from '../src/errors.js';
+import { ApiError } from '../src/errors.js';
 import { boundSettings, checkCreate, checkInvoke, deeperThan, isValidName } from '../src/validate.js';
 
 function rejects(fn: () => unknown, status: number, code: string) {
 	try {
 		fn();
 	} catch (err) {
-		assert.instance(err, HttpError);
-		assert.is((err as HttpError).status, status, `status for ${code}`);
-		assert.is((err as HttpError).code, code);
+		assert.instance(err, ApiError);
+		assert.is((err as ApiError).status, status, `status for ${code}`);
+		assert.is((err as ApiError).code, code);
 		return;
 	}
 	assert.unreachable(`expected ${status} ${code}`);

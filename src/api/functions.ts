@@ -1,12 +1,12 @@
 import type { Config } from '../config.js';
-import { badRequest, notFound } from '../errors.js';
+import { ApiError } from '../errors.js';
 import type { Pool } from '../pool.js';
 import type { Runs } from '../runs.js';
 import type { Handler } from '../server.js';
 import type { Store } from '../store.js';
 import { type Settings, checkCreate, checkName, checkPatch, isValidName } from '../validate.js';
 
-const missing = (name: string) => notFound('function_not_found', `No function named "${name}".`);
+const missing = (name: string) => new ApiError('function_not_found', `No function named "${name}".`);
 
 /** A function as the API shows it: environment values only as their names unless asked for. */
 function present<T extends object>(record: T, showEnv = false): T {
@@ -53,9 +53,9 @@ export function listFunctions(store: Store): Handler {
 	return async (req) => {
 		const raw = req.query.get('limit') ?? String(DEFAULT_LIMIT);
 		const limit = Number(raw);
-		if (!/^\d+$/.test(raw) || limit < 1 || limit > MAX_LIMIT) throw badRequest('invalid_limit', `limit must be an integer from 1 to ${MAX_LIMIT}.`);
+		if (!/^\d+$/.test(raw) || limit < 1 || limit > MAX_LIMIT) throw new ApiError('invalid_limit', `limit must be an integer from 1 to ${MAX_LIMIT}.`);
 		const after = req.query.get('after');
-		if (after !== null && !isValidName(after)) throw badRequest('invalid_cursor', 'after must be a function name, as the last one of the previous page.');
+		if (after !== null && !isValidName(after)) throw new ApiError('invalid_cursor', 'after must be a function name, as the last one of the previous page.');
 		const { functions, next } = await store.list(after, limit);
 		const headers: Record<string, string> = {};
 		if (next !== null) {
@@ -97,7 +97,7 @@ export function functionLogs(store: Store, pool: Pool): Handler {
 		const name = checkName(req.params.name);
 		const raw = req.query.get('tail') ?? '200';
 		const tail = Number(raw);
-		if (!/^\d+$/.test(raw) || tail < 1 || tail > 10_000) throw badRequest('invalid_tail', 'tail must be an integer from 1 to 10000.');
+		if (!/^\d+$/.test(raw) || tail < 1 || tail > 10_000) throw new ApiError('invalid_tail', 'tail must be an integer from 1 to 10000.');
 		// Logs of a function whose file is unsafe to use are still shown: they are not read from it.
 		if (!store.exists(name)) throw missing(name);
 		// The text is what functions printed: never to be sniffed into something a browser would render.

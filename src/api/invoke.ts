@@ -1,5 +1,5 @@
 import type { Background } from '../background.js';
-import { HttpError, badRequest } from '../errors.js';
+import { ApiError } from '../errors.js';
 import type { Pool } from '../pool.js';
 import type { RunResult } from '../result.js';
 import type { Runner } from '../run.js';
@@ -22,7 +22,7 @@ export function invokeFunction(store: Store, pool: Pool, runner: Runner, runs: R
 	return async (req) => {
 		const name = checkName(req.params.name);
 		const mode = req.query.get('async');
-		if (mode !== null && mode !== 'true' && mode !== 'false') throw badRequest('invalid_async', 'async must be true or false.');
+		if (mode !== null && mode !== 'true' && mode !== 'false') throw new ApiError('invalid_async', 'async must be true or false.');
 		const { input, timeoutMs } = checkInvoke(await req.json({ optional: true }));
 		const ref = await store.locate(name);
 		if (!ref) {
@@ -34,7 +34,7 @@ export function invokeFunction(store: Store, pool: Pool, runner: Runner, runs: R
 		const timeout = timeoutMs ?? ref.settings.timeout_ms ?? DEFAULT_TIMEOUT_MS;
 		const createdAt = new Date();
 		if (mode === 'true') {
-			if (background.full()) throw new HttpError(429, 'too_many_async_runs', 'Too many async runs are waiting; retry shortly.', { 'retry-after': '5' });
+			if (background.full()) throw new ApiError('too_many_async_runs', 'Too many async runs are waiting; retry shortly.', { 'retry-after': '5' });
 			const record: RunRecord = {
 				run_id: newRunId(),
 				function_id: functionId,

@@ -1,4 +1,4 @@
-import { type ErrorCode, HttpError } from '../errors.js';
+import { type ErrorCode, ApiError } from '../errors.js';
 import { RAW_ANSWER_HEADERS } from '../forward.js';
 import type { Pool } from '../pool.js';
 import type { Runner } from '../run.js';
@@ -7,8 +7,8 @@ import type { Store } from '../store.js';
 import { DEFAULT_TIMEOUT_MS, MAX_TIMEOUT_MS, isValidName } from '../validate.js';
 
 /** An error the platform makes on the raw route: JSON, and marked as the platform's own. */
-const platformError = (status: number, code: ErrorCode, message: string, headers: Record<string, string> = {}) =>
-	new HttpError(status, code, message, { ...headers, ...RAW_ANSWER_HEADERS, 'x-lowcode-faas-error': code });
+const platformError = (code: ErrorCode, message: string, headers: Record<string, string> = {}) =>
+	new ApiError(code, message, { ...headers, ...RAW_ANSWER_HEADERS, 'x-lowcode-faas-error': code });
 
 /**
  * `/fn/{name}` and `/fn/{name}/{rest...}`, any method: the function gets the method, the rest of the
@@ -17,32 +17,32 @@ const platformError = (status: number, code: ErrorCode, message: string, headers
 export function rawRoute(store: Store, pool: Pool, runner: Runner): Handler {
 	return async (req) => {
 		const name = req.params.name ?? '';
-		if (!isValidName(name)) throw platformError(400, 'invalid_name', 'The function name in the path is not valid.');
+		if (!isValidName(name)) throw platformError('invalid_name', 'The function name in the path is not valid.');
 		const ref = await store.locate(name).catch((err: unknown) => {
 			// A function file that is a link or a FIFO: refused as the platform's answer, not the function's.
-			if (err instanceof HttpError) throw platformError(err.status, err.code, err.message);
+			if (err instanceof ApiError) throw platformError(err.code, err.message);
 			throw err;
 		});
 		if (!ref) {
 			pool.retireFunction(name);
-			throw platformError(404, 'function_not_found', `No function named "${name}".`);
+			throw platformError('function_not_found', `No function named "${name}".`);
 		}
 		// Chunked is the only transfer coding passed on: any other would reach the function as if it were the body.
 		const coding = req.raw.req.headers['transfer-encoding'];
 		if (coding !== undefined && coding.trim().toLowerCase() !== 'chunked') {
-			throw platformError(400, 'unsupported_transfer_encoding', 'Only "Transfer-Encoding: chunked" is accepted.', { connection: 'close' });
+			throw platformError('unsupported_transfer_encoding', 'Only "Transfer-Encoding: chunked" is accepted.', { connection: 'close' });
 		}
 		const wanted = req.raw.req.headers['x-timeout-ms'];
 		let timeoutMs = ref.settings.timeout_ms ?? DEFAULT_TIMEOUT_MS;
 		if (wanted !== undefined) {
 			const value = Number(wanted);
-			if (!/^\d+$/.test(String(wanted)) || value < 1) throw platformError(400, 'invalid_timeout_ms', 'X-Timeout-Ms must be a positive integer.');
+			if (!/^\d+$/.test(String(wanted)) || value < 1) throw platformError('invalid_timeout_ms', 'X-Timeout-Ms must be a positive integer.');
 			timeoutMs = Math.min(value, MAX_TIMEOUT_MS);
 		}
 		const query = req.raw.req.url?.includes('?') ? req.raw.req.url.slice(req.raw.req.url.indexOf('?')) : '';
 		await runner.proxy(ref, req.raw.req, req.raw.res, (req.raw.rest || '/') + query, timeoutMs, req.signal).catch((err: unknown) => {
 			// 429 and the like arrive before anything was written: mark them as the platform's.
-			if (err instanceof HttpError) throw platformError(err.status, err.code, err.message);
+			if (err instanceof ApiError) throw platformError(err.code, err.message);
 			throw err;
 		});
 		return null;

@@ -1,4 +1,4 @@
-import { badRequest, notFound } from '../errors.js';
+import { ApiError } from '../errors.js';
 import { keptOutput } from '../result.js';
 import { type RunFilter, type RunRecord, type Runs, isRunId } from '../runs.js';
 import type { Handler } from '../server.js';
@@ -14,9 +14,9 @@ function present({ input: _input, timeout_ms: _timeout, ...shown }: RunRecord): 
 export function getRun(runs: Runs): Handler {
 	return async (req) => {
 		const id = req.params.run_id ?? '';
-		if (!isRunId(id)) throw badRequest('invalid_run_id', 'run_id must be a run id as returned by an invocation.');
+		if (!isRunId(id)) throw new ApiError('invalid_run_id', 'run_id must be a run id as returned by an invocation.');
 		const record = await runs.get(id);
-		if (!record) throw notFound('run_not_found', `No run ${id}.`);
+		if (!record) throw new ApiError('run_not_found', `No run ${id}.`);
 		return { status: 200, body: present(record) };
 	};
 }
@@ -27,7 +27,7 @@ export function listRuns(runs: Runs, store: Store): Handler {
 		const fn = req.query.get('function');
 		const raw = req.query.get('limit') ?? '50';
 		const limit = Number(raw);
-		if (!/^\d+$/.test(raw) || limit < 1 || limit > 1000) throw badRequest('invalid_limit', 'limit must be an integer from 1 to 1000.');
+		if (!/^\d+$/.test(raw) || limit < 1 || limit > 1000) throw new ApiError('invalid_limit', 'limit must be an integer from 1 to 1000.');
 		let filter: RunFilter = null;
 		if (fn !== null) {
 			// By the function's id: runs of an earlier function of the same name are not its own.
