@@ -35,6 +35,20 @@ export interface Container {
 	readonly memoryMb: number;
 }
 
+/** Every container busy and the wait queue full: the caller should retry shortly. */
+export class PoolFull extends ApiError {
+	constructor() {
+		super('too_many_invocations', 'Every container is busy and the queue is full; retry shortly.', { 'retry-after': '1' });
+	}
+}
+
+/** The platform is stopping: nothing new is started. */
+export class ShuttingDown extends ApiError {
+	constructor() {
+		super('shutting_down', 'The platform is shutting down.');
+	}
+}
+
 export interface Lease {
 	container: Container;
 	/** True when this invocation waited for a container to start. */
@@ -103,14 +117,14 @@ export function createPool(config: Config) {
 
 	/** Waits for a slot, in the bounded queue when none is free; 429 when the queue is full. */
 	function lease(ref: SourceRef, signal: AbortSignal): Promise<Lease> {
-		if (closed) return Promise.reject(new ApiError('shutting_down', 'The platform is shutting down.'));
+		if (closed) return Promise.reject(new ShuttingDown());
 		// Only a fresh lookup retires other versions; queued invocations of the function follow it.
 		retireStale(ref.name, ref.version);
 		refreshWaiters(ref);
 		const now = tryLease(ref);
 		if (now) return Promise.resolve(now);
 		if (queue.length >= config.maxQueue) {
-			return Promise.reject(new ApiError('too_many_invocations', 'Every container is busy and the queue is full; retry shortly.', { 'retry-after': '1' }));
+			return Promise.reject(new PoolFull());
 		}
 		return new Promise((resolve, reject) => {
 			const waiter: Waiter = {
@@ -375,7 +389,7 @@ export function createPool(config: Config) {
 	async function close() {
 		closed = true;
 		clearInterval(sweeper);
-		for (const waiter of queue.splice(0)) waiter.fail(new ApiError('shutting_down', 'The platform is shutting down.'));
+		for (const waiter of queue.splice(0)) waiter.fail(new ShuttingDown());
 		const names = [...byName.keys()];
 		for (const c of byName.values()) {
 			c.state = 'dead';
