@@ -7,40 +7,47 @@ import { invokeFunction } from './api/invoke.js';
 import { rawRoute } from './api/raw.js';
 import { getRun, listRuns } from './api/runs.js';
 import { createBackground } from './background.js';
+import { createContainerLogs } from './container-logs.js';
+import { type DockerBackend, createDockerBackend } from './docker-backend.js';
+import { createKeepWarm } from './keep-warm.js';
 import type { Config } from './config.js';
 import { createMetrics } from './metrics.js';
-import { createPool } from './pool.js';
 import { createRouter } from './router.js';
-import { createRunner } from './run.js';
+import { createRunner } from './runner.js';
 import { createRuns } from './runs.js';
+import { type Scheduler, createScheduler } from './scheduler.js';
 import { type Handler, createApiServer } from './server.js';
 import { createStore } from './store.js';
 
 export interface App {
 	server: Server;
 	url: string;
-	pool: ReturnType<typeof createPool>;
+	scheduler: Scheduler;
+	backend: DockerBackend;
 	/** Stops accepting, lets in-flight requests finish (up to the shutdown time), removes every container. */
 	close(): Promise<void>;
 }
 
-/** Wires the store, the warm pool and the routes together and starts listening. */
+/** Wires the store, the backend, the scheduler and the routes together and starts listening. */
 export async function startApp(config: Config): Promise<App> {
 	const store = createStore(config);
 	await store.init();
-	const pool = createPool(config);
-	await pool.init({
+	const backend = await createDockerBackend(config);
+	const logs = createContainerLogs(backend);
+	const scheduler = createScheduler(config, backend, { beforeRemove: logs.keep });
+	const keepWarm = createKeepWarm(config, scheduler, backend, {
 		// A function whose file is unsafe to use is, for keeping warm, no function.
 		locate: (name) => store.locate(name).catch(() => null),
 		// Evaluated at every sweep: functions created later, or given min_warm, are kept warm too.
-		warmTargets: async () => {
+		targets: async () => {
 			const targets = store.warmTargets();
 			for (const name of config.prewarm === 'all' ? await store.names() : config.prewarm) targets.set(name, Math.max(1, targets.get(name) ?? 0));
 			return targets;
 		},
 	});
+	await keepWarm.start();
 	const metrics = createMetrics();
-	const runner = createRunner(config, pool, metrics);
+	const runner = createRunner(config, scheduler, metrics);
 	const runs = createRuns(config, config.runsKeep);
 	const pending = await runs.init();
 	const background = createBackground(runner, store, runs, config.asyncConcurrency);
@@ -48,18 +55,18 @@ export async function startApp(config: Config): Promise<App> {
 
 	const routes = createRouter<Handler>();
 	routes.add('GET', '/functions', listFunctions(store));
-	routes.add('POST', '/functions', createFunction(config, store, pool));
+	routes.add('POST', '/functions', createFunction(config, store, scheduler));
 	routes.add('GET', '/functions/:name', getFunction(store));
-	routes.add('DELETE', '/functions/:name', deleteFunction(store, pool, runs));
-	routes.add('PATCH', '/functions/:name', patchFunction(config, store, pool));
-	routes.add('POST', '/functions/:name/invoke', invokeFunction(store, pool, runner, runs, background));
+	routes.add('DELETE', '/functions/:name', deleteFunction(store, scheduler, logs, runs));
+	routes.add('PATCH', '/functions/:name', patchFunction(config, store, scheduler));
+	routes.add('POST', '/functions/:name/invoke', invokeFunction(store, scheduler, runner, runs, background));
 	routes.add('GET', '/runs', listRuns(runs, store));
 	routes.add('GET', '/runs/:run_id', getRun(runs));
-	routes.add('GET', '/functions/:name/logs', functionLogs(store, pool));
-	routes.add('*', '/fn/:name/*', rawRoute(store, pool, runner));
+	routes.add('GET', '/functions/:name/logs', functionLogs(store, scheduler, logs));
+	routes.add('*', '/fn/:name/*', rawRoute(store, scheduler, runner));
 	routes.add('GET', '/healthz', healthz());
-	routes.add('GET', '/readyz', readyz(config));
-	routes.add('GET', '/metrics', metricsHandler(metrics, pool));
+	routes.add('GET', '/readyz', readyz(backend));
+	routes.add('GET', '/metrics', metricsHandler(metrics, scheduler));
 
 	const server = createApiServer(routes, {
 		maxBodyBytes: config.maxBodyBytes,
@@ -76,7 +83,8 @@ export async function startApp(config: Config): Promise<App> {
 			server.listen(config.port, config.host, () => resolve());
 		});
 	} catch (err) {
-		await pool.close();
+		keepWarm.stop();
+		await scheduler.close();
 		throw err;
 	}
 	const { port } = server.address() as AddressInfo;
@@ -89,8 +97,9 @@ export async function startApp(config: Config): Promise<App> {
 		server.closeAllConnections();
 		await background.close(config.shutdownMs);
 		await runs.flush();
-		await pool.close();
+		keepWarm.stop();
+		await scheduler.close();
 	}
 
-	return { server, pool, url: `http://${host === '0.0.0.0' ? '127.0.0.1' : host}:${port}`, close };
+	return { server, scheduler, backend, url: `http://${host === '0.0.0.0' ? '127.0.0.1' : host}:${port}`, close };
 }

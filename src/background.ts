@@ -1,7 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { ApiError } from './errors.js';
 import { log } from './log.js';
-import type { Runner } from './run.js';
+import type { Runner } from './runner.js';
 import { FUNCTION_DELETED, type RunRecord, type Runs } from './runs.js';
 import type { Store } from './store.js';
 

@@ -1,3 +1,5 @@
+import { STATUS_CODES } from 'node:http';
+
 /**
  * Every error code the API answers with, its status, and when: the one list the README's error table
  * is checked against (test/errors.test.ts), and the type every error constructor takes, so a code
@@ -92,4 +94,18 @@ export function toErrorResponse(err: unknown): ErrorResponse {
 		return { status: 507, headers: {}, body: { error: { code: 'insufficient_storage', message: 'The data folder is full; nothing was changed.' } } };
 	}
 	return { status: 500, headers: {}, body: { error: { code: 'internal_error', message: 'The server failed to handle this request.' } } };
+}
+
+/**
+ * The whole HTTP/1.1 answer for a bare socket, for what Node keeps away from the request handler (a
+ * malformed request, CONNECT, the connection cap): the same JSON error, and the connection closes.
+ */
+export function errorOnSocket(err: unknown): string {
+	const { status, headers, body } = toErrorResponse(err);
+	const payload = JSON.stringify(body);
+	const extra = Object.entries(headers)
+		.filter(([key]) => key !== 'connection')
+		.map(([key, value]) => `${key}: ${value}\r\n`)
+		.join('');
+	return `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\ncontent-type: application/json; charset=utf-8\r\ncontent-length: ${Buffer.byteLength(payload)}\r\n${extra}connection: close\r\n\r\n${payload}`;
 }

@@ -1,20 +1,8 @@
 import { Agent, type ClientRequest, type IncomingHttpHeaders, type IncomingMessage, type OutgoingHttpHeaders, request } from 'node:http';
 import type { Socket } from 'node:net';
 import type { Duplex, Readable } from 'node:stream';
-import { setTimeout as sleep } from 'node:timers/promises';
-import { scope } from './signals.js';
 
-/** HTTP between the platform and a function's container: readiness polling and the forwarded call. */
-
-const POLL_INTERVAL_MS = 15;
-// Each attempt may take longer than the last: a quick first answer is found at once, and a server slow
-// to answer GET / still gets up to the last value. Early attempts can hang rather than fail while the
-// container's network comes up, so they must not wait long.
-const ATTEMPT_TIMEOUTS_MS = [100, 200, 400, 800, 1_600, 3_200];
-
-export class ReadyTimeout extends Error {
-	override name = 'ReadyTimeout';
-}
+/** HTTP between the platform and a function instance: the forwarded call (JSON) and the raw stream. */
 
 export class OutputTooLarge extends Error {
 	override name = 'OutputTooLarge';
@@ -30,43 +18,6 @@ class ClosedEarly extends Error {
 	override name = 'ClosedEarly';
 }
 const CLOSED_EARLY = 'the connection to the function ended without a whole answer (or it switched protocols unasked)';
-
-/** Resolves when the server at `url` answers with any status; the answer is not read, nor followed. */
-function probe(url: string, signal: AbortSignal): Promise<void> {
-	return new Promise((resolve, reject) => {
-		// node:http follows no redirect: a function's 302 to a host-only service is an answer, not a hop.
-		const req = request(url, { agent: false, signal }, (res) => {
-			res.destroy();
-			resolve();
-		});
-		req.on('error', reject);
-		req.end();
-	});
-}
-
-/**
- * Polls `url` until the server answers with any HTTP status. A TCP connect alone proves nothing:
- * docker-proxy accepts on the published port before anything listens in the container.
- * Throws ReadyTimeout at `deadline` (epoch ms); rethrows the abort reason when `signal` fires.
- */
-export async function waitReady(url: string, deadline: number, signal: AbortSignal): Promise<void> {
-	for (let attempt = 0; ; attempt++) {
-		signal.throwIfAborted();
-		const remaining = deadline - Date.now();
-		if (remaining <= 0) throw new ReadyTimeout('not ready in time');
-		const limit = ATTEMPT_TIMEOUTS_MS[Math.min(attempt, ATTEMPT_TIMEOUTS_MS.length - 1)]!;
-		const scoped = scope([signal], Math.min(limit, remaining));
-		try {
-			await probe(url, scoped.signal);
-			return;
-		} catch {
-			signal.throwIfAborted();
-		} finally {
-			scoped.dispose();
-		}
-		await sleep(Math.min(POLL_INTERVAL_MS, Math.max(0, deadline - Date.now())), undefined, { signal }).catch(() => {});
-	}
-}
 
 export interface FunctionResponse {
 	status: number;

@@ -1,10 +1,10 @@
-import { type IncomingMessage, STATUS_CODES, type Server, type ServerResponse, createServer } from 'node:http';
+import { type IncomingMessage, type Server, type ServerResponse, createServer } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { limitConnections } from './connections.js';
 import { type DoorOptions, checkHost, checkOrigin } from './door.js';
 import { checkJsonHeaders, parseObject, readBody } from './body.js';
-import { type ErrorCode, ApiError, toErrorResponse } from './errors.js';
+import { ApiError, errorOnSocket, toErrorResponse } from './errors.js';
 import { log } from './log.js';
 import { type Params, createRouter } from './router.js';
 
@@ -212,12 +212,10 @@ function parseTarget(target: string | undefined): Target {
 	return { pathname: end < 0 ? raw : raw.slice(0, end), searchParams: new URLSearchParams(query) };
 }
 
-/** Answers on a bare socket, for what Node keeps away from the request handler; then closes it. */
-function replyRaw(socket: Duplex, status: number, code: ErrorCode, message: string, headers: Record<string, string> = {}) {
+/** Answers `err` on a bare socket, for what Node keeps away from the request handler; then closes it. */
+function replyRaw(socket: Duplex, err: unknown) {
 	if (!socket.writable) return void socket.destroy();
-	const payload = JSON.stringify({ error: { code, message } });
-	const extra = Object.entries(headers).map(([key, value]) => `${key}: ${value}\r\n`).join('');
-	socket.end(`HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(payload)}\r\n${extra}connection: close\r\n\r\n${payload}`);
+	socket.end(errorOnSocket(err));
 }
 
 export function createApiServer(routes: Routes, options: ServerOptions): Server {
@@ -232,7 +230,7 @@ export function createApiServer(routes: Routes, options: ServerOptions): Server 
 		keepAliveTimeout: 5_000,
 		requireHostHeader: false,
 	});
-	const busy = limitConnections(server, options.maxConnections, (socket) => replyRaw(socket, 503, 'too_many_connections', 'Too many open connections; retry shortly.', { 'retry-after': '1' }));
+	const busy = limitConnections(server, options.maxConnections, (socket) => replyRaw(socket, new ApiError('too_many_connections', 'Too many open connections; retry shortly.', { 'retry-after': '1' })));
 	const serve = (req: IncomingMessage, res: ServerResponse) => {
 		busy(req, res);
 		void handle(routes, options, req, res);
@@ -242,20 +240,18 @@ export function createApiServer(routes: Routes, options: ServerOptions): Server 
 	server.on('checkContinue', serve);
 	server.on('checkExpectation', serve);
 	server.on('clientError', (err: NodeJS.ErrnoException, socket: Duplex) => {
-		const status = err.code === 'HPE_HEADER_OVERFLOW' ? 431 : err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 408 : 400;
-		replyRaw(socket, status, status === 408 ? 'request_timeout' : status === 431 ? 'headers_too_large' : 'bad_request', 'The request is not valid HTTP, or came too slowly.');
+		const code = err.code === 'HPE_HEADER_OVERFLOW' ? 'headers_too_large' : err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 'request_timeout' : 'bad_request';
+		replyRaw(socket, new ApiError(code, 'The request is not valid HTTP, or came too slowly.'));
 	});
 	// Node hands CONNECT to its own event; no route takes it, but the door is the same as for any request.
 	server.on('connect', (req: IncomingMessage, socket: Duplex) => {
 		try {
 			const match = routes.match('CONNECT', admit(req, options).pathname);
-			if (match.kind === 'method_not_allowed') replyRaw(socket, 405, 'method_not_allowed', `CONNECT is not allowed here; use ${match.allow.join(', ')}.`, { allow: match.allow.join(', ') });
-			else replyRaw(socket, 404, 'not_found', 'No route for this path.');
+			if (match.kind === 'method_not_allowed') replyRaw(socket, new ApiError('method_not_allowed', `CONNECT is not allowed here; use ${match.allow.join(', ')}.`, { allow: match.allow.join(', ') }));
+			else replyRaw(socket, new ApiError('not_found', 'No route for this path.'));
 		} catch (err) {
 			// Outside the request handler nothing else catches: a bad path must not end the process.
-			const error = toErrorResponse(err);
-			const { connection: _, ...headers } = error.headers;
-			replyRaw(socket, error.status, error.body.error.code, error.body.error.message, headers);
+			replyRaw(socket, err);
 		}
 	});
 	return server;

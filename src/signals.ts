@@ -44,3 +44,13 @@ export function scope(parents: AbortSignal[], ms?: number): Scope {
 	if (controller.signal.aborted) dispose();
 	return { signal: controller.signal, dispose };
 }
+
+/** Resolves with `promise`, or rejects as soon as `signal` fires. */
+export function abortable<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {
+	if (signal.aborted) return Promise.reject(signal.reason);
+	return new Promise((resolve, reject) => {
+		const onAbort = () => reject(signal.reason);
+		signal.addEventListener('abort', onAbort, { once: true });
+		promise.then(resolve, reject).finally(() => signal.removeEventListener('abort', onAbort));
+	});
+}

@@ -110,7 +110,7 @@ browser('loopback names, with or without the port, and the server’s own origin
 	const own = { host: `localhost:${port}`, origin: `http://localhost:${port}`, 'sec-fetch-site': 'same-origin', ...asJson };
 	assert.is((await call(platform.app.url, 'POST', '/functions/dropped/invoke', own, '{"input": 1}')).status, 200, 'same-origin POST from the API’s own page');
 	assert.is((await call(platform.app.url, 'GET', '/functions', { 'sec-fetch-site': 'none' })).status, 200, 'typed into the address bar');
-	await platform.app.pool.drain();
+	await platform.app.scheduler.drain();
 });
 
 browser('Sec-Fetch-Site cross-site or same-site without an allowed Origin is refused, GETs included', async () => {
@@ -224,7 +224,7 @@ clients('the CLI and curl work against a platform with ALLOWED_HOSTS unset', asy
 			const bare = await execa('curl', ['-s', '-o', '/dev/null', '-w', '%{http_code}', '-X', 'POST', `${base}/functions/hello/invoke`]);
 			assert.is(bare.stdout, '200', 'a bodiless POST needs no Content-Type');
 		}
-		await p.app.pool.drain();
+		await p.app.scheduler.drain();
 	} finally {
 		await p.close();
 	}
@@ -243,7 +243,7 @@ clients('curl uploads through the raw route with its Expect: 100-continue as bef
 		assert.match(res.stderr, /> Expect: 100-continue/i, 'curl sent Expect');
 		assert.match(res.stderr, /< HTTP\/1\.1 100 Continue/i, 'and was told to go on');
 		assert.is(JSON.parse(body!).headers.expect, undefined, 'Expect is hop-by-hop: not forwarded');
-		await p.app.pool.drain();
+		await p.app.scheduler.drain();
 	} finally {
 		await p.close();
 	}

@@ -92,8 +92,8 @@ export async function eventually<T>(probe: () => Promise<T>, check: (value: T) =
  * in flight are done. Returns the untracked ones.
  */
 export async function orphans(platform: Platform): Promise<string[]> {
-	await platform.app.pool.drain();
-	const known = new Set(platform.app.pool.snapshot().map((c) => c.name));
+	await platform.app.scheduler.drain();
+	const known = new Set(platform.app.scheduler.snapshot().map((c) => c.name));
 	const { stdout } = await execa('docker', ['ps', '-a', '--format', '{{.Names}}', '--filter', `label=lowcode-faas.instance=${platform.config.instance}`]);
 	return stdout.split('\n').filter((name) => name && !known.has(name));
 }

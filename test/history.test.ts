@@ -187,7 +187,7 @@ deep.after(async () => {
 deep('input nested 20,000 deep is 400 invalid_input, sync and async; the warm container stays', async () => {
 	const warm = await platform.request('POST', '/functions/bulky/invoke', { input: { size: 1 } });
 	assert.is(warm.status, 200);
-	const before = platform.app.pool.snapshot().map((c) => c.name);
+	const before = platform.app.scheduler.snapshot().map((c) => c.name);
 	const body = `{"input":${'['.repeat(20_000)}${']'.repeat(20_000)}}`;
 	for (const path of ['/functions/bulky/invoke', '/functions/bulky/invoke?async=true']) {
 		const res = await platform.request('POST', path, body);
@@ -198,7 +198,7 @@ deep('input nested 20,000 deep is 400 invalid_input, sync and async; the warm co
 	const again = await platform.request('POST', '/functions/bulky/invoke', { input: { size: 1 } });
 	assert.is(again.status, 200);
 	assert.is(again.body.cold_start, false, 'the warm container was kept');
-	assert.equal(platform.app.pool.snapshot().map((c) => c.name), before);
+	assert.equal(platform.app.scheduler.snapshot().map((c) => c.name), before);
 	const ok = `{"input":${'['.repeat(64)}${']'.repeat(64)}}`;
 	assert.is((await platform.request('POST', '/functions/bulky/invoke', ok)).status, 200, '64 levels are fine');
 });

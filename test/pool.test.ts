@@ -143,14 +143,14 @@ caps('past the caps invocations queue, and a full queue gets 429 with Retry-Afte
 	let watching = true;
 	const watcher = (async () => {
 		while (watching) {
-			peak = Math.max(peak, platform.app.pool.snapshot().length);
+			peak = Math.max(peak, platform.app.scheduler.snapshot().length);
 			await new Promise((r) => setTimeout(r, 20));
 		}
 	})();
 	const a = [invoke('slowa', slow), invoke('slowa', slow), invoke('slowa', slow)];
-	await eventually(async () => platform.app.pool.queueDepth(), (depth) => depth === 1, 5_000);
+	await eventually(async () => platform.app.scheduler.queueDepth(), (depth) => depth === 1, 5_000);
 	const b = invoke('slowb', slow);
-	await eventually(async () => platform.app.pool.queueDepth(), (depth) => depth === 2, 5_000);
+	await eventually(async () => platform.app.scheduler.queueDepth(), (depth) => depth === 2, 5_000);
 	const rejected = await platform.request('POST', '/functions/slowa/invoke', slow);
 	assert.is(rejected.status, 429);
 	assert.is(rejected.body.error.code, 'too_many_invocations');
@@ -165,7 +165,7 @@ caps('past the caps invocations queue, and a full queue gets 429 with Retry-Afte
 
 caps('a queued invocation still times out within its own deadline', async () => {
 	const busy = [invoke('slowa', { input: { seconds: 2 } }), invoke('slowb', { input: { seconds: 2 } })];
-	await eventually(async () => platform.app.pool.snapshot().filter((c) => c.used > 0).length, (n) => n === 2, 5_000);
+	await eventually(async () => platform.app.scheduler.snapshot().filter((c) => c.used > 0).length, (n) => n === 2, 5_000);
 	const started = Date.now();
 	const queued = await invoke('slowa', { input: { seconds: 0 }, timeout_ms: 500 });
 	assert.is(queued.status, 'timeout');
@@ -188,10 +188,10 @@ ThreadingHTTPServer(("0.0.0.0", int(os.environ["PORT"])), H).serve_forever()
 `;
 	await platform.request('POST', '/functions', { name: 'swap', language: 'python', source_code: source, max_replicas: 1, env: { WORD: 'old' } });
 	const first = invoke('swap', { input: 1.5, timeout_ms: 20_000 });
-	await eventually(async () => platform.app.pool.snapshot().find((c) => c.fn === 'swap'), (c) => c?.state === 'ready' && c.used > 0);
+	await eventually(async () => platform.app.scheduler.snapshot().find((c) => c.fn === 'swap'), (c) => c?.state === 'ready' && c.used > 0);
 	await new Promise((r) => setTimeout(r, 200));
 	const queued = invoke('swap', { input: 0, timeout_ms: 20_000 });
-	await eventually(async () => platform.app.pool.queueDepth(), (depth) => depth === 1);
+	await eventually(async () => platform.app.scheduler.queueDepth(), (depth) => depth === 1);
 	await platform.request('PATCH', '/functions/swap', { env: { WORD: 'new' } });
 	assert.is((await first).output, 'old', 'the request already sent finishes on the old container');
 	assert.is((await queued).output, 'new', 'the queued one runs with the new settings');
@@ -204,7 +204,7 @@ const prewarm = suite('pool: prewarm');
 prewarm('a prewarmed function is warm before its first invocation', async () => {
 	platform = await startPlatform({ LOWCODE_FAAS_PREWARM: 'early' }, { 'early.py': await fixture('echo.py'), 'late.py': await fixture('echo.py') });
 	try {
-		await eventually(async () => platform.app.pool.snapshot().map((c) => `${c.fn}:${c.state}`), (all) => all.includes('early:ready'));
+		await eventually(async () => platform.app.scheduler.snapshot().map((c) => `${c.fn}:${c.state}`), (all) => all.includes('early:ready'));
 		assert.equal(await containersOfFunction(platform.config, 'late'), [], 'only the listed function is prewarmed');
 		const r = await invoke('early');
 		assert.is(r.status, 'success', r.error_message);

@@ -21,7 +21,7 @@ async function answersFor(uid: number, url: string): Promise<string> {
 }
 
 reach('the platform reaches its containers on their bridge address, with no published port', async () => {
-	assert.is(platform.app.pool.reach(), 'bridge', 'this host routes Docker bridge addresses');
+	assert.is(platform.app.backend.reach(), 'bridge', 'this host routes Docker bridge addresses');
 	const created = await platform.request('POST', '/functions', { name: 'echo', language: 'python', source_code: await fixture('echo.py') });
 	assert.is(created.status, 201);
 	const res = await platform.request('POST', '/functions/echo/invoke', { input: { hi: 1 }, timeout_ms: 20_000 });

@@ -1,6 +1,7 @@
 import type { Config } from '../config.js';
 import { ApiError } from '../errors.js';
-import type { Pool } from '../pool.js';
+import type { ContainerLogs } from '../container-logs.js';
+import type { Scheduler } from '../scheduler.js';
 import type { Runs } from '../runs.js';
 import type { Handler } from '../server.js';
 import type { Store } from '../store.js';
@@ -19,24 +20,24 @@ function present<T extends object>(record: T, showEnv = false): T {
 const wantsEnv = (query: URLSearchParams) => query.get('show_env') === 'true';
 
 /** POST /functions: creates a function, or replaces the source of an existing one. */
-export function createFunction(config: Config, store: Store, pool: Pool): Handler {
+export function createFunction(config: Config, store: Store, scheduler: Scheduler): Handler {
 	return async (req) => {
 		const body = checkCreate(await req.json(), config);
 		const record = await store.save(body.name, body.language, body.source_code, body.settings);
-		// New code wins: containers of the old source take no new requests.
-		pool.retireFunction(body.name);
+		// New code wins: instances of the old source take no new requests, nor do its queued invocations.
+		scheduler.retireFunction(body.name, await store.locate(body.name).catch(() => null));
 		return { status: 201, body: present(record) };
 	};
 }
 
 /** PATCH /functions/{name}: changes settings; they apply from the next container on. */
-export function patchFunction(config: Config, store: Store, pool: Pool): Handler {
+export function patchFunction(config: Config, store: Store, scheduler: Scheduler): Handler {
 	return async (req) => {
 		const name = checkName(req.params.name);
 		const patch = checkPatch(await req.json(), config);
 		const record = await store.updateSettings(name, patch);
 		if (!record) throw missing(name);
-		pool.retireFunction(name);
+		scheduler.retireFunction(name, await store.locate(name).catch(() => null));
 		return { status: 200, body: present(record, wantsEnv(req.query)) };
 	};
 }
@@ -79,11 +80,13 @@ export function getFunction(store: Store): Handler {
 }
 
 /** DELETE /functions/{name} */
-export function deleteFunction(store: Store, pool: Pool, runs: Runs): Handler {
+export function deleteFunction(store: Store, scheduler: Scheduler, logs: ContainerLogs, runs: Runs): Handler {
 	return async (req) => {
 		const name = checkName(req.params.name);
 		const removed = await store.remove(name);
-		pool.forget(name);
+		// Its instances go, and so does the output kept from removed ones.
+		scheduler.retireFunction(name);
+		logs.forget(name);
 		if (!removed) throw missing(name);
 		// Its run history goes with it; its queued runs fail.
 		if (removed.id) await runs.remove(removed.id);
@@ -92,7 +95,7 @@ export function deleteFunction(store: Store, pool: Pool, runs: Runs): Handler {
 }
 
 /** GET /functions/{name}/logs?tail=200: what its containers printed, as text. */
-export function functionLogs(store: Store, pool: Pool): Handler {
+export function functionLogs(store: Store, scheduler: Scheduler, logs: ContainerLogs): Handler {
 	return async (req) => {
 		const name = checkName(req.params.name);
 		const raw = req.query.get('tail') ?? '200';
@@ -101,7 +104,7 @@ export function functionLogs(store: Store, pool: Pool): Handler {
 		// Logs of a function whose file is unsafe to use are still shown: they are not read from it.
 		if (!store.exists(name)) throw missing(name);
 		// The text is what functions printed: never to be sniffed into something a browser would render.
-		return { status: 200, headers: { 'x-content-type-options': 'nosniff' }, text: await pool.logs(name, tail) };
+		return { status: 200, headers: { 'x-content-type-options': 'nosniff' }, text: await logs.render(name, scheduler.liveNames(name), tail) };
 	};
 }
 

@@ -1,7 +1,6 @@
-import type { Config } from '../config.js';
-import { engineProblem, imageExists } from '../docker.js';
+import type { Backend } from '../backend.js';
 import type { Metrics } from '../metrics.js';
-import type { Pool } from '../pool.js';
+import type { Scheduler } from '../scheduler.js';
 import type { Handler } from '../server.js';
 
 /** GET /healthz: the process serves. */
@@ -12,28 +11,20 @@ export function healthz(): Handler {
 // Probes are cheap to call and docker calls are not: an answer is reused for this long.
 const READY_CACHE_MS = 2_000;
 
-/** GET /readyz: 200 when Docker answers and the runtime images exist, else 503 with the reason. */
-export function readyz(config: Config): Handler {
+/** GET /readyz: 200 when functions can be started (for Docker: it answers and the runtime images exist), else 503 with the reason. */
+export function readyz(backend: Pick<Backend, 'problem'>): Handler {
 	let cached: { at: number; problem: string | null } | undefined;
-	async function check(): Promise<string | null> {
-		const problem = await engineProblem();
-		if (problem) return `Docker is unreachable: ${problem}`;
-		for (const image of Object.values(config.images)) {
-			if (!(await imageExists(image).catch(() => false))) return `The runtime image ${image} is missing; build it with: npm run setup.`;
-		}
-		return null;
-	}
 	return async () => {
-		if (!cached || Date.now() - cached.at > READY_CACHE_MS) cached = { at: Date.now(), problem: await check() };
+		if (!cached || Date.now() - cached.at > READY_CACHE_MS) cached = { at: Date.now(), problem: await backend.problem() };
 		return cached.problem ? { status: 503, body: { status: 'unavailable', reason: cached.problem } } : { status: 200, body: { status: 'ready' } };
 	};
 }
 
 /** GET /metrics: Prometheus text format. */
-export function metricsHandler(metrics: Metrics, pool: Pool): Handler {
+export function metricsHandler(metrics: Metrics, scheduler: Scheduler): Handler {
 	return async () => {
 		const containers = new Map<string, number>();
-		for (const c of pool.snapshot()) containers.set(c.fn, (containers.get(c.fn) ?? 0) + 1);
-		return { status: 200, text: metrics.render({ containers, queueDepth: pool.queueDepth() }), headers: { 'content-type': 'text/plain; version=0.0.4; charset=utf-8' } };
+		for (const c of scheduler.snapshot()) containers.set(c.fn, (containers.get(c.fn) ?? 0) + 1);
+		return { status: 200, text: metrics.render({ containers, queueDepth: scheduler.queueDepth() }), headers: { 'content-type': 'text/plain; version=0.0.4; charset=utf-8' } };
 	};
 }

@@ -1,8 +1,8 @@
 import type { Background } from '../background.js';
 import { ApiError } from '../errors.js';
-import type { Pool } from '../pool.js';
+import type { Scheduler } from '../scheduler.js';
 import type { RunResult } from '../result.js';
-import type { Runner } from '../run.js';
+import type { Runner } from '../runner.js';
 import { type RunRecord, type Runs, newRunId } from '../runs.js';
 import type { Handler } from '../server.js';
 import type { Store } from '../store.js';
@@ -18,7 +18,7 @@ export function recordOf(result: RunResult, fn: string, createdAt: Date): RunRec
  * POST /functions/{name}/invoke: runs the function; 200 with a RunResult whenever it was run.
  * With ?async=true: 202 with the run id at once, the run goes on in the background.
  */
-export function invokeFunction(store: Store, pool: Pool, runner: Runner, runs: Runs, background: Background): Handler {
+export function invokeFunction(store: Store, scheduler: Scheduler, runner: Runner, runs: Runs, background: Background): Handler {
 	return async (req) => {
 		const name = checkName(req.params.name);
 		const mode = req.query.get('async');
@@ -26,8 +26,8 @@ export function invokeFunction(store: Store, pool: Pool, runner: Runner, runs: R
 		const { input, timeoutMs } = checkInvoke(await req.json({ optional: true }));
 		const ref = await store.locate(name);
 		if (!ref) {
-			// Deleted by hand: its warm containers go too.
-			pool.retireFunction(name);
+			// Deleted by hand: its warm instances go too.
+			scheduler.retireFunction(name);
 			throw functionNotFound(name);
 		}
 		const functionId = await store.functionId(ref);

@@ -1,20 +1,20 @@
 import { type ErrorCode, ApiError } from '../errors.js';
 import { RAW_ANSWER_HEADERS } from '../forward.js';
-import type { Pool } from '../pool.js';
-import type { Runner } from '../run.js';
+import type { Scheduler } from '../scheduler.js';
+import type { Runner } from '../runner.js';
 import type { Handler } from '../server.js';
 import type { Store } from '../store.js';
 import { DEFAULT_TIMEOUT_MS, MAX_TIMEOUT_MS, isValidName } from '../validate.js';
 
-/** An error the platform makes on the raw route: JSON, and marked as the platform's own. */
-const platformError = (code: ErrorCode, message: string, headers: Record<string, string> = {}) =>
+/** An error the platform makes on the raw route: JSON, and marked as the platform's own, not the function's. */
+const platformError = (code: ErrorCode, message: string, headers: Readonly<Record<string, string>> = {}) =>
 	new ApiError(code, message, { ...headers, ...RAW_ANSWER_HEADERS, 'x-lowcode-faas-error': code });
 
 /**
  * `/fn/{name}` and `/fn/{name}/{rest...}`, any method: the function gets the method, the rest of the
  * path, the query and the headers, and its status, headers and body come back as they are, streamed.
  */
-export function rawRoute(store: Store, pool: Pool, runner: Runner): Handler {
+export function rawRoute(store: Store, scheduler: Scheduler, runner: Runner): Handler {
 	return async (req) => {
 		const name = req.params.name ?? '';
 		if (!isValidName(name)) throw platformError('invalid_name', 'The function name in the path is not valid.');
@@ -24,7 +24,7 @@ export function rawRoute(store: Store, pool: Pool, runner: Runner): Handler {
 			throw err;
 		});
 		if (!ref) {
-			pool.retireFunction(name);
+			scheduler.retireFunction(name);
 			throw platformError('function_not_found', `No function named "${name}".`);
 		}
 		// Chunked is the only transfer coding passed on: any other would reach the function as if it were the body.
@@ -41,8 +41,8 @@ export function rawRoute(store: Store, pool: Pool, runner: Runner): Handler {
 		}
 		const query = req.raw.req.url?.includes('?') ? req.raw.req.url.slice(req.raw.req.url.indexOf('?')) : '';
 		await runner.proxy(ref, req.raw.req, req.raw.res, (req.raw.rest || '/') + query, timeoutMs, req.signal).catch((err: unknown) => {
-			// 429 and the like arrive before anything was written: mark them as the platform's.
-			if (err instanceof ApiError) throw platformError(err.code, err.message);
+			// Raised before anything was written (429, 502, 504...): marked as the platform's.
+			if (err instanceof ApiError) throw platformError(err.code, err.message, err.headers);
 			throw err;
 		});
 		return null;
