@@ -1,4 +1,4 @@
-import type { Config, Language } from './config.js';
+import type { Language, Sandbox } from './config.js';
 import type { SourceRef } from './store.js';
 
 /**
@@ -58,7 +58,7 @@ export class StartFailure extends Error {
 }
 
 /** What an instance of `ref` runs, with the operator's defaults for the limits it does not set. */
-export function specOf(ref: SourceRef, name: string, config: Pick<Config, 'sandbox'>): InstanceSpec {
+export function specOf(ref: SourceRef, name: string, config: { sandbox: Pick<Sandbox, 'memoryMb' | 'cpus'> }): InstanceSpec {
 	return {
 		name,
 		function: ref.name,

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { type Backend, type Exit, StartFailure, specOf } from './backend.js';
-import type { Config } from './config.js';
+import type { Config, Sandbox } from './config.js';
 import { ApiError } from './errors.js';
 import { log } from './log.js';
 import type { SourceRef } from './store.js';
@@ -56,7 +56,7 @@ interface Waiter {
 }
 
 /** The limits the scheduler works within (a Config has them all). */
-export type Limits = Pick<Config, 'instance' | 'concurrency' | 'maxReplicas' | 'maxContainers' | 'maxQueue' | 'idleMs' | 'sandbox'>;
+export type Limits = Pick<Config, 'instance' | 'concurrency' | 'maxReplicas' | 'maxContainers' | 'maxQueue' | 'idleMs'> & { sandbox: Pick<Sandbox, 'memoryMb' | 'cpus'> };
 
 export interface SchedulerOptions {
 	/** Called before an instance is removed, e.g. to keep its last output. */
@@ -80,6 +80,8 @@ export function createScheduler(limits: Limits, backend: Backend, options: Sched
 	const byName = new Map<string, Instance>();
 	const queue: Waiter[] = [];
 	const removals = new Set<Promise<void>>();
+	/** Instances being removed: the upkeep must not remove them a second time. */
+	const removing = new Set<string>();
 	/** Starts in flight: shutdown waits for them, so that none creates an instance after the last removal. */
 	const launching = new Set<Promise<void>>();
 	let closed = false;
@@ -214,7 +216,12 @@ export function createScheduler(limits: Limits, backend: Backend, options: Sched
 		else byFunction.delete(i.fn);
 		if (i.state !== 'dead') i.state = 'draining';
 		i.exited.abort(new Error('removed'));
-		track(beforeRemove(i.fn, i.name).catch(() => {}).then(() => backend.remove([i.name])));
+		removing.add(i.name);
+		const removal = beforeRemove(i.fn, i.name)
+			.catch(() => {})
+			.then(() => backend.remove([i.name]))
+			.finally(() => removing.delete(i.name));
+		track(removal);
 		if (!quiet) pump();
 	}
 
@@ -356,7 +363,8 @@ export function createScheduler(limits: Limits, backend: Backend, options: Sched
 		retireFunction,
 		warm,
 		removeIdle,
-		tracks: (name: string) => byName.has(name),
+		/** Whether the scheduler knows the instance (serving, starting, or being removed). */
+		tracks: (name: string) => byName.has(name) || removing.has(name),
 		isClosed: () => closed,
 		close,
 		drain,
