@@ -2,6 +2,7 @@ import { mkdir, mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promis
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { inspect } from 'node:util';
 import { type ResultPromise, execa } from 'execa';
 import { type App, startApp } from '../src/app.js';
 import { type Config, loadConfig } from '../src/config.js';
@@ -77,14 +78,24 @@ export async function containersOfFunction(config: Config, fn: string): Promise<
 	return stdout.split('\n').filter(Boolean);
 }
 
-/** Polls (bounded) until `check` holds; returns its last value. */
-export async function eventually<T>(probe: () => Promise<T>, check: (value: T) => boolean, timeoutMs = 10_000): Promise<T> {
+/**
+ * Polls `probe` until `check` holds and returns that value; throws when it does not hold within
+ * `timeoutMs`, naming `what` was awaited and the last value seen. The wait is the assertion.
+ */
+export async function eventually<T>(what: string, probe: () => Promise<T>, check: (value: T) => boolean, timeoutMs = 10_000): Promise<T> {
 	const until = Date.now() + timeoutMs;
 	for (;;) {
 		const value = await probe();
-		if (check(value) || Date.now() > until) return value;
+		if (check(value)) return value;
+		if (Date.now() > until) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}; last value: ${shown(value)}`);
 		await sleep(100);
 	}
+}
+
+/** A value as an error message shows it: inspected, and cut so that a big body does not bury the message. */
+function shown(value: unknown): string {
+	const text = inspect(value, { depth: 4, breakLength: Infinity });
+	return text.length > 2_000 ? `${text.slice(0, 2_000)}… (${text.length} characters)` : text;
 }
 
 /**

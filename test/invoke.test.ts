@@ -21,7 +21,7 @@ async function noContainersLeft() {
 
 /** Waits until the function has no container left; fails the test otherwise. */
 async function goneFor(fn: string) {
-	assert.equal(await eventually(() => containersOfFunction(platform.config, fn), (left) => left.length === 0), [], `a container of ${fn} is left`);
+	await eventually(`no container of ${fn} left`, () => containersOfFunction(platform.config, fn), (left) => left.length === 0);
 }
 
 const run = suite('invoke: functions that answer');
@@ -155,7 +155,7 @@ faults('a caller that hangs up mid-request gets its container replaced', async (
 	assert.is((await invoke('sleeper', { input: { seconds: 0 } })).body.status, 'success');
 	const aborted = new AbortController();
 	const call = fetch(`${platform.app.url}/functions/sleeper/invoke`, { method: 'POST', body: '{"input": {"hang": true}, "timeout_ms": 60000}', headers: { 'content-type': 'application/json' }, signal: aborted.signal });
-	await eventually(async () => platform.app.pool.snapshot().find((c) => c.fn === 'sleeper')?.used ?? 0, (used) => used > 0);
+	await eventually('a sleeper container in use', async () => platform.app.pool.snapshot().find((c) => c.fn === 'sleeper')?.used ?? 0, (used) => used > 0);
 	await new Promise((r) => setTimeout(r, 200)); // the request is with the function now
 	aborted.abort();
 	await call.catch(() => {});

@@ -31,7 +31,7 @@ logs('GET /functions/{name}/logs shows what the live container printed, as text'
 
 logs('the last lines of a removed container are kept', async () => {
 	await platform.request('PATCH', '/functions/echo', { env: { A: '1' } }); // retires the container
-	const res = await eventually(() => text('/functions/echo/logs'), (r) => r.body.includes('(removed)'));
+	const res = await eventually('the removed container\'s lines in the logs', () => text('/functions/echo/logs'), (r) => r.body.includes('(removed)'));
 	assert.match(res.body, /\(removed\) <==\n(.*\n)*.*echo got a request/);
 });
 

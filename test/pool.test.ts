@@ -64,8 +64,7 @@ warm('an update through the API is served on the next call; the old container go
 	const r = await invoke('ver');
 	assert.is(r.output, 'v2');
 	assert.is(r.cold_start, true);
-	const left = await eventually(() => containersOfFunction(platform.config, 'ver'), (ids) => ids.length === 1);
-	assert.is(left.length, 1, 'only the new version runs');
+	await eventually('only the new version running', () => containersOfFunction(platform.config, 'ver'), (ids) => ids.length === 1);
 });
 
 warm('a file edited on disk is served on the next call', async () => {
@@ -76,7 +75,7 @@ warm('a file edited on disk is served on the next call', async () => {
 warm('a file deleted by hand is 404 and its containers go', async () => {
 	await execa('rm', [join(platform.dataDir, 'functions/ver.py')]);
 	assert.is((await platform.request('POST', '/functions/ver/invoke', {})).status, 404);
-	assert.equal(await eventually(() => containersOfFunction(platform.config, 'ver'), (ids) => ids.length === 0), []);
+	await eventually('no container of the deleted function', () => containersOfFunction(platform.config, 'ver'), (ids) => ids.length === 0);
 });
 
 warm('concurrent invocations of a cold function start one container', async () => {
@@ -110,7 +109,7 @@ warm('a hung request times out and its container is replaced', async () => {
 	assert.is(next.status, 'success', next.error_message);
 	assert.is(next.cold_start, true, 'a fresh container answered');
 	assert.is.not(next.output.host, warmUp.output.host);
-	assert.is((await eventually(() => containersOfFunction(platform.config, 'burst'), (ids) => ids.length === 1)).length, 1);
+	await eventually('the timed-out container gone, one left', () => containersOfFunction(platform.config, 'burst'), (ids) => ids.length === 1);
 });
 
 warm.run();
@@ -121,7 +120,7 @@ idle('a container idle past LOWCODE_FAAS_IDLE_S is removed', async () => {
 	await create('echo', 'echo.py');
 	assert.is((await invoke('echo')).status, 'success');
 	assert.is((await containersOfFunction(platform.config, 'echo')).length, 1);
-	assert.equal(await eventually(() => containersOfFunction(platform.config, 'echo'), (ids) => ids.length === 0, 6_000), []);
+	await eventually('the idle container removed', () => containersOfFunction(platform.config, 'echo'), (ids) => ids.length === 0, 6_000);
 	const again = await invoke('echo');
 	assert.is(again.cold_start, true);
 });
@@ -148,9 +147,9 @@ caps('past the caps invocations queue, and a full queue gets 429 with Retry-Afte
 		}
 	})();
 	const a = [invoke('slowa', slow), invoke('slowa', slow), invoke('slowa', slow)];
-	await eventually(async () => platform.app.pool.queueDepth(), (depth) => depth === 1, 5_000);
+	await eventually('one invocation queued', async () => platform.app.pool.queueDepth(), (depth) => depth === 1, 5_000);
 	const b = invoke('slowb', slow);
-	await eventually(async () => platform.app.pool.queueDepth(), (depth) => depth === 2, 5_000);
+	await eventually('two invocations queued', async () => platform.app.pool.queueDepth(), (depth) => depth === 2, 5_000);
 	const rejected = await platform.request('POST', '/functions/slowa/invoke', slow);
 	assert.is(rejected.status, 429);
 	assert.is(rejected.body.error.code, 'too_many_invocations');
@@ -165,7 +164,7 @@ caps('past the caps invocations queue, and a full queue gets 429 with Retry-Afte
 
 caps('a queued invocation still times out within its own deadline', async () => {
 	const busy = [invoke('slowa', { input: { seconds: 2 } }), invoke('slowb', { input: { seconds: 2 } })];
-	await eventually(async () => platform.app.pool.snapshot().filter((c) => c.used > 0).length, (n) => n === 2, 5_000);
+	await eventually('both containers busy', async () => platform.app.pool.snapshot().filter((c) => c.used > 0).length, (n) => n === 2, 5_000);
 	const started = Date.now();
 	const queued = await invoke('slowa', { input: { seconds: 0 }, timeout_ms: 500 });
 	assert.is(queued.status, 'timeout');
@@ -188,10 +187,10 @@ ThreadingHTTPServer(("0.0.0.0", int(os.environ["PORT"])), H).serve_forever()
 `;
 	await platform.request('POST', '/functions', { name: 'swap', language: 'python', source_code: source, max_replicas: 1, env: { WORD: 'old' } });
 	const first = invoke('swap', { input: 1.5, timeout_ms: 20_000 });
-	await eventually(async () => platform.app.pool.snapshot().find((c) => c.fn === 'swap'), (c) => c?.state === 'ready' && c.used > 0);
+	await eventually('the swap container ready and in use', async () => platform.app.pool.snapshot().find((c) => c.fn === 'swap'), (c) => c?.state === 'ready' && c.used > 0);
 	await new Promise((r) => setTimeout(r, 200));
 	const queued = invoke('swap', { input: 0, timeout_ms: 20_000 });
-	await eventually(async () => platform.app.pool.queueDepth(), (depth) => depth === 1);
+	await eventually('the second invocation queued', async () => platform.app.pool.queueDepth(), (depth) => depth === 1);
 	await platform.request('PATCH', '/functions/swap', { env: { WORD: 'new' } });
 	assert.is((await first).output, 'old', 'the request already sent finishes on the old container');
 	assert.is((await queued).output, 'new', 'the queued one runs with the new settings');
@@ -204,7 +203,7 @@ const prewarm = suite('pool: prewarm');
 prewarm('a prewarmed function is warm before its first invocation', async () => {
 	platform = await startPlatform({ LOWCODE_FAAS_PREWARM: 'early' }, { 'early.py': await fixture('echo.py'), 'late.py': await fixture('echo.py') });
 	try {
-		await eventually(async () => platform.app.pool.snapshot().map((c) => `${c.fn}:${c.state}`), (all) => all.includes('early:ready'));
+		await eventually('the prewarmed container ready', async () => platform.app.pool.snapshot().map((c) => `${c.fn}:${c.state}`), (all) => all.includes('early:ready'));
 		assert.equal(await containersOfFunction(platform.config, 'late'), [], 'only the listed function is prewarmed');
 		const r = await invoke('early');
 		assert.is(r.status, 'success', r.error_message);

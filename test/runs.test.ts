@@ -21,7 +21,7 @@ runs('?async=true answers 202 at once; GET /runs/{id} shows it queued or running
 	assert.is(res.status, 202);
 	assert.equal(Object.keys(res.body).sort(), ['run_id', 'status']);
 	assert.is(res.body.status, 'queued');
-	const done = await eventually(async () => (await platform.request('GET', `/runs/${res.body.run_id}`)).body, (r) => r.status === 'success', 15_000);
+	const done = await eventually('the async run to succeed', async () => (await platform.request('GET', `/runs/${res.body.run_id}`)).body, (r) => r.status === 'success', 15_000);
 	assert.is(done.status, 'success', done.error_message);
 	assert.equal(done.output.body, { n: 1 });
 	assert.is(done.run_id, res.body.run_id);
@@ -33,7 +33,7 @@ runs('?async=true answers 202 at once; GET /runs/{id} shows it queued or running
 runs('sync runs are kept too; GET /runs lists newest first, by function, with a limit', async () => {
 	const ids: string[] = [];
 	for (let i = 0; i < 3; i++) ids.push((await platform.request('POST', '/functions/echo/invoke', { input: i })).body.run_id);
-	const listed = await eventually(async () => (await platform.request('GET', '/runs?function=echo&limit=2')).body, (list) => list[0]?.run_id === ids[2]);
+	const listed = await eventually('the newest sync run listed first', async () => (await platform.request('GET', '/runs?function=echo&limit=2')).body, (list) => list[0]?.run_id === ids[2]);
 	assert.equal(listed.map((r: { run_id: string }) => r.run_id), [ids[2], ids[1]]);
 	assert.is((await platform.request('GET', `/runs/${ids[0]}`)).body.output.body, 0);
 });
@@ -70,13 +70,13 @@ restart('queued async runs left by kill -9 run after a restart; the interrupted 
 		await request(url, 'POST', '/functions', { name: 'slow', language: 'python', source_code: await fixture('slow.py') });
 		const first = (await request(url, 'POST', '/functions/slow/invoke?async=true', { input: { seconds: 30 }, timeout_ms: 60_000 })).body;
 		const second = (await request(url, 'POST', '/functions/slow/invoke?async=true', { input: { seconds: 0 } })).body;
-		await eventually(async () => (await request(url, 'GET', `/runs/${first.run_id}`)).body.status, (status) => status === 'running');
+		await eventually('the first run running', async () => (await request(url, 'GET', `/runs/${first.run_id}`)).body.status, (status) => status === 'running');
 		assert.is((await request(url, 'GET', `/runs/${second.run_id}`)).body.status, 'queued');
 		child.kill('SIGKILL');
 		await child;
 		const restarted = await startPlatform({ LOWCODE_FAAS_DATA: dataDir });
 		try {
-			const done = await eventually(async () => (await restarted.request('GET', `/runs/${second.run_id}`)).body, (r) => r.status === 'success', 20_000);
+			const done = await eventually('the queued run to succeed after the restart', async () => (await restarted.request('GET', `/runs/${second.run_id}`)).body, (r) => r.status === 'success', 20_000);
 			assert.is(done.status, 'success', done.error_message);
 			const interrupted = (await restarted.request('GET', `/runs/${first.run_id}`)).body;
 			assert.is(interrupted.status, 'failed');
