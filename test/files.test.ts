@@ -215,6 +215,7 @@ race('load() does not hang on a FIFO put in place after locate()', async () => {
 		await execa('mkfifo', [join(data, 'functions/pipe.py')]);
 		const outcome = await Promise.race([
 			store.load(ref!).then(() => 'read', (err: { code?: string }) => err.code),
+			// A bound on a hang, not a wait: the refusal comes at once.
 			new Promise((resolve) => setTimeout(resolve, 3_000, 'hung')).then((v) => v),
 		]);
 		assert.is(outcome, 'unsafe_function_file');

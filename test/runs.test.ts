@@ -41,13 +41,18 @@ runs('sync runs are kept too; GET /runs lists newest first, by function, with a 
 runs('retention keeps the newest LOWCODE_FAAS_RUNS_KEEP runs, give or take a segment', async () => {
 	const ids: string[] = [];
 	for (let i = 0; i < 30; i++) ids.push((await platform.request('POST', '/functions/echo/invoke', { input: i })).body.run_id);
-	await new Promise((r) => setTimeout(r, 300));
-	const kept = (await platform.request('GET', '/runs?function=echo&limit=1000')).body.map((r: { run_id: string }) => r.run_id);
+	// History is written and trimmed after the answers: wait until the newest is listed and the rest trimmed.
+	const listed = await eventually(
+		'retention to trim history to 8 runs, give or take a segment',
+		async () => (await platform.request('GET', '/runs?function=echo&limit=1000')).body as { run_id: string }[],
+		(list) => list[0]?.run_id === ids.at(-1) && list.length <= 8 + 2,
+	);
+	const kept = listed.map((r) => r.run_id);
 	assert.ok(kept.length >= 8 && kept.length <= 8 + 2, `${kept.length} runs kept`);
 	assert.equal(kept.slice(0, 8), ids.slice(-8).reverse(), 'the newest ones');
 	assert.is((await platform.request('GET', `/runs/${ids[0]}`)).status, 404, 'the oldest is gone');
 	const [folder] = await readdir(join(platform.dataDir, 'runs'));
-	assert.ok((await readdir(join(platform.dataDir, 'runs', folder!))).length <= 5, 'whole segments are deleted');
+	await eventually('whole segments deleted', () => readdir(join(platform.dataDir, 'runs', folder!)), (files) => files.length <= 5);
 });
 
 runs('bad run ids, limits and async values are 400; unknown runs 404', async () => {
