@@ -2,7 +2,7 @@ import { execa } from 'execa';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { PythonImage } from '../src/config.js';
-import { type Platform, eventually, fixture, startPlatform } from './helpers.js';
+import { type Platform, deploy, eventually, startPlatform } from './helpers.js';
 
 interface Sample {
 	name: string;
@@ -95,8 +95,8 @@ obs.after(async () => {
 });
 
 obs('GET /metrics is valid Prometheus text with the platform’s series', async () => {
-	await platform.request('POST', '/functions', { name: 'echo', language: 'python', source_code: await fixture('echo.py') });
-	await platform.request('POST', '/functions', { name: 'crash', language: 'python', source_code: await fixture('crash.py') });
+	await deploy(platform, 'echo', 'echo.py');
+	await deploy(platform, 'crash', 'crash.py');
 	for (let i = 0; i < 3; i++) assert.is((await platform.request('POST', '/functions/echo/invoke', {})).body.status, 'success');
 	assert.is((await platform.request('POST', '/functions/crash/invoke', {})).body.status, 'failed');
 	const res = await fetch(`${platform.app.url}/metrics`);
