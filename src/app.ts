@@ -6,13 +6,13 @@ import { healthz, metricsHandler, readyz } from './api/health.js';
 import { invokeFunction } from './api/invoke.js';
 import { rawRoute } from './api/raw.js';
 import { getRun, listRuns } from './api/runs.js';
-import { createBackground } from './background.js';
+import { createAsyncRuns } from './async-runs.js';
 import type { Config } from './config.js';
 import { createMetrics } from './metrics.js';
 import { createPool } from './pool.js';
 import { createRouter } from './router.js';
 import { createRunner } from './run.js';
-import { createRuns } from './runs.js';
+import { createHistory } from './history.js';
 import { type Handler, createApiServer } from './server.js';
 import { createStore } from './store.js';
 
@@ -41,9 +41,9 @@ export async function startApp(config: Config): Promise<App> {
 	});
 	const metrics = createMetrics();
 	const runner = createRunner(config, pool, metrics);
-	const runs = createRuns(config, config.runsKeep);
+	const runs = createHistory(config, config.runsKeep);
 	const pending = await runs.init();
-	const background = createBackground(runner, store, runs, config.asyncConcurrency);
+	const background = createAsyncRuns(runner, store, runs, config.asyncConcurrency);
 	await background.resume(pending);
 
 	const routes = createRouter<Handler>();
@@ -88,7 +88,7 @@ export async function startApp(config: Config): Promise<App> {
 		await Promise.race([closed, sleep(config.shutdownMs)]);
 		server.closeAllConnections();
 		await background.close(config.shutdownMs);
-		await runs.flush();
+		await runs.drain();
 		await pool.close();
 	}
 

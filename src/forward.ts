@@ -2,7 +2,7 @@ import { Agent, type ClientRequest, type IncomingHttpHeaders, type IncomingMessa
 import type { Socket } from 'node:net';
 import type { Duplex, Readable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { scope } from './signals.js';
+import { scope } from './abort.js';
 
 /** HTTP between the platform and a function's container: readiness polling and the forwarded call. */
 

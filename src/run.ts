@@ -8,8 +8,8 @@ import { log } from './log.js';
 import type { Metrics } from './metrics.js';
 import { StartFailure } from './container.js';
 import type { Container, Pool } from './pool.js';
-import { type Scope, TimeoutError, scope } from './signals.js';
-import { newRunId } from './runs.js';
+import { type Scope, TimeoutError, scope } from './abort.js';
+import { newRunId } from './history.js';
 import { type RunContext, type RunResult, answeredResult, unansweredResult } from './result.js';
 import type { SourceRef } from './store.js';
 

@@ -1,7 +1,7 @@
 import type { Config } from '../config.js';
 import { ApiError } from '../errors.js';
 import type { Pool } from '../pool.js';
-import type { Runs } from '../runs.js';
+import type { History } from '../history.js';
 import type { Handler } from '../server.js';
 import type { Store } from '../store.js';
 import { type Settings, checkCreate, checkName, checkPatch, isValidName } from '../validate.js';
@@ -79,7 +79,7 @@ export function getFunction(store: Store): Handler {
 }
 
 /** DELETE /functions/{name} */
-export function deleteFunction(store: Store, pool: Pool, runs: Runs): Handler {
+export function deleteFunction(store: Store, pool: Pool, runs: History): Handler {
 	return async (req) => {
 		const name = checkName(req.params.name);
 		const removed = await store.remove(name);

@@ -1,9 +1,9 @@
-import type { Background } from '../background.js';
+import type { AsyncRuns } from '../async-runs.js';
 import { ApiError } from '../errors.js';
 import type { Pool } from '../pool.js';
 import type { RunResult } from '../result.js';
 import type { Runner } from '../run.js';
-import { type RunRecord, type Runs, newRunId } from '../runs.js';
+import { type RunRecord, type History, newRunId } from '../history.js';
 import type { Handler } from '../server.js';
 import type { Store } from '../store.js';
 import { DEFAULT_TIMEOUT_MS, checkInvoke, checkName } from '../validate.js';
@@ -18,7 +18,7 @@ export function recordOf(result: RunResult, fn: string, createdAt: Date): RunRec
  * POST /functions/{name}/invoke: runs the function; 200 with a RunResult whenever it was run.
  * With ?async=true: 202 with the run id at once, the run goes on in the background.
  */
-export function invokeFunction(store: Store, pool: Pool, runner: Runner, runs: Runs, background: Background): Handler {
+export function invokeFunction(store: Store, pool: Pool, runner: Runner, runs: History, background: AsyncRuns): Handler {
 	return async (req) => {
 		const name = checkName(req.params.name);
 		const mode = req.query.get('async');

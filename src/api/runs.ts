@@ -1,6 +1,6 @@
 import { ApiError } from '../errors.js';
 import { keptOutput } from '../result.js';
-import { type RunFilter, type RunRecord, type Runs, isRunId } from '../runs.js';
+import { type RunFilter, type RunRecord, type History, isRunId } from '../history.js';
 import type { Handler } from '../server.js';
 import type { Store } from '../store.js';
 import { checkName } from '../validate.js';
@@ -11,7 +11,7 @@ function present({ input: _input, timeout_ms: _timeout, ...shown }: RunRecord): 
 }
 
 /** GET /runs/{run_id}: the run, queued, running or done. */
-export function getRun(runs: Runs): Handler {
+export function getRun(runs: History): Handler {
 	return async (req) => {
 		const id = req.params.run_id ?? '';
 		if (!isRunId(id)) throw new ApiError('invalid_run_id', 'run_id must be a run id as returned by an invocation.');
@@ -22,7 +22,7 @@ export function getRun(runs: Runs): Handler {
 }
 
 /** GET /runs?function=NAME&limit=N: recent runs, newest first. */
-export function listRuns(runs: Runs, store: Store): Handler {
+export function listRuns(runs: History, store: Store): Handler {
 	return async (req) => {
 		const fn = req.query.get('function');
 		const raw = req.query.get('limit') ?? '50';

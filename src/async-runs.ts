@@ -2,7 +2,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { ApiError } from './errors.js';
 import { log } from './log.js';
 import type { Runner } from './run.js';
-import { FUNCTION_DELETED, type RunRecord, type Runs } from './runs.js';
+import { FUNCTION_DELETED, type RunRecord, type History } from './history.js';
 import type { Store } from './store.js';
 
 // Async runs waiting for room in the pool try again this often.
@@ -11,13 +11,13 @@ const RETRY_MS = 1_000;
 // input is read back from the run's queued record when it starts.
 export const MAX_WAITING = 10_000;
 
-export type Background = ReturnType<typeof createBackground>;
+export type AsyncRuns = ReturnType<typeof createAsyncRuns>;
 
 /**
  * Executes async runs: `concurrency` at a time, each under the same pool, caps and deadline as a sync
  * invocation. Their state is kept by `runs`, so queued ones survive a restart. No broker needed.
  */
-export function createBackground(runner: Runner, store: Store, runs: Runs, concurrency: number) {
+export function createAsyncRuns(runner: Runner, store: Store, runs: History, concurrency: number) {
 	const waiting: string[] = [];
 	const active = new Set<Promise<void>>();
 	let closed = false;
