@@ -33,11 +33,7 @@ export async function startApp(config: Config): Promise<App> {
 		// A function whose file is unsafe to use is, for keeping warm, no function.
 		locate: (name) => store.locate(name).catch(() => null),
 		// Evaluated at every sweep: functions created later, or given min_warm, are kept warm too.
-		warmTargets: async () => {
-			const targets = store.warmTargets();
-			for (const name of config.prewarm === 'all' ? await store.names() : config.prewarm) targets.set(name, Math.max(1, targets.get(name) ?? 0));
-			return targets;
-		},
+		warmTargets: () => store.keepWarm(),
 	});
 	const metrics = createMetrics();
 	const runner = createRunner(config, pool, metrics);

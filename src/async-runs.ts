@@ -1,8 +1,8 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { ApiError } from './errors.js';
+import { FUNCTION_DELETED, type History, type RunRecord } from './history.js';
 import { log } from './log.js';
 import type { Runner } from './run.js';
-import { FUNCTION_DELETED, type RunRecord, type History } from './history.js';
 import type { Store } from './store.js';
 
 // Async runs waiting for room in the pool try again this often.

@@ -8,7 +8,7 @@ import { privateDir } from './files.js';
 import { guardBridge } from './firewall.js';
 import { log } from './log.js';
 import type { SourceRef } from './store.js';
-import { envProblem } from './validate.js';
+import { envProblem } from './settings.js';
 
 /** One function container: how it is started, and how its end is explained. The pool decides when. */
 

@@ -1,7 +1,8 @@
 import { randomBytes } from 'node:crypto';
 import { type BigIntStats, type Stats, closeSync, constants, fchmodSync, fstatSync, openSync } from 'node:fs';
-import { mkdir, open, unlink } from 'node:fs/promises';
+import { mkdir, open, rm, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
+import { glob } from 'tinyglobby';
 
 /**
  * The store's folders: its own user only. Sources reach a container through a bind mount that the
@@ -126,6 +127,11 @@ export async function writeTemp(dir: string, file: string, data: string, mode: n
 	}
 	await handle.close();
 	return temp;
+}
+
+/** Removes the temp files (see writeTemp) of writes a crash cut short: never data, safe to drop. */
+export async function dropTemps(dir: string) {
+	for (const file of await glob('.*.tmp', { cwd: dir, dot: true, onlyFiles: true, followSymbolicLinks: false })) await rm(join(dir, file), { force: true });
 }
 
 /** Makes a rename or unlink in `dir` durable. */

@@ -1,10 +1,11 @@
 import type { Config } from '../config.js';
 import { ApiError } from '../errors.js';
-import type { Pool } from '../pool.js';
 import type { History } from '../history.js';
+import type { Pool } from '../pool.js';
 import type { Handler } from '../server.js';
+import type { Settings } from '../settings.js';
 import type { Store } from '../store.js';
-import { type Settings, checkCreate, checkName, checkPatch, isValidName } from '../validate.js';
+import { checkCreate, checkName, checkPatch, isValidName } from '../validate.js';
 
 const missing = (name: string) => new ApiError('function_not_found', `No function named "${name}".`);
 
