@@ -3,7 +3,7 @@ import { ApiError } from './errors.js';
 import { FUNCTION_DELETED, type History, type RunRecord } from './history.js';
 import { log } from './log.js';
 import type { Runner } from './run.js';
-import type { Store } from './store.js';
+import { type Store, UnsafeFile } from './store.js';
 
 // Async runs waiting for room in the pool try again this often.
 const RETRY_MS = 1_000;
@@ -54,11 +54,11 @@ export function createAsyncRuns(runner: Runner, store: Store, runs: History, con
 		for (;;) {
 			// Looked up at each attempt: the function may have changed while this run waited for room.
 			const ref = await store.locate(record.function).catch((err: unknown) => {
-				if (err instanceof ApiError) return err;
+				if (err instanceof UnsafeFile) return err;
 				throw err;
 			});
 			// Its file was replaced by a link (or the like) while the run waited.
-			if (ref instanceof ApiError) return finish({ status: 'failed', error_message: ref.message });
+			if (ref instanceof UnsafeFile) return finish({ status: 'failed', error_message: ref.message });
 			// A namesake created since is another function: it never runs this one's input.
 			if (!ref || (await store.functionId(ref)) !== record.function_id) return finish({ status: 'failed', error_message: FUNCTION_DELETED });
 			try {

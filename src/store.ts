@@ -50,11 +50,18 @@ const LOOKUP_ORDER: readonly Language[] = ['python', 'deno'];
 const META_LIMIT = 64 * 1024;
 
 /** A function file that is a link, a FIFO, a folder...: neither served nor run. */
-export const unsafeFile = (file: string, reason: string) =>
-	new ApiError('unsafe_function_file', `functions/${file} ${reason}; only a regular file is served or run. Replace it with a plain file, or create the function again.`);
+export class UnsafeFile extends ApiError {
+	constructor(file: string, reason: string) {
+		super('unsafe_function_file', `functions/${file} ${reason}; only a regular file is served or run. Replace it with a plain file, or create the function again.`);
+	}
+}
 
-const sourceTooLarge = (file: string, size: number, limit: number) =>
-	new ApiError('source_too_large', `functions/${file} is ${size} bytes; sources are read up to ${limit} bytes.`);
+/** A source on disk past the size the platform reads (dropped there by hand). */
+export class SourceTooLarge extends ApiError {
+	constructor(file: string, size: number, limit: number) {
+		super('source_too_large', `functions/${file} is ${size} bytes; sources are read up to ${limit} bytes.`);
+	}
+}
 
 export type Store = ReturnType<typeof createStore>;
 
@@ -125,7 +132,7 @@ export function createStore(config: Config) {
 	function refuseFolders(name: string) {
 		for (const language of LOOKUP_ORDER) {
 			const file = name + EXTENSIONS[language];
-			if (lstatSync(join(functionsDir, file), { throwIfNoEntry: false })?.isDirectory()) throw unsafeFile(file, 'is a folder; remove it by hand');
+			if (lstatSync(join(functionsDir, file), { throwIfNoEntry: false })?.isDirectory()) throw new UnsafeFile(file, 'is a folder; remove it by hand');
 		}
 	}
 
@@ -141,7 +148,7 @@ export function createStore(config: Config) {
 		const { language, file, path } = found;
 		let { info } = found;
 		const reason = unsafeReason(info);
-		if (reason) throw unsafeFile(file, reason);
+		if (reason) throw new UnsafeFile(file, reason);
 		// Dropped by hand, or written under a strict umask by an earlier version: the container's user could not read it.
 		if ((info.mode & 0o444n) !== 0o444n) {
 			fixModeSync(path, SOURCE_MODE, (mode) => (mode & 0o444) !== 0o444);
@@ -197,8 +204,8 @@ export function createStore(config: Config) {
 	async function load(ref: SourceRef): Promise<FunctionRecord | null> {
 		const read = await readRegular(ref.path, config.maxSourceBytes);
 		if (read.kind === 'missing') return null;
-		if (read.kind === 'unsafe') throw unsafeFile(ref.file, read.reason);
-		if (read.kind === 'too_large') throw sourceTooLarge(ref.file, read.size, config.maxSourceBytes);
+		if (read.kind === 'unsafe') throw new UnsafeFile(ref.file, read.reason);
+		if (read.kind === 'too_large') throw new SourceTooLarge(ref.file, read.size, config.maxSourceBytes);
 		const meta = await ensureMeta(ref.name, () => firstSeen(ref.path));
 		return { id: meta.id, name: ref.name, language: ref.language, source_code: read.data.toString('utf8'), created_at: meta.created_at, settings: ref.settings };
 	}
@@ -232,7 +239,7 @@ export function createStore(config: Config) {
 		try {
 			ref = await locate(name);
 		} catch (err) {
-			if (!(err instanceof ApiError)) throw err;
+			if (!(err instanceof UnsafeFile)) throw err;
 			return { name, language: findFile(name)?.language ?? 'python', error: { code: err.code, message: err.message } };
 		}
 		if (!ref) return null;
@@ -289,7 +296,7 @@ export function createStore(config: Config) {
 			const ref = await locate(name);
 			if (!ref) return null;
 			// The answer carries the source: refused before the change, not after it was made.
-			if (ref.size > config.maxSourceBytes) throw sourceTooLarge(ref.file, ref.size, config.maxSourceBytes);
+			if (ref.size > config.maxSourceBytes) throw new SourceTooLarge(ref.file, ref.size, config.maxSourceBytes);
 			await settings.write(name, patch);
 			return get(name);
 		});

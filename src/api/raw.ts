@@ -3,7 +3,7 @@ import { RAW_ANSWER_HEADERS } from '../forward.js';
 import type { Pool } from '../pool.js';
 import type { Runner } from '../run.js';
 import type { Handler } from '../server.js';
-import type { Store } from '../store.js';
+import { type Store, UnsafeFile } from '../store.js';
 import { DEFAULT_TIMEOUT_MS, MAX_TIMEOUT_MS, isValidName } from '../validate.js';
 
 /** An error the platform makes on the raw route: JSON, and marked as the platform's own. */
@@ -20,7 +20,7 @@ export function rawRoute(store: Store, pool: Pool, runner: Runner): Handler {
 		if (!isValidName(name)) throw platformError('invalid_name', 'The function name in the path is not valid.');
 		const ref = await store.locate(name).catch((err: unknown) => {
 			// A function file that is a link or a FIFO: refused as the platform's answer, not the function's.
-			if (err instanceof ApiError) throw platformError(err.code, err.message);
+			if (err instanceof UnsafeFile) throw platformError(err.code, err.message);
 			throw err;
 		});
 		if (!ref) {
