@@ -3,8 +3,8 @@ import { FUNCTION_DELETED, type History, type RunRecord } from './history.js';
 import { log } from './log.js';
 import { PoolFull } from './pool.js';
 import type { Runner } from './run.js';
+import { timeoutFor } from './settings.js';
 import { type Store, UnsafeFile } from './store.js';
-import { DEFAULT_TIMEOUT_MS } from './validate.js';
 
 // Async runs waiting for room in the pool try again this often.
 const RETRY_MS = 1_000;
@@ -63,7 +63,7 @@ export function createAsyncRuns(runner: Runner, store: Store, runs: History, con
 			// A namesake created since is another function: it never runs this one's input.
 			if (!ref || (await store.functionId(ref)) !== record.function_id) return finish({ status: 'failed', error_message: FUNCTION_DELETED });
 			try {
-				const result = await runner.run(ref, record.function_id, record.input, record.timeout_ms ?? DEFAULT_TIMEOUT_MS, never, record.run_id);
+				const result = await runner.run(ref, record.function_id, record.input, timeoutFor(ref.settings, record.timeout_ms), never, record.run_id);
 				return finish(result);
 			} catch (err) {
 				// The pool is full: an async run waits for room instead of failing.

@@ -6,7 +6,7 @@ import type { Config } from './config.js';
 import { ApiError } from './errors.js';
 import { PRIVATE_MODE, dropTemps, fixModeSync, privateDir, readRegular, syncDir, writeTemp } from './files.js';
 import { log } from './log.js';
-import { MAX_TIMEOUT_MS } from './validate.js';
+import { DEFAULT_TIMEOUT_MS, MAX_TIMEOUT_MS } from './validate.js';
 
 /** Per-function settings; each one absent means the platform's default. */
 export interface Settings {
@@ -238,3 +238,11 @@ export function createSettingsFiles(config: Config) {
 	return { init, cached, read, check, write, drop, entries };
 }
 
+
+/**
+ * The one timeout rule: the deadline a request asked for, else the function's timeout_ms, else the
+ * platform's default; never past MAX_TIMEOUT_MS.
+ */
+export function timeoutFor(settings: Settings, requested?: number): number {
+	return Math.min(requested ?? settings.timeout_ms ?? DEFAULT_TIMEOUT_MS, MAX_TIMEOUT_MS);
+}

@@ -82,13 +82,16 @@ async('any other refusal fails the run at once, even one with status 429', async
 	assert.is(timeouts.length, 1);
 });
 
-async('a run queued without a timeout gets the default one', async () => {
-	const { runner, timeouts } = scriptedRunner([success]);
+async('a run queued without a timeout gets the function\'s timeout_ms, else the default', async () => {
+	const { runner, timeouts } = scriptedRunner([success, success]);
 	runs = createAsyncRuns(runner, store, history, 1);
-	const id = await queue(undefined);
-	runs.enqueue(id);
-	assert.is((await finished(id))?.status, 'success');
-	assert.equal(timeouts, [5_000]);
+	const first = await queue(undefined);
+	runs.enqueue(first);
+	assert.is((await finished(first))?.status, 'success');
+	const second = await queue(undefined, { timeout_ms: 9000 });
+	runs.enqueue(second);
+	assert.is((await finished(second))?.status, 'success');
+	assert.equal(timeouts, [5_000, 9000]);
 });
 
 async.run();

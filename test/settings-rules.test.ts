@@ -5,7 +5,7 @@ import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { loadConfig } from '../src/config.js';
 import { ApiError } from '../src/errors.js';
-import { createSettingsFiles, mergeSettings, warmTargets } from '../src/settings.js';
+import { createSettingsFiles, mergeSettings, timeoutFor, warmTargets } from '../src/settings.js';
 
 // The rules of src/settings.ts on their own: no server, no Docker.
 
@@ -35,6 +35,19 @@ warm('prewarm all: every function named, min_warm kept above one', () => {
 });
 
 warm.run();
+
+const timeout = suite('settings.timeoutFor');
+
+timeout('the request, else the function, else the default; never past the maximum', () => {
+	assert.is(timeoutFor({}), 5_000);
+	assert.is(timeoutFor({ timeout_ms: 7000 }), 7000);
+	assert.is(timeoutFor({ timeout_ms: 7000 }, 100), 100);
+	assert.is(timeoutFor({}, 100), 100);
+	assert.is(timeoutFor({}, 10_000_000), 300_000);
+	assert.is(timeoutFor({ timeout_ms: 10_000_000 }), 300_000);
+});
+
+timeout.run();
 
 const merge = suite('settings.mergeSettings');
 

@@ -5,8 +5,9 @@ import type { RunResult } from '../result.js';
 import type { Runner } from '../run.js';
 import { type RunRecord, type History, newRunId } from '../history.js';
 import type { Handler } from '../server.js';
+import { timeoutFor } from '../settings.js';
 import type { Store } from '../store.js';
-import { DEFAULT_TIMEOUT_MS, checkInvoke, checkName } from '../validate.js';
+import { checkInvoke, checkName } from '../validate.js';
 import { functionNotFound } from './functions.js';
 
 /** A finished run as history keeps it. */
@@ -31,7 +32,7 @@ export function invokeFunction(store: Store, pool: Pool, runner: Runner, runs: H
 			throw functionNotFound(name);
 		}
 		const functionId = await store.functionId(ref);
-		const timeout = timeoutMs ?? ref.settings.timeout_ms ?? DEFAULT_TIMEOUT_MS;
+		const timeout = timeoutFor(ref.settings, timeoutMs);
 		const createdAt = new Date();
 		if (mode === 'true') {
 			if (background.full()) throw new ApiError('too_many_async_runs', 'Too many async runs are waiting; retry shortly.', { 'retry-after': '5' });

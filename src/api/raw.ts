@@ -2,9 +2,10 @@ import { type ErrorCode, ApiError } from '../errors.js';
 import { RAW_ANSWER_HEADERS } from '../forward.js';
 import type { Pool } from '../pool.js';
 import type { Runner } from '../run.js';
+import { timeoutFor } from '../settings.js';
 import type { Handler } from '../server.js';
 import { type Store, UnsafeFile } from '../store.js';
-import { DEFAULT_TIMEOUT_MS, MAX_TIMEOUT_MS, isValidName } from '../validate.js';
+import { isValidName } from '../validate.js';
 
 /** An error the platform makes on the raw route: JSON, and marked as the platform's own. */
 const platformError = (code: ErrorCode, message: string, headers: Record<string, string> = {}) =>
@@ -33,12 +34,8 @@ export function rawRoute(store: Store, pool: Pool, runner: Runner): Handler {
 			throw platformError('unsupported_transfer_encoding', 'Only "Transfer-Encoding: chunked" is accepted.', { connection: 'close' });
 		}
 		const wanted = req.raw.req.headers['x-timeout-ms'];
-		let timeoutMs = ref.settings.timeout_ms ?? DEFAULT_TIMEOUT_MS;
-		if (wanted !== undefined) {
-			const value = Number(wanted);
-			if (!/^\d+$/.test(String(wanted)) || value < 1) throw platformError('invalid_timeout_ms', 'X-Timeout-Ms must be a positive integer.');
-			timeoutMs = Math.min(value, MAX_TIMEOUT_MS);
-		}
+		if (wanted !== undefined && (!/^\d+$/.test(String(wanted)) || Number(wanted) < 1)) throw platformError('invalid_timeout_ms', 'X-Timeout-Ms must be a positive integer.');
+		const timeoutMs = timeoutFor(ref.settings, wanted === undefined ? undefined : Number(wanted));
 		const query = req.raw.req.url?.includes('?') ? req.raw.req.url.slice(req.raw.req.url.indexOf('?')) : '';
 		await runner.proxy(ref, req.raw.req, req.raw.res, (req.raw.rest || '/') + query, timeoutMs, req.signal).catch((err: unknown) => {
 			// 429 and the like arrive before anything was written: mark them as the platform's.
