@@ -1,7 +1,8 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import { FUNCTION_DELETED, type History, type RunRecord } from './history.js';
+import { FUNCTION_DELETED, type History } from './history.js';
 import { log } from './log.js';
 import { PoolFull } from './pool.js';
+import type { RunRecord } from './result.js';
 import type { Runner } from './run.js';
 import { timeoutFor } from './settings.js';
 import { type Store, UnsafeFile } from './store.js';

@@ -4,23 +4,10 @@ import { join } from 'node:path';
 import type { Config } from './config.js';
 import { readLines } from './lines.js';
 import { log } from './log.js';
-import { type RunResult, keptOutput } from './result.js';
+import { type RunRecord, keptOutput } from './result.js';
 import { PRIVATE_MODE, fixModeSync, privateDir } from './files.js';
 import { FUNCTION_ID, appendLines, functionDir, migrate, parseRecord, readLatest, runIdOf, serializeRecord } from './segments.js';
 import { isValidName } from './validate.js';
-
-/** A run as kept in history: a RunResult once done; before that, queued or running. */
-export interface RunRecord extends Omit<RunResult, 'status'> {
-	status: RunResult['status'] | 'queued' | 'running';
-	function: string;
-	created_at: string;
-	finished_at: string | null;
-	/** History kept only the start of a long output, as text (see keptOutput). */
-	output_truncated?: true;
-	/** Kept until an async run has run, so that a restart can run it. */
-	input?: unknown;
-	timeout_ms?: number;
-}
 
 const RUN_ID = /^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
 // Appends are gathered for this long, then written with one call per function.

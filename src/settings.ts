@@ -2,11 +2,10 @@ import { createHash } from 'node:crypto';
 import { readdir, rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { glob } from 'tinyglobby';
-import type { Config } from './config.js';
+import { type Config, DEFAULT_TIMEOUT_MS, MAX_TIMEOUT_MS } from './config.js';
 import { ApiError } from './errors.js';
 import { PRIVATE_MODE, dropTemps, fixModeSync, privateDir, readRegular, syncDir, writeTemp } from './files.js';
 import { log } from './log.js';
-import { DEFAULT_TIMEOUT_MS, MAX_TIMEOUT_MS } from './validate.js';
 
 /** Per-function settings; each one absent means the platform's default. */
 export interface Settings {

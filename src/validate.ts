@@ -1,16 +1,11 @@
-import type { Language } from './config.js';
+import { FUNCTION_NAME, type Language, MAX_JSON_DEPTH, MAX_TIMEOUT_MS } from './config.js';
 import { ApiError } from './errors.js';
 import { type Caps, SETTING_FIELDS, type SettingsPatch, checkSettings } from './settings.js';
 
-export const LANGUAGES: readonly Language[] = ['python', 'deno'];
-export const MAX_TIMEOUT_MS = 300_000;
-export const DEFAULT_TIMEOUT_MS = 5_000;
-
-// Letters, digits, '_' and '-', starting with a letter or digit: safe as a file name and never a dotfile.
-const NAME = /^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$/;
+const LANGUAGES: readonly Language[] = ['python', 'deno'];
 
 export function isValidName(name: string): boolean {
-	return NAME.test(name);
+	return FUNCTION_NAME.test(name);
 }
 
 export function checkName(name: unknown): string {
@@ -66,10 +61,6 @@ export interface InvokeRequest {
 	/** Undefined when not given: the function's own default applies. */
 	timeoutMs: number | undefined;
 }
-
-// Deeper JSON overflows the stack of JSON.stringify (about 10,000 levels): one request could fail
-// a whole batch of history or retire a healthy container. No real input comes close.
-export const MAX_JSON_DEPTH = 64;
 
 /** True when `value` nests arrays and objects more than `max` deep; walked without recursion. */
 export function deeperThan(value: unknown, max: number): boolean {

@@ -6,7 +6,8 @@ import { execa } from 'execa';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { loadConfig } from '../src/config.js';
-import { type RunRecord, createHistory } from '../src/history.js';
+import { createHistory } from '../src/history.js';
+import type { RunRecord } from '../src/result.js';
 import { type Platform, eventually, fixture, orphans, startPlatform } from './helpers.js';
 
 /** Every history segment file under the data folder, with its size. */

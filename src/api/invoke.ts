@@ -1,9 +1,9 @@
 import type { AsyncRuns } from '../async-runs.js';
 import { ApiError } from '../errors.js';
 import type { Pool } from '../pool.js';
-import type { RunResult } from '../result.js';
+import type { RunRecord, RunResult } from '../result.js';
 import type { Runner } from '../run.js';
-import { type RunRecord, type History, newRunId } from '../history.js';
+import { type History, newRunId } from '../history.js';
 import type { Handler } from '../server.js';
 import { timeoutFor } from '../settings.js';
 import type { Store } from '../store.js';

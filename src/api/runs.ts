@@ -1,6 +1,6 @@
 import { ApiError } from '../errors.js';
-import { keptOutput } from '../result.js';
-import { type RunFilter, type RunRecord, type History, isRunId } from '../history.js';
+import { type History, type RunFilter, isRunId } from '../history.js';
+import { type RunRecord, keptOutput } from '../result.js';
 import type { Handler } from '../server.js';
 import type { Store } from '../store.js';
 import { checkName } from '../validate.js';
