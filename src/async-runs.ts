@@ -11,7 +11,7 @@ import { type Store, UnsafeFile } from './store.js';
 const RETRY_MS = 1_000;
 // Async runs accepted but not started; past this the API answers 429. Only ids wait in memory: the
 // input is read back from the run's queued record when it starts.
-export const MAX_WAITING = 10_000;
+const MAX_WAITING = 10_000;
 
 export type AsyncRuns = ReturnType<typeof createAsyncRuns>;
 

@@ -16,7 +16,7 @@ export const DenoImage = 'lowcode-faas/deno:2.9.6';
  * otherwise own every function's processes, and any host process running as nobody could signal,
  * trace or read them (their env, their source) through /proc.
  */
-export const FunctionUser = '2000000000:2000000000';
+const FunctionUser = '2000000000:2000000000';
 
 export type Language = 'python' | 'deno';
 

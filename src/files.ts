@@ -101,7 +101,7 @@ export function fixModeSync(path: string, mode: number, wrong: (current: number)
  * Gives a folder exactly `mode`, but never through a link: a linked folder's target is not the
  * platform's to open up or close (a chmod as root could reach any folder on the host).
  */
-export async function fixFolderMode(path: string, mode: number) {
+async function fixFolderMode(path: string, mode: number) {
 	const handle = await open(path, constants.O_RDONLY | constants.O_DIRECTORY | constants.O_NOFOLLOW).catch(() => null);
 	if (!handle) return;
 	try {

@@ -16,9 +16,9 @@ const BATCH_MS = 50;
 // records of sync runs are dropped rather than letting memory grow.
 const MAX_PENDING = 20_000;
 // A function's history stays under `keep` times this on disk (plus a segment).
-export const HISTORY_BYTES_PER_RUN = 256 * 1024;
+const HISTORY_BYTES_PER_RUN = 256 * 1024;
 // A segment also ends at this size, whatever its number of runs.
-export const SEGMENT_BYTES = 4 * 1024 * 1024;
+const SEGMENT_BYTES = 4 * 1024 * 1024;
 // Start-up parses lines this short; longer ones only when they may hold an unfinished run.
 const PARSE_ALWAYS = 256 * 1024;
 const UNFINISHED = /"status":"(?:queued|running)"/;

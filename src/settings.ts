@@ -164,8 +164,6 @@ const SETTINGS_LIMIT = 4 * 1024 * 1024;
 
 const stampOf = (text: string) => createHash('sha256').update(text).digest('hex').slice(0, 12);
 
-export type SettingsFiles = ReturnType<typeof createSettingsFiles>;
-
 /**
  * Settings of each function in `settings/NAME.json`. They change only through here, so they are read
  * once and kept in memory; each has a stamp that changes with it (part of a function's version).

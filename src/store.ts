@@ -43,7 +43,7 @@ interface Meta {
 	created_at: string;
 }
 
-export const EXTENSIONS: Readonly<Record<Language, string>> = { python: '.py', deno: '.ts' };
+const EXTENSIONS: Readonly<Record<Language, string>> = { python: '.py', deno: '.ts' };
 // Python first: when both files lie there, the Python one runs, as in the original system.
 const LOOKUP_ORDER: readonly Language[] = ['python', 'deno'];
 // Bound on reading an id file.
@@ -322,7 +322,7 @@ export function createStore(config: Config) {
 		return warmTargets(settings.entries(), config.prewarm, config.prewarm === 'all' ? await names() : []);
 	}
 
-	return { init, locate, exists, load, get, functionId, names, list, save, updateSettings, remove, keepWarm };
+	return { init, locate, exists, load, get, functionId, list, save, updateSettings, remove, keepWarm };
 }
 
 /** When a hand-dropped file was first seen: its modification time, or now if it just vanished. */

@@ -11,7 +11,7 @@ import { checkInvoke, checkName } from '../validate.js';
 import { functionNotFound } from './functions.js';
 
 /** A finished run as history keeps it. */
-export function recordOf(result: RunResult, fn: string, createdAt: Date): RunRecord {
+function recordOf(result: RunResult, fn: string, createdAt: Date): RunRecord {
 	return { ...result, function: fn, created_at: createdAt.toISOString(), finished_at: new Date().toISOString() };
 }
 
