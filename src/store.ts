@@ -1,11 +1,11 @@
-import { randomUUID } from 'node:crypto';
 import { type BigIntStats, lstatSync } from 'node:fs';
-import { chmod, link, lstat, mkdir, readdir, rename, rm, unlink } from 'node:fs/promises';
+import { chmod, lstat, mkdir, readdir, rename, rm, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { glob } from 'tinyglobby';
 import type { Config, Language } from './config.js';
 import { ApiError } from './errors.js';
 import { FOLDER_MODE, PRIVATE_MODE, SOURCE_MODE, dropTemps, fixModeSync, privateDir, readRegular, syncDir, unsafeReason, writeTemp } from './files.js';
+import { createIdFiles } from './ids.js';
 import { log } from './log.js';
 import { type Settings, type SettingsPatch, createSettingsFiles, warmTargets } from './settings.js';
 import { isValidName } from './validate.js';
@@ -38,16 +38,11 @@ export interface SourceRef {
 	settings: Settings;
 }
 
-interface Meta {
-	id: string;
-	created_at: string;
-}
-
 const EXTENSIONS: Readonly<Record<Language, string>> = { python: '.py', deno: '.ts' };
 // Python first: when both files lie there, the Python one runs, as in the original system.
 const LOOKUP_ORDER: readonly Language[] = ['python', 'deno'];
-// Bound on reading an id file.
-const META_LIMIT = 64 * 1024;
+// Bound on reading a note of a language change.
+const NOTE_LIMIT = 64 * 1024;
 
 /** A function file that is a link, a FIFO, a folder...: neither served nor run. */
 export class UnsafeFile extends ApiError {
@@ -72,11 +67,9 @@ export type Store = ReturnType<typeof createStore>;
  */
 export function createStore(config: Config) {
 	const functionsDir = join(config.dataDir, 'functions');
-	const metaDir = join(config.dataDir, 'meta');
+	const ids = createIdFiles(config.dataDir);
 	const settings = createSettingsFiles(config);
 	const locks = new Map<string, Promise<unknown>>();
-	// Ids change only through this store, so invocations read them from memory, not disk.
-	const metas = new Map<string, Meta>();
 
 	/** Runs `task` after every earlier task on the same name: writes of one name never interleave. */
 	function withLock<T>(name: string, task: () => Promise<T>): Promise<T> {
@@ -92,23 +85,19 @@ export function createStore(config: Config) {
 		// A data folder made here is the platform's alone; one the admin made keeps its mode (it may be shared), with a warning if others may write in it.
 		if (await mkdir(config.dataDir, { recursive: true, mode: FOLDER_MODE })) await chmod(config.dataDir, FOLDER_MODE);
 		else if (((await lstat(config.dataDir)).mode & 0o022) !== 0) log('warn', 'the data folder is writable by other users: they could replace functions', { path: config.dataDir });
-		for (const dir of [functionsDir, metaDir]) {
-			// Explicitly: mkdir's mode is masked by the umask, and an earlier version left these 0755.
-			await privateDir(dir);
-			await dropTemps(dir);
-		}
-		// Ids an earlier version wrote 0644.
-		// Tightening only, so a hard link does no harm here.
-		for (const file of await readdir(metaDir)) fixModeSync(join(metaDir, file), PRIVATE_MODE, undefined, false);
+		// Explicitly: mkdir's mode is masked by the umask, and an earlier version left it 0755.
+		await privateDir(functionsDir);
+		await dropTemps(functionsDir);
+		await ids.init();
 		// A language change cut short by a crash: the new source is in place, the old one goes now.
-		for (const file of await glob('*.replacing', { cwd: metaDir, onlyFiles: true, followSymbolicLinks: false })) {
+		for (const file of await glob('*.replacing', { cwd: ids.dir, onlyFiles: true, followSymbolicLinks: false })) {
 			const name = file.slice(0, -'.replacing'.length);
-			const read = await readRegular(join(metaDir, file), META_LIMIT);
+			const read = await readRegular(join(ids.dir, file), NOTE_LIMIT);
 			const language = (read.kind === 'ok' ? read.data.toString('utf8') : '').trim() as Language;
 			if (language in EXTENSIONS && lstatSync(join(functionsDir, name + EXTENSIONS[language]), { throwIfNoEntry: false })) {
 				for (const other of LOOKUP_ORDER) if (other !== language) await rm(join(functionsDir, name + EXTENSIONS[other]), { force: true });
 			}
-			await rm(join(metaDir, file), { force: true });
+			await rm(join(ids.dir, file), { force: true });
 		}
 		await settings.init();
 	}
@@ -159,55 +148,14 @@ export function createStore(config: Config) {
 		return { name, language, path, file, settings: own, size, mtime: info.mtime, version: `${language}:${info.ino}:${info.size}:${info.mtimeNs}:${info.ctimeNs}:${stamp}` };
 	}
 
-	async function readMeta(name: string): Promise<Meta | null> {
-		const cached = metas.get(name);
-		if (cached) return cached;
-		try {
-			// Two names for a moment while ensureMeta links it into place.
-			const read = await readRegular(join(metaDir, `${name}.json`), META_LIMIT, false);
-			if (read.kind !== 'ok') return null;
-			const meta = JSON.parse(read.data.toString('utf8')) as Meta;
-			if (typeof meta.id !== 'string' || typeof meta.created_at !== 'string') return null;
-			metas.set(name, meta);
-			return meta;
-		} catch {
-			return null;
-		}
-	}
-
-	async function dropMeta(name: string) {
-		metas.delete(name);
-		await rm(join(metaDir, `${name}.json`), { force: true });
-	}
-
-	/** The function's id and creation time, made and kept the first time its source is seen. */
-	async function ensureMeta(name: string, createdAt: () => Promise<Date>): Promise<Meta> {
-		const existing = await readMeta(name);
-		if (existing) return existing;
-		const meta: Meta = { id: randomUUID(), created_at: (await createdAt()).toISOString() };
-		// link() fails when the name exists, so two first sightings agree on one id.
-		const temp = await writeTemp(metaDir, `${name}.json`, JSON.stringify(meta) + '\n', PRIVATE_MODE);
-		try {
-			await link(temp, join(metaDir, `${name}.json`));
-			await syncDir(metaDir);
-			metas.set(name, meta);
-			return meta;
-		} catch (err) {
-			if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
-			return (await readMeta(name)) ?? meta;
-		} finally {
-			await unlink(temp).catch(() => {});
-		}
-	}
-
 	/** The function with its source; null when it was removed since `locate`. Never follows a link swapped in since. */
 	async function load(ref: SourceRef): Promise<FunctionRecord | null> {
 		const read = await readRegular(ref.path, config.maxSourceBytes);
 		if (read.kind === 'missing') return null;
 		if (read.kind === 'unsafe') throw new UnsafeFile(ref.file, read.reason);
 		if (read.kind === 'too_large') throw new SourceTooLarge(ref.file, read.size, config.maxSourceBytes);
-		const meta = await ensureMeta(ref.name, () => firstSeen(ref.path));
-		return { id: meta.id, name: ref.name, language: ref.language, source_code: read.data.toString('utf8'), created_at: meta.created_at, settings: ref.settings };
+		const identity = await ids.ensure(ref.name, () => firstSeen(ref.path));
+		return { id: identity.id, name: ref.name, language: ref.language, source_code: read.data.toString('utf8'), created_at: identity.created_at, settings: ref.settings };
 	}
 
 	async function get(name: string): Promise<FunctionRecord | null> {
@@ -216,7 +164,7 @@ export function createStore(config: Config) {
 	}
 
 	async function functionId(ref: SourceRef): Promise<string> {
-		return (await ensureMeta(ref.name, () => firstSeen(ref.path))).id;
+		return (await ids.ensure(ref.name, () => firstSeen(ref.path))).id;
 	}
 
 	/** Names of every function in the folder, sorted; files that are not safe to use included, so that they are listed with why. */
@@ -243,8 +191,8 @@ export function createStore(config: Config) {
 			return { name, language: findFile(name)?.language ?? 'python', error: { code: err.code, message: err.message } };
 		}
 		if (!ref) return null;
-		const meta = await ensureMeta(name, () => firstSeen(ref.path));
-		return { id: meta.id, name, language: ref.language, created_at: meta.created_at, updated_at: ref.mtime.toISOString(), size: ref.size, settings: ref.settings };
+		const identity = await ids.ensure(name, () => firstSeen(ref.path));
+		return { id: identity.id, name, language: ref.language, created_at: identity.created_at, updated_at: ref.mtime.toISOString(), size: ref.size, settings: ref.settings };
 	}
 
 	/**
@@ -260,10 +208,10 @@ export function createStore(config: Config) {
 			await settings.check(name, patch, previous);
 			// A replaced function keeps its id and settings; a new one drops what a hand-deleted namesake left.
 			if (!previous) {
-				await dropMeta(name);
+				await ids.drop(name);
 				await settings.drop(name);
 			}
-			const meta = await ensureMeta(name, async () => new Date());
+			const identity = await ids.ensure(name, async () => new Date());
 			const file = name + EXTENSIONS[language];
 			const others = LOOKUP_ORDER.filter((other) => other !== language && lstatSync(join(functionsDir, name + EXTENSIONS[other]), { throwIfNoEntry: false }));
 			const temp = await writeTemp(functionsDir, file, source, SOURCE_MODE);
@@ -277,16 +225,16 @@ export function createStore(config: Config) {
 			}
 			// One name, one source: if a crash falls between the rename and the removal of the other
 			// language's file, this note tells the next start which one stays.
-			const intent = join(metaDir, `${name}.replacing`);
+			const intent = join(ids.dir, `${name}.replacing`);
 			if (others.length > 0) {
-				await rename(await writeTemp(metaDir, `${name}.replacing`, language, PRIVATE_MODE), intent);
-				await syncDir(metaDir);
+				await rename(await writeTemp(ids.dir, `${name}.replacing`, language, PRIVATE_MODE), intent);
+				await syncDir(ids.dir);
 			}
 			await rename(temp, join(functionsDir, file));
 			for (const other of others) await rm(join(functionsDir, name + EXTENSIONS[other]), { force: true });
 			await syncDir(functionsDir);
 			if (others.length > 0) await rm(intent, { force: true });
-			return { id: meta.id, name, language, source_code: source, created_at: meta.created_at, settings: own };
+			return { id: identity.id, name, language, source_code: source, created_at: identity.created_at, settings: own };
 		});
 	}
 
@@ -308,9 +256,9 @@ export function createStore(config: Config) {
 			// A link or a FIFO there can be deleted too: rm removes the link, never its target.
 			if (!exists(name)) return false;
 			refuseFolders(name);
-			const id = (await readMeta(name))?.id ?? null;
+			const id = (await ids.read(name))?.id ?? null;
 			for (const language of LOOKUP_ORDER) await rm(join(functionsDir, name + EXTENSIONS[language]), { force: true });
-			await dropMeta(name);
+			await ids.drop(name);
 			await settings.drop(name);
 			await syncDir(functionsDir);
 			return { id };
