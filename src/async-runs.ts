@@ -17,9 +17,9 @@ export type AsyncRuns = ReturnType<typeof createAsyncRuns>;
 
 /**
  * Executes async runs: `concurrency` at a time, each under the same pool, caps and deadline as a sync
- * invocation. Their state is kept by `runs`, so queued ones survive a restart. No broker needed.
+ * invocation. Their state is kept by `history`, so queued ones survive a restart. No broker needed.
  */
-export function createAsyncRuns(runner: Runner, store: Store, runs: History, concurrency: number) {
+export function createAsyncRuns(runner: Runner, store: Store, history: History, concurrency: number) {
 	const waiting: string[] = [];
 	const active = new Set<Promise<void>>();
 	let closed = false;
@@ -47,12 +47,12 @@ export function createAsyncRuns(runner: Runner, store: Store, runs: History, con
 	}
 
 	async function execute(runId: string) {
-		const record = await runs.get(runId);
+		const record = await history.get(runId);
 		if (!record || record.status !== 'queued') return;
-		const finish = (result: Partial<RunRecord>) => runs.save({ ...record, ...result, input: undefined, timeout_ms: undefined, finished_at: new Date().toISOString() }, true);
+		const finish = (result: Partial<RunRecord>) => history.save({ ...record, ...result, input: undefined, timeout_ms: undefined, finished_at: new Date().toISOString() }, true);
 		// On disk before it starts: a crash from here on records it as interrupted, never runs it twice
 		// (so its input need not be kept again).
-		await runs.save({ ...record, status: 'running', input: undefined, timeout_ms: undefined }, true);
+		await history.save({ ...record, status: 'running', input: undefined, timeout_ms: undefined }, true);
 		for (;;) {
 			// Looked up at each attempt: the function may have changed while this run waited for room.
 			const ref = await store.locate(record.function).catch((err: unknown) => {
@@ -81,7 +81,7 @@ export function createAsyncRuns(runner: Runner, store: Store, runs: History, con
 	async function resume(pending: RunRecord[]) {
 		for (const record of pending) {
 			if (record.status === 'queued') enqueue(record.run_id);
-			else await runs.save({ ...record, status: 'failed', error_message: 'The run was interrupted by a restart of the platform.', input: undefined, timeout_ms: undefined, finished_at: new Date().toISOString() }, true);
+			else await history.save({ ...record, status: 'failed', error_message: 'The run was interrupted by a restart of the platform.', input: undefined, timeout_ms: undefined, finished_at: new Date().toISOString() }, true);
 		}
 	}
 

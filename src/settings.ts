@@ -206,11 +206,6 @@ export function createSettingsFiles(config: Config) {
 		return entry;
 	}
 
-	/** The settings `patch` would make of the function's, without changing them: throws if they clash. */
-	async function check(name: string, patch: SettingsPatch, existing: boolean): Promise<Settings> {
-		return mergeSettings(existing ? (await read(name)).settings : {}, patch, config.maxReplicas);
-	}
-
 	/** Applies a settings change durably. */
 	async function write(name: string, patch: SettingsPatch): Promise<Settings> {
 		const next = mergeSettings((await read(name)).settings, patch, config.maxReplicas);
@@ -232,7 +227,7 @@ export function createSettingsFiles(config: Config) {
 		return [...cache].map(([name, { settings }]) => [name, settings] as const);
 	}
 
-	return { init, cached, read, check, write, drop, entries };
+	return { init, cached, read, write, drop, entries };
 }
 
 

@@ -7,7 +7,7 @@ import { ApiError } from './errors.js';
 import { FOLDER_MODE, PRIVATE_MODE, SOURCE_MODE, dropTemps, fixModeSync, privateDir, readRegular, syncDir, unsafeReason, writeTemp } from './files.js';
 import { createIdFiles } from './ids.js';
 import { log } from './log.js';
-import { type Settings, type SettingsPatch, createSettingsFiles, warmTargets } from './settings.js';
+import { type Settings, type SettingsPatch, createSettingsFiles, mergeSettings, warmTargets } from './settings.js';
 import { isValidName } from './validate.js';
 
 /** A function as the API shows it. */
@@ -205,7 +205,7 @@ export function createStore(config: Config) {
 			refuseFolders(name);
 			const previous = exists(name);
 			// Refused before anything is written.
-			await settings.check(name, patch, previous);
+			mergeSettings(previous ? (await settings.read(name)).settings : {}, patch, config.maxReplicas);
 			// A replaced function keeps its id and settings; a new one drops what a hand-deleted namesake left.
 			if (!previous) {
 				await ids.drop(name);

@@ -108,12 +108,12 @@ files('a hand-edited file is bounded to the caps; a broken one means defaults', 
 	assert.equal((await settings.read('broken')).settings, {});
 });
 
-files('check refuses a clash without writing anything', async () => {
+files('a write that clashes is refused and writes nothing', async () => {
 	const settings = createSettingsFiles(loadConfig({ LOWCODE_FAAS_DATA: dataDir, LOWCODE_FAAS_MAX_REPLICAS: '2' }));
 	await settings.init();
-	await rejects(settings.check('f', { min_warm: 3 }, false));
-	assert.equal(await settings.check('f', { min_warm: 2 }, false), { min_warm: 2 });
+	await rejects(settings.write('f', { min_warm: 3 }));
 	await rejects(readFile(join(dataDir, 'settings', 'f.json')));
+	assert.equal(await settings.write('f', { min_warm: 2 }), { min_warm: 2 });
 });
 
 files.run();

@@ -80,14 +80,14 @@ export function getFunction(store: Store): Handler {
 }
 
 /** DELETE /functions/{name} */
-export function deleteFunction(store: Store, pool: Pool, runs: History): Handler {
+export function deleteFunction(store: Store, pool: Pool, history: History): Handler {
 	return async (req) => {
 		const name = checkName(req.params.name);
 		const removed = await store.remove(name);
 		pool.forget(name);
 		if (!removed) throw missing(name);
 		// Its run history goes with it; its queued runs fail.
-		if (removed.id) await runs.remove(removed.id);
+		if (removed.id) await history.remove(removed.id);
 		return { status: 204 };
 	};
 }

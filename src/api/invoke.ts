@@ -19,7 +19,7 @@ function recordOf(result: RunResult, fn: string, createdAt: Date): RunRecord {
  * POST /functions/{name}/invoke: runs the function; 200 with a RunResult whenever it was run.
  * With ?async=true: 202 with the run id at once, the run goes on in the background.
  */
-export function invokeFunction(store: Store, pool: Pool, runner: Runner, runs: History, background: AsyncRuns): Handler {
+export function invokeFunction(store: Store, pool: Pool, runner: Runner, history: History, asyncRuns: AsyncRuns): Handler {
 	return async (req) => {
 		const name = checkName(req.params.name);
 		const mode = req.query.get('async');
@@ -35,7 +35,7 @@ export function invokeFunction(store: Store, pool: Pool, runner: Runner, runs: H
 		const timeout = timeoutFor(ref.settings, timeoutMs);
 		const createdAt = new Date();
 		if (mode === 'true') {
-			if (background.full()) throw new ApiError('too_many_async_runs', 'Too many async runs are waiting; retry shortly.', { 'retry-after': '5' });
+			if (asyncRuns.full()) throw new ApiError('too_many_async_runs', 'Too many async runs are waiting; retry shortly.', { 'retry-after': '5' });
 			const record: RunRecord = {
 				run_id: newRunId(),
 				function_id: functionId,
@@ -53,13 +53,13 @@ export function invokeFunction(store: Store, pool: Pool, runner: Runner, runs: H
 				timeout_ms: timeout,
 			};
 			// On disk before it is acknowledged: a crash after the 202 still runs it.
-			await runs.save(record, true);
-			background.enqueue(record.run_id);
+			await history.save(record, true);
+			asyncRuns.enqueue(record.run_id);
 			return { status: 202, body: { run_id: record.run_id, status: 'queued' } };
 		}
 		const result = await runner.run(ref, functionId, input, timeout, req.signal);
 		// History is written in a batch after the reply; only the record (with its output bounded) is made here.
-		void runs.save(recordOf(result, name, createdAt)).catch(() => {});
+		void history.save(recordOf(result, name, createdAt)).catch(() => {});
 		return { status: 200, body: result };
 	};
 }
