@@ -6,7 +6,8 @@ import { execa } from 'execa';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { loadConfig } from '../src/config.js';
-import { type RunRecord, createRuns } from '../src/runs.js';
+import { createHistory } from '../src/history.js';
+import type { RunRecord } from '../src/result.js';
 import { type Platform, deploy, eventually, invoke, orphans, startPlatform, uniqueName } from './helpers.js';
 
 /** Every history segment file under the data folder (or of one function id), with its size. */
@@ -223,14 +224,14 @@ deep('output nested 100,000 deep is kept as text: 200, sync and async', async ()
 deep('one record that cannot be serialized: the others of its batch are written, it is replaced by a note', async () => {
 	const dataDir = await mkdtemp(join(tmpdir(), 'lowcode-faas-runs-unit-'));
 	try {
-		const runs = createRuns(loadConfig({ LOWCODE_FAAS_DATA: dataDir }), 100);
+		const runs = createHistory(loadConfig({ LOWCODE_FAAS_DATA: dataDir }), 100);
 		await runs.init();
 		const circular: Record<string, unknown> = {};
 		circular.self = circular;
 		const records = [1, 2, 3].map((n) => ({ ...legacyRecord(fakeId(n), n), input: n === 2 ? circular : undefined }));
 		for (const r of records) void runs.save(r).catch(() => {});
-		await runs.flush();
-		const again = createRuns(loadConfig({ LOWCODE_FAAS_DATA: dataDir }), 100);
+		await runs.drain();
+		const again = createHistory(loadConfig({ LOWCODE_FAAS_DATA: dataDir }), 100);
 		await again.init();
 		assert.equal((await again.get(fakeId(1)))?.output, 1);
 		assert.equal((await again.get(fakeId(3)))?.output, 3);
@@ -357,7 +358,7 @@ layout('runs/NAME/ moves to runs/FUNCTION_ID/ at start; its queued runs are stil
 		await mkdir(join(dataDir, 'runs/bulky'), { recursive: true });
 		const queued = { ...legacyRecord(fakeId(2), null), status: 'queued' as const, input: { n: 1 } };
 		await appendFile(join(dataDir, 'runs/bulky/0000000001.jsonl'), `${JSON.stringify(legacyRecord(fakeId(1), 1))}\n${JSON.stringify(queued)}\n`);
-		const runs = createRuns(loadConfig({ LOWCODE_FAAS_DATA: dataDir }), 100);
+		const runs = createHistory(loadConfig({ LOWCODE_FAAS_DATA: dataDir }), 100);
 		const pending = await runs.init();
 		assert.equal(pending.map((r) => r.run_id), [fakeId(2)]);
 		assert.equal(await readdir(join(dataDir, 'runs')), [FN_ID]);
