@@ -6,15 +6,15 @@ import { healthz, metricsHandler, readyz } from './api/health.js';
 import { invokeFunction } from './api/invoke.js';
 import { rawRoute } from './api/raw.js';
 import { getRun, listRuns } from './api/runs.js';
-import { createBackground } from './background.js';
+import { createAsyncRuns } from './async-runs.js';
+import type { Config } from './config.js';
 import { createContainerLogs } from './container-logs.js';
 import { type DockerBackend, createDockerBackend } from './docker-backend.js';
+import { createHistory } from './history.js';
 import { createKeepWarm } from './keep-warm.js';
-import type { Config } from './config.js';
 import { createMetrics } from './metrics.js';
 import { createRouter } from './router.js';
 import { createRunner } from './runner.js';
-import { createRuns } from './runs.js';
 import { type Scheduler, createScheduler } from './scheduler.js';
 import { type Handler, createApiServer } from './server.js';
 import { createStore } from './store.js';
@@ -24,11 +24,14 @@ export interface App {
 	url: string;
 	scheduler: Scheduler;
 	backend: DockerBackend;
-	/** Stops accepting, lets in-flight requests finish (up to the shutdown time), removes every container. */
+	/** Stops accepting, lets in-flight requests finish (up to the shutdown time), removes every instance. */
 	close(): Promise<void>;
 }
 
-/** Wires the store, the backend, the scheduler and the routes together and starts listening. */
+/**
+ * Wires the platform together and starts listening: the store (function files), the backend (where
+ * instances run), the scheduler and its upkeep, the runner, run history and async runs, and the routes.
+ */
 export async function startApp(config: Config): Promise<App> {
 	const store = createStore(config);
 	await store.init();
@@ -38,30 +41,26 @@ export async function startApp(config: Config): Promise<App> {
 	const keepWarm = createKeepWarm(config, scheduler, backend, {
 		// A function whose file is unsafe to use is, for keeping warm, no function.
 		locate: (name) => store.locate(name).catch(() => null),
-		// Evaluated at every sweep: functions created later, or given min_warm, are kept warm too.
-		targets: async () => {
-			const targets = store.warmTargets();
-			for (const name of config.prewarm === 'all' ? await store.names() : config.prewarm) targets.set(name, Math.max(1, targets.get(name) ?? 0));
-			return targets;
-		},
+		// Asked at every sweep: functions created later, or given min_warm, are kept warm too.
+		targets: () => store.keepWarm(),
 	});
 	await keepWarm.start();
 	const metrics = createMetrics();
 	const runner = createRunner(config, scheduler, metrics);
-	const runs = createRuns(config, config.runsKeep);
-	const pending = await runs.init();
-	const background = createBackground(runner, store, runs, config.asyncConcurrency);
-	await background.resume(pending);
+	const history = createHistory(config, config.runsKeep);
+	const pending = await history.init();
+	const asyncRuns = createAsyncRuns(runner, store, history, config.asyncConcurrency);
+	await asyncRuns.resume(pending);
 
 	const routes = createRouter<Handler>();
 	routes.add('GET', '/functions', listFunctions(store));
 	routes.add('POST', '/functions', createFunction(config, store, scheduler));
 	routes.add('GET', '/functions/:name', getFunction(store));
-	routes.add('DELETE', '/functions/:name', deleteFunction(store, scheduler, logs, runs));
+	routes.add('DELETE', '/functions/:name', deleteFunction(store, scheduler, logs, history));
 	routes.add('PATCH', '/functions/:name', patchFunction(config, store, scheduler));
-	routes.add('POST', '/functions/:name/invoke', invokeFunction(store, scheduler, runner, runs, background));
-	routes.add('GET', '/runs', listRuns(runs, store));
-	routes.add('GET', '/runs/:run_id', getRun(runs));
+	routes.add('POST', '/functions/:name/invoke', invokeFunction(store, scheduler, runner, history, asyncRuns));
+	routes.add('GET', '/runs', listRuns(history, store));
+	routes.add('GET', '/runs/:run_id', getRun(history));
 	routes.add('GET', '/functions/:name/logs', functionLogs(store, scheduler, logs));
 	routes.add('*', '/fn/:name/*', rawRoute(store, scheduler, runner));
 	routes.add('GET', '/healthz', healthz());
@@ -95,8 +94,8 @@ export async function startApp(config: Config): Promise<App> {
 		server.closeIdleConnections();
 		await Promise.race([closed, sleep(config.shutdownMs)]);
 		server.closeAllConnections();
-		await background.close(config.shutdownMs);
-		await runs.flush();
+		await asyncRuns.close(config.shutdownMs);
+		await history.drain();
 		keepWarm.stop();
 		await scheduler.close();
 	}

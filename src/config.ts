@@ -3,7 +3,6 @@ import { readFileSync, statSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { resolve } from 'node:path';
 import { isLogLevel, log } from './log.js';
-import { isValidName } from './validate.js';
 
 /** The HTTP port a function's server listens on inside its container (passed to it as PORT). */
 export const ContainerHttpPort = 8080;
@@ -17,9 +16,22 @@ export const DenoImage = 'lowcode-faas/deno:2.9.6';
  * otherwise own every function's processes, and any host process running as nobody could signal,
  * trace or read them (their env, their source) through /proc.
  */
-export const FunctionUser = '2000000000:2000000000';
+const FunctionUser = '2000000000:2000000000';
 
 export type Language = 'python' | 'deno';
+
+/** A function name: letters, digits, '_' and '-', starting with a letter or digit; safe as a file name and never a dotfile. */
+export const FUNCTION_NAME = /^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$/;
+/** An invocation's deadline when neither the request nor the function's timeout_ms sets one. */
+export const DEFAULT_TIMEOUT_MS = 5_000;
+/** The longest deadline a request or a function's timeout_ms may set. */
+export const MAX_TIMEOUT_MS = 300_000;
+/**
+ * How deep an invocation's input (and a kept output) may nest. Deeper JSON overflows the stack of
+ * JSON.stringify (about 10,000 levels): one request could fail a whole batch of history or retire a
+ * healthy container. No real input comes close.
+ */
+export const MAX_JSON_DEPTH = 64;
 
 /** How every function container is confined (see README, Security). */
 export interface Sandbox {
@@ -132,7 +144,7 @@ function nameList(env: Env, key: string): 'all' | string[] {
 	const raw = (env[key] ?? '').trim();
 	if (raw === 'all') return 'all';
 	const names = raw.split(',').map((name) => name.trim()).filter(Boolean);
-	const bad = names.find((name) => !isValidName(name));
+	const bad = names.find((name) => !FUNCTION_NAME.test(name));
 	if (bad !== undefined) throw new ConfigError(`${key} must be "all" or a comma list of function names, got "${bad}"`);
 	return names;
 }

@@ -4,7 +4,7 @@ import { type Config, ConfigError, type Language } from './config.js';
 import { DockerError, containerAddress, engineProblem, imageExists, inspectState, listContainers, removeContainers, runContainer, tailLogs, watchDieEvents } from './docker.js';
 import { type Reach, networkReady, prepareHost, runDir } from './host.js';
 import { ReadyTimeout, waitReady } from './readiness.js';
-import { envProblem } from './validate.js';
+import { envProblem } from './settings.js';
 
 /** Function instances as sandboxed Docker containers on this host: the platform's default backend. */
 

@@ -1,7 +1,8 @@
 import { randomBytes } from 'node:crypto';
 import { type BigIntStats, type Stats, closeSync, constants, fchmodSync, fstatSync, openSync } from 'node:fs';
-import { mkdir, open, unlink } from 'node:fs/promises';
+import { mkdir, open, rm, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
+import { glob } from 'tinyglobby';
 
 /**
  * The store's folders: its own user only. Sources reach a container through a bind mount that the
@@ -100,7 +101,7 @@ export function fixModeSync(path: string, mode: number, wrong: (current: number)
  * Gives a folder exactly `mode`, but never through a link: a linked folder's target is not the
  * platform's to open up or close (a chmod as root could reach any folder on the host).
  */
-export async function fixFolderMode(path: string, mode: number) {
+async function fixFolderMode(path: string, mode: number) {
 	const handle = await open(path, constants.O_RDONLY | constants.O_DIRECTORY | constants.O_NOFOLLOW).catch(() => null);
 	if (!handle) return;
 	try {
@@ -126,6 +127,11 @@ export async function writeTemp(dir: string, file: string, data: string, mode: n
 	}
 	await handle.close();
 	return temp;
+}
+
+/** Removes the temp files (see writeTemp) of writes a crash cut short: never data, safe to drop. */
+export async function dropTemps(dir: string) {
+	for (const file of await glob('.*.tmp', { cwd: dir, dot: true, onlyFiles: true, followSymbolicLinks: false })) await rm(join(dir, file), { force: true });
 }
 
 /** Makes a rename or unlink in `dir` durable. */

@@ -69,7 +69,7 @@ export async function unguardBridge(bridge: string): Promise<void> {
 }
 
 /** The bridge interface of `network`: Docker's own account when the network exists, else the name the platform will give it. */
-export async function bridgeOf(network: string, planned: string): Promise<string> {
+async function bridgeOf(network: string, planned: string): Promise<string> {
 	return (await inspectNetwork(network))?.bridge ?? planned;
 }
 

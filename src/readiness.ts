@@ -1,6 +1,6 @@
 import { request } from 'node:http';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { scope } from './signals.js';
+import { scope } from './abort.js';
 
 /**
  * When a function's server is ready: when it answers HTTP. A TCP connect alone proves nothing:

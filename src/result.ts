@@ -1,6 +1,7 @@
 import type { IncomingHttpHeaders } from 'node:http';
+import { MAX_JSON_DEPTH } from './config.js';
 import { type FunctionResponse, HOP_BY_HOP } from './forward.js';
-import { MAX_JSON_DEPTH, deeperThan } from './validate.js';
+import { deeperThan } from './validate.js';
 
 // Means "the platform made this error": a function's own is not passed on as if it were.
 const PLATFORM_ERROR_HEADER = 'x-lowcode-faas-error';
@@ -18,6 +19,19 @@ export interface RunResult {
 	duration_ms: number;
 	/** True when this invocation had to wait for a container to start. */
 	cold_start: boolean;
+}
+
+/** A run as kept in history: a RunResult once done; before that, queued or running. */
+export interface RunRecord extends Omit<RunResult, 'status'> {
+	status: RunResult['status'] | 'queued' | 'running';
+	function: string;
+	created_at: string;
+	finished_at: string | null;
+	/** History kept only the start of a long output, as text (see keptOutput). */
+	output_truncated?: true;
+	/** Kept until an async run has run, so that a restart can run it. */
+	input?: unknown;
+	timeout_ms?: number;
 }
 
 export interface RunContext {

@@ -8,9 +8,9 @@ import { OutputTooLarge, PLATFORM_ANSWER_HEADERS, RAW_ANSWER_HEADERS, endToEnd, 
 import { log } from './log.js';
 import type { Metrics } from './metrics.js';
 import { type RunContext, type RunResult, answeredResult, unansweredResult } from './result.js';
-import { newRunId } from './runs.js';
+import { newRunId } from './history.js';
 import type { Instance, Scheduler } from './scheduler.js';
-import { type Scope, TimeoutError, abortable, scope } from './signals.js';
+import { type Scope, TimeoutError, abortable, scope } from './abort.js';
 import type { SourceRef } from './store.js';
 
 /**

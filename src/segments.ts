@@ -3,7 +3,7 @@ import { lstat, mkdir, open, readdir, rename, stat } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { readLines } from './lines.js';
 import { log } from './log.js';
-import type { RunRecord } from './runs.js';
+import type { RunRecord } from './result.js';
 import { FOLDER_MODE, PRIVATE_MODE, syncDir, unsafeReason } from './files.js';
 
 /** Run history segments: JSON lines, one record each, starting with its run id. */

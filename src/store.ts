@@ -1,13 +1,14 @@
-import { createHash, randomUUID } from 'node:crypto';
 import { type BigIntStats, lstatSync } from 'node:fs';
-import { chmod, link, lstat, mkdir, readdir, rename, rm, unlink } from 'node:fs/promises';
+import { chmod, lstat, mkdir, readdir, rename, rm, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { glob } from 'tinyglobby';
 import type { Config, Language } from './config.js';
 import { ApiError } from './errors.js';
-import { FOLDER_MODE, PRIVATE_MODE, SOURCE_MODE, fixModeSync, privateDir, readRegular, syncDir, unsafeReason, writeTemp } from './files.js';
+import { FOLDER_MODE, PRIVATE_MODE, SOURCE_MODE, dropTemps, fixModeSync, privateDir, readRegular, syncDir, unsafeReason, writeTemp } from './files.js';
+import { createIdFiles } from './ids.js';
 import { log } from './log.js';
-import { type Settings, type SettingsPatch, boundSettings, isValidName } from './validate.js';
+import { type Settings, type SettingsPatch, createSettingsFiles, mergeSettings, warmTargets } from './settings.js';
+import { isValidName } from './validate.js';
 
 /** A function as the API shows it. */
 export interface FunctionRecord {
@@ -37,24 +38,25 @@ export interface SourceRef {
 	settings: Settings;
 }
 
-interface Meta {
-	id: string;
-	created_at: string;
-}
-
-export const EXTENSIONS: Readonly<Record<Language, string>> = { python: '.py', deno: '.ts' };
+const EXTENSIONS: Readonly<Record<Language, string>> = { python: '.py', deno: '.ts' };
 // Python first: when both files lie there, the Python one runs, as in the original system.
 const LOOKUP_ORDER: readonly Language[] = ['python', 'deno'];
-// Bounds on reading the store's own small files: settings hold at most 64 env values of 32 KiB.
-const SETTINGS_LIMIT = 4 * 1024 * 1024;
-const META_LIMIT = 64 * 1024;
+// Bound on reading a note of a language change.
+const NOTE_LIMIT = 64 * 1024;
 
 /** A function file that is a link, a FIFO, a folder...: neither served nor run. */
-export const unsafeFile = (file: string, reason: string) =>
-	new ApiError('unsafe_function_file', `functions/${file} ${reason}; only a regular file is served or run. Replace it with a plain file, or create the function again.`);
+export class UnsafeFile extends ApiError {
+	constructor(file: string, reason: string) {
+		super('unsafe_function_file', `functions/${file} ${reason}; only a regular file is served or run. Replace it with a plain file, or create the function again.`);
+	}
+}
 
-const sourceTooLarge = (file: string, size: number, limit: number) =>
-	new ApiError('source_too_large', `functions/${file} is ${size} bytes; sources are read up to ${limit} bytes.`);
+/** A source on disk past the size the platform reads (dropped there by hand). */
+export class SourceTooLarge extends ApiError {
+	constructor(file: string, size: number, limit: number) {
+		super('source_too_large', `functions/${file} is ${size} bytes; sources are read up to ${limit} bytes.`);
+	}
+}
 
 export type Store = ReturnType<typeof createStore>;
 
@@ -65,12 +67,9 @@ export type Store = ReturnType<typeof createStore>;
  */
 export function createStore(config: Config) {
 	const functionsDir = join(config.dataDir, 'functions');
-	const metaDir = join(config.dataDir, 'meta');
-	const settingsDir = join(config.dataDir, 'settings');
+	const ids = createIdFiles(config.dataDir);
+	const settings = createSettingsFiles(config);
 	const locks = new Map<string, Promise<unknown>>();
-	// Ids and settings change only through this store, so invocations read them from memory, not disk.
-	const metas = new Map<string, Meta>();
-	const settingsCache = new Map<string, { settings: Settings; stamp: string }>();
 
 	/** Runs `task` after every earlier task on the same name: writes of one name never interleave. */
 	function withLock<T>(name: string, task: () => Promise<T>): Promise<T> {
@@ -86,84 +85,21 @@ export function createStore(config: Config) {
 		// A data folder made here is the platform's alone; one the admin made keeps its mode (it may be shared), with a warning if others may write in it.
 		if (await mkdir(config.dataDir, { recursive: true, mode: FOLDER_MODE })) await chmod(config.dataDir, FOLDER_MODE);
 		else if (((await lstat(config.dataDir)).mode & 0o022) !== 0) log('warn', 'the data folder is writable by other users: they could replace functions', { path: config.dataDir });
-		for (const dir of [functionsDir, metaDir, settingsDir]) {
-			// Explicitly: mkdir's mode is masked by the umask, and an earlier version left these 0755.
-			await privateDir(dir);
-			// Temp files of writes cut short by a crash: never functions, safe to drop.
-			for (const file of await glob('.*.tmp', { cwd: dir, dot: true, onlyFiles: true, followSymbolicLinks: false })) await rm(join(dir, file), { force: true });
-		}
-		// Settings and ids an earlier version wrote 0644.
-		// Tightening only, so a hard link does no harm here.
-		for (const dir of [metaDir, settingsDir]) for (const file of await readdir(dir)) fixModeSync(join(dir, file), PRIVATE_MODE, undefined, false);
+		// Explicitly: mkdir's mode is masked by the umask, and an earlier version left it 0755.
+		await privateDir(functionsDir);
+		await dropTemps(functionsDir);
+		await ids.init();
 		// A language change cut short by a crash: the new source is in place, the old one goes now.
-		for (const file of await glob('*.replacing', { cwd: metaDir, onlyFiles: true, followSymbolicLinks: false })) {
+		for (const file of await glob('*.replacing', { cwd: ids.dir, onlyFiles: true, followSymbolicLinks: false })) {
 			const name = file.slice(0, -'.replacing'.length);
-			const read = await readRegular(join(metaDir, file), META_LIMIT);
+			const read = await readRegular(join(ids.dir, file), NOTE_LIMIT);
 			const language = (read.kind === 'ok' ? read.data.toString('utf8') : '').trim() as Language;
 			if (language in EXTENSIONS && lstatSync(join(functionsDir, name + EXTENSIONS[language]), { throwIfNoEntry: false })) {
 				for (const other of LOOKUP_ORDER) if (other !== language) await rm(join(functionsDir, name + EXTENSIONS[other]), { force: true });
 			}
-			await rm(join(metaDir, file), { force: true });
+			await rm(join(ids.dir, file), { force: true });
 		}
-		for (const file of await glob('*.json', { cwd: settingsDir, onlyFiles: true, followSymbolicLinks: false })) await readSettings(file.slice(0, -5));
-	}
-
-	async function readSettings(name: string): Promise<{ settings: Settings; stamp: string }> {
-		const cached = settingsCache.get(name);
-		if (cached) return cached;
-		const read = await readRegular(join(settingsDir, `${name}.json`), SETTINGS_LIMIT).catch(() => null);
-		if (read && read.kind !== 'ok' && read.kind !== 'missing') log('warn', 'settings file not used, using defaults', { function: name, problem: read.kind });
-		const text = read?.kind === 'ok' ? read.data.toString('utf8') : '{}';
-		let stored: unknown = {};
-		try {
-			stored = JSON.parse(text);
-		} catch {
-			log('warn', 'unreadable settings file, using defaults', { function: name });
-		}
-		const { settings, changed } = boundSettings(stored, config);
-		if (changed.length > 0) log('warn', 'settings file outside the operator caps; using bounded values', { function: name, fields: changed });
-		const entry = { settings, stamp: createHash('sha256').update(text).digest('hex').slice(0, 12) };
-		settingsCache.set(name, entry);
-		return entry;
-	}
-
-	/** The settings a change results in; null fields go back to the default. Throws a 400 if they clash. */
-	function merge(current: Settings, patch: SettingsPatch): Settings {
-		const next: Record<string, unknown> = { ...current };
-		for (const [key, value] of Object.entries(patch)) {
-			if (value === null) delete next[key];
-			else if (value !== undefined) next[key] = value;
-		}
-		// Checked on the result, not the patch: min_warm may meet a max_replicas set earlier, or the default.
-		const own = next.max_replicas as number | undefined;
-		const replicas = own ?? config.maxReplicas;
-		if (((next.min_warm as number | undefined) ?? 0) > replicas) {
-			throw new ApiError('invalid_min_warm', `min_warm cannot exceed max_replicas (${replicas}${own === undefined ? ', LOWCODE_FAAS_MAX_REPLICAS' : ''}).`);
-		}
-		return next as Settings;
-	}
-
-	/** Applies a settings change durably. */
-	async function writeSettings(name: string, patch: SettingsPatch): Promise<Settings> {
-		const next = merge((await readSettings(name)).settings, patch);
-		const text = JSON.stringify(next) + '\n';
-		const temp = await writeTemp(settingsDir, `${name}.json`, text, PRIVATE_MODE);
-		await rename(temp, join(settingsDir, `${name}.json`));
-		await syncDir(settingsDir);
-		settingsCache.set(name, { settings: next, stamp: createHash('sha256').update(text).digest('hex').slice(0, 12) });
-		return next;
-	}
-
-	async function dropSettings(name: string) {
-		settingsCache.delete(name);
-		await rm(join(settingsDir, `${name}.json`), { force: true });
-	}
-
-	/** Functions that asked to be kept warm (min_warm > 0), with how many containers. */
-	function warmTargets(): Map<string, number> {
-		const targets = new Map<string, number>();
-		for (const [name, { settings }] of settingsCache) if (settings.min_warm) targets.set(name, settings.min_warm);
-		return targets;
+		await settings.init();
 	}
 
 	/** The file that is the function's source and its lstat, or null; whether it is safe is the caller's question. */
@@ -185,7 +121,7 @@ export function createStore(config: Config) {
 	function refuseFolders(name: string) {
 		for (const language of LOOKUP_ORDER) {
 			const file = name + EXTENSIONS[language];
-			if (lstatSync(join(functionsDir, file), { throwIfNoEntry: false })?.isDirectory()) throw unsafeFile(file, 'is a folder; remove it by hand');
+			if (lstatSync(join(functionsDir, file), { throwIfNoEntry: false })?.isDirectory()) throw new UnsafeFile(file, 'is a folder; remove it by hand');
 		}
 	}
 
@@ -201,66 +137,25 @@ export function createStore(config: Config) {
 		const { language, file, path } = found;
 		let { info } = found;
 		const reason = unsafeReason(info);
-		if (reason) throw unsafeFile(file, reason);
+		if (reason) throw new UnsafeFile(file, reason);
 		// Dropped by hand, or written under a strict umask by an earlier version: the container's user could not read it.
 		if ((info.mode & 0o444n) !== 0o444n) {
 			fixModeSync(path, SOURCE_MODE, (mode) => (mode & 0o444) !== 0o444);
 			info = lstatSync(path, { bigint: true, throwIfNoEntry: false }) ?? info;
 		}
-		const { settings, stamp } = settingsCache.get(name) ?? (await readSettings(name));
+		const { settings: own, stamp } = settings.cached(name) ?? (await settings.read(name));
 		const size = Number(info.size);
-		return { name, language, path, file, settings, size, mtime: info.mtime, version: `${language}:${info.ino}:${info.size}:${info.mtimeNs}:${info.ctimeNs}:${stamp}` };
-	}
-
-	async function readMeta(name: string): Promise<Meta | null> {
-		const cached = metas.get(name);
-		if (cached) return cached;
-		try {
-			// Two names for a moment while ensureMeta links it into place.
-			const read = await readRegular(join(metaDir, `${name}.json`), META_LIMIT, false);
-			if (read.kind !== 'ok') return null;
-			const meta = JSON.parse(read.data.toString('utf8')) as Meta;
-			if (typeof meta.id !== 'string' || typeof meta.created_at !== 'string') return null;
-			metas.set(name, meta);
-			return meta;
-		} catch {
-			return null;
-		}
-	}
-
-	async function dropMeta(name: string) {
-		metas.delete(name);
-		await rm(join(metaDir, `${name}.json`), { force: true });
-	}
-
-	/** The function's id and creation time, made and kept the first time its source is seen. */
-	async function ensureMeta(name: string, createdAt: () => Promise<Date>): Promise<Meta> {
-		const existing = await readMeta(name);
-		if (existing) return existing;
-		const meta: Meta = { id: randomUUID(), created_at: (await createdAt()).toISOString() };
-		// link() fails when the name exists, so two first sightings agree on one id.
-		const temp = await writeTemp(metaDir, `${name}.json`, JSON.stringify(meta) + '\n', PRIVATE_MODE);
-		try {
-			await link(temp, join(metaDir, `${name}.json`));
-			await syncDir(metaDir);
-			metas.set(name, meta);
-			return meta;
-		} catch (err) {
-			if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
-			return (await readMeta(name)) ?? meta;
-		} finally {
-			await unlink(temp).catch(() => {});
-		}
+		return { name, language, path, file, settings: own, size, mtime: info.mtime, version: `${language}:${info.ino}:${info.size}:${info.mtimeNs}:${info.ctimeNs}:${stamp}` };
 	}
 
 	/** The function with its source; null when it was removed since `locate`. Never follows a link swapped in since. */
 	async function load(ref: SourceRef): Promise<FunctionRecord | null> {
 		const read = await readRegular(ref.path, config.maxSourceBytes);
 		if (read.kind === 'missing') return null;
-		if (read.kind === 'unsafe') throw unsafeFile(ref.file, read.reason);
-		if (read.kind === 'too_large') throw sourceTooLarge(ref.file, read.size, config.maxSourceBytes);
-		const meta = await ensureMeta(ref.name, () => firstSeen(ref.path));
-		return { id: meta.id, name: ref.name, language: ref.language, source_code: read.data.toString('utf8'), created_at: meta.created_at, settings: ref.settings };
+		if (read.kind === 'unsafe') throw new UnsafeFile(ref.file, read.reason);
+		if (read.kind === 'too_large') throw new SourceTooLarge(ref.file, read.size, config.maxSourceBytes);
+		const identity = await ids.ensure(ref.name, () => firstSeen(ref.path));
+		return { id: identity.id, name: ref.name, language: ref.language, source_code: read.data.toString('utf8'), created_at: identity.created_at, settings: ref.settings };
 	}
 
 	async function get(name: string): Promise<FunctionRecord | null> {
@@ -269,7 +164,7 @@ export function createStore(config: Config) {
 	}
 
 	async function functionId(ref: SourceRef): Promise<string> {
-		return (await ensureMeta(ref.name, () => firstSeen(ref.path))).id;
+		return (await ids.ensure(ref.name, () => firstSeen(ref.path))).id;
 	}
 
 	/** Names of every function in the folder, sorted; files that are not safe to use included, so that they are listed with why. */
@@ -292,12 +187,12 @@ export function createStore(config: Config) {
 		try {
 			ref = await locate(name);
 		} catch (err) {
-			if (!(err instanceof ApiError)) throw err;
+			if (!(err instanceof UnsafeFile)) throw err;
 			return { name, language: findFile(name)?.language ?? 'python', error: { code: err.code, message: err.message } };
 		}
 		if (!ref) return null;
-		const meta = await ensureMeta(name, () => firstSeen(ref.path));
-		return { id: meta.id, name, language: ref.language, created_at: meta.created_at, updated_at: ref.mtime.toISOString(), size: ref.size, settings: ref.settings };
+		const identity = await ids.ensure(name, () => firstSeen(ref.path));
+		return { id: identity.id, name, language: ref.language, created_at: identity.created_at, updated_at: ref.mtime.toISOString(), size: ref.size, settings: ref.settings };
 	}
 
 	/**
@@ -310,36 +205,36 @@ export function createStore(config: Config) {
 			refuseFolders(name);
 			const previous = exists(name);
 			// Refused before anything is written.
-			merge(previous ? (await readSettings(name)).settings : {}, patch);
+			mergeSettings(previous ? (await settings.read(name)).settings : {}, patch, config.maxReplicas);
 			// A replaced function keeps its id and settings; a new one drops what a hand-deleted namesake left.
 			if (!previous) {
-				await dropMeta(name);
-				await dropSettings(name);
+				await ids.drop(name);
+				await settings.drop(name);
 			}
-			const meta = await ensureMeta(name, async () => new Date());
+			const identity = await ids.ensure(name, async () => new Date());
 			const file = name + EXTENSIONS[language];
 			const others = LOOKUP_ORDER.filter((other) => other !== language && lstatSync(join(functionsDir, name + EXTENSIONS[other]), { throwIfNoEntry: false }));
 			const temp = await writeTemp(functionsDir, file, source, SOURCE_MODE);
-			let settings: Settings;
+			let own: Settings;
 			try {
 				// After the source is safely in its temp file: a full disk here still changes nothing.
-				settings = Object.keys(patch).length > 0 ? await writeSettings(name, patch) : (await readSettings(name)).settings;
+				own = Object.keys(patch).length > 0 ? await settings.write(name, patch) : (await settings.read(name)).settings;
 			} catch (err) {
 				await unlink(temp).catch(() => {});
 				throw err;
 			}
 			// One name, one source: if a crash falls between the rename and the removal of the other
 			// language's file, this note tells the next start which one stays.
-			const intent = join(metaDir, `${name}.replacing`);
+			const intent = join(ids.dir, `${name}.replacing`);
 			if (others.length > 0) {
-				await rename(await writeTemp(metaDir, `${name}.replacing`, language, PRIVATE_MODE), intent);
-				await syncDir(metaDir);
+				await rename(await writeTemp(ids.dir, `${name}.replacing`, language, PRIVATE_MODE), intent);
+				await syncDir(ids.dir);
 			}
 			await rename(temp, join(functionsDir, file));
 			for (const other of others) await rm(join(functionsDir, name + EXTENSIONS[other]), { force: true });
 			await syncDir(functionsDir);
 			if (others.length > 0) await rm(intent, { force: true });
-			return { id: meta.id, name, language, source_code: source, created_at: meta.created_at, settings };
+			return { id: identity.id, name, language, source_code: source, created_at: identity.created_at, settings: own };
 		});
 	}
 
@@ -349,8 +244,8 @@ export function createStore(config: Config) {
 			const ref = await locate(name);
 			if (!ref) return null;
 			// The answer carries the source: refused before the change, not after it was made.
-			if (ref.size > config.maxSourceBytes) throw sourceTooLarge(ref.file, ref.size, config.maxSourceBytes);
-			await writeSettings(name, patch);
+			if (ref.size > config.maxSourceBytes) throw new SourceTooLarge(ref.file, ref.size, config.maxSourceBytes);
+			await settings.write(name, patch);
 			return get(name);
 		});
 	}
@@ -361,16 +256,21 @@ export function createStore(config: Config) {
 			// A link or a FIFO there can be deleted too: rm removes the link, never its target.
 			if (!exists(name)) return false;
 			refuseFolders(name);
-			const id = (await readMeta(name))?.id ?? null;
+			const id = (await ids.read(name))?.id ?? null;
 			for (const language of LOOKUP_ORDER) await rm(join(functionsDir, name + EXTENSIONS[language]), { force: true });
-			await dropMeta(name);
-			await dropSettings(name);
+			await ids.drop(name);
+			await settings.drop(name);
 			await syncDir(functionsDir);
 			return { id };
 		});
 	}
 
-	return { init, locate, exists, load, get, functionId, names, list, save, updateSettings, remove, warmTargets };
+	/** Functions to keep warm and how many containers each: read at every sweep, so later changes count. */
+	async function keepWarm(): Promise<Map<string, number>> {
+		return warmTargets(settings.entries(), config.prewarm, config.prewarm === 'all' ? await names() : []);
+	}
+
+	return { init, locate, exists, load, get, functionId, list, save, updateSettings, remove, keepWarm };
 }
 
 /** When a hand-dropped file was first seen: its modification time, or now if it just vanished. */

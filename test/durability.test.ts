@@ -5,7 +5,7 @@ import { execa } from 'execa';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { loadConfig } from '../src/config.js';
-import { containersOf, fixture, orphans, request, spawnServer, startPlatform } from './helpers.js';
+import { containersOf, eventually, fixture, orphans, request, spawnServer, startPlatform } from './helpers.js';
 
 /** A valid Python function whose source is about `kb` KiB, recognisable by `tag`. */
 const sourceOf = (tag: string, kb = 1) => `# ${tag}\n${`# ${'x'.repeat(78)}\n`.repeat(kb * 13)}print(${JSON.stringify(tag)})\n`;
@@ -70,15 +70,17 @@ durable('kill -9 during creates and invocations: every source old or new in full
 		const names = ['a', 'b', 'c', 'd'];
 		for (const name of names) assert.is((await request(url, 'POST', '/functions', { name, language: 'python', source_code: sourceOf(`old-${name}`, 300) })).status, 201);
 		await request(url, 'POST', '/functions', { name: 'echo', language: 'python', source_code: await fixture('echo.py') });
+		let rounds = 0;
 		const traffic = (async () => {
-			for (let round = 0; round < 50; round++) {
+			for (let round = 0; round < 50; round++, rounds++) {
 				await Promise.all([
 					...names.map((name) => request(url, 'POST', '/functions', { name, language: 'python', source_code: sourceOf(`new-${name}-${round}`, 300) })),
 					request(url, 'POST', '/functions/echo/invoke', { input: round }),
 				]).catch(() => {});
 			}
 		})();
-		await new Promise((r) => setTimeout(r, 1_500));
+		// Kill it in the middle of the traffic: some rounds done, more in flight.
+		await eventually('a few rounds of traffic', async () => rounds, (n) => n >= 3, 30_000);
 		child.kill('SIGKILL');
 		await child;
 		await traffic;

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { execa } from 'execa';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { type Platform, containersOfFunction, fixture, orphans, startPlatform } from './helpers.js';
+import { type Platform, containersOfFunction, deploy, fixture, orphans, startPlatform } from './helpers.js';
 
 const ENV_TOTAL = 1024 * 1024;
 const MARKER = `marker-${randomBytes(8).toString('hex')}`;
@@ -84,7 +84,7 @@ envFile('stored settings the env file cannot hold fail that start, clearly', asy
 });
 
 envFile('during docker run no command line holds a value; the env file is gone once it ran', async () => {
-	await platform.request('POST', '/functions', { name: 'marked', language: 'python', source_code: await fixture('env.py'), env: { MARK: MARKER } });
+	await deploy(platform, 'marked', 'env.py', { env: { MARK: MARKER } });
 	let watching = true;
 	let runs = 0;
 	const leaks: string[] = [];

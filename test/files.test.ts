@@ -6,7 +6,7 @@ import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { loadConfig } from '../src/config.js';
 import { createStore } from '../src/store.js';
-import { type Platform, containersOf, fixture, orphans, startPlatform } from './helpers.js';
+import { type Platform, containersOf, deploy, orphans, startPlatform, uniqueName } from './helpers.js';
 
 const mode = async (path: string) => (await stat(path)).mode & 0o777;
 const octal = (n: number) => n.toString(8).padStart(4, '0');
@@ -27,10 +27,8 @@ modes.after(async () => {
 });
 
 modes('a Python and a Deno function created through the API run on real containers', async () => {
-	const py = await platform.request('POST', '/functions', { name: 'py', language: 'python', source_code: await fixture('echo.py'), env: { SECRET: 'x' } });
-	assert.is(py.status, 201, JSON.stringify(py.body));
-	const ts = await platform.request('POST', '/functions', { name: 'ts', language: 'deno', source_code: await fixture('echo.ts') });
-	assert.is(ts.status, 201, JSON.stringify(ts.body));
+	await deploy(platform, 'py', 'echo.py', { env: { SECRET: 'x' } });
+	await deploy(platform, 'ts', 'echo.ts');
 	const a = (await platform.request('POST', '/functions/py/invoke', { input: 1 })).body;
 	assert.is(a.status, 'success', a.error_message);
 	const b = (await platform.request('POST', '/functions/ts/invoke', { input: 2 })).body;
@@ -38,11 +36,14 @@ modes('a Python and a Deno function created through the API run on real containe
 });
 
 modes('settings and meta files are 0600 in 0700 folders; sources 0644 in a 0700 folder', async () => {
+	const [py, ts] = [uniqueName('py'), uniqueName('ts')];
+	await deploy(platform, py, 'echo.py', { env: { SECRET: 'x' } });
+	await deploy(platform, ts, 'echo.ts');
 	const data = platform.dataDir;
-	assert.is(octal(await mode(join(data, 'settings/py.json'))), '0600', 'settings hold env secrets');
-	assert.is(octal(await mode(join(data, 'meta/py.json'))), '0600');
-	assert.is(octal(await mode(join(data, 'functions/py.py'))), '0644', 'readable by the container user');
-	assert.is(octal(await mode(join(data, 'functions/ts.ts'))), '0644');
+	assert.is(octal(await mode(join(data, `settings/${py}.json`))), '0600', 'settings hold env secrets');
+	assert.is(octal(await mode(join(data, `meta/${py}.json`))), '0600');
+	assert.is(octal(await mode(join(data, `functions/${py}.py`))), '0644', 'readable by the container user');
+	assert.is(octal(await mode(join(data, `functions/${ts}.ts`))), '0644');
 	for (const dir of ['settings', 'meta', 'functions']) assert.is(octal(await mode(join(data, dir))), '0700', dir);
 });
 
@@ -86,8 +87,9 @@ modes.run();
 const SECRET = 'TOP-SECRET-CONTENT-outside-the-data-folder';
 let outside: string;
 
+// A fresh platform for each test: some tests below remove the files the others look at.
 const links = suite('links and special files in functions/');
-links.before(async () => {
+links.before.each(async () => {
 	outside = await mkdtemp(join(tmpdir(), 'lowcode-faas-outside-'));
 	await writeFile(join(outside, 'secret.py'), `# ${SECRET}\nprint("${SECRET}")\n`);
 	platform = await startPlatform();
@@ -99,7 +101,7 @@ links.before(async () => {
 	await mkdir(join(functions, 'dir.py'));
 	await writeFile(join(functions, 'fine.py'), 'print("fine")\n');
 });
-links.after(async () => {
+links.after.each(async () => {
 	assert.equal(await containersOf(platform.config), [], 'no container was started for an unsafe file');
 	await platform.close();
 	await rm(outside, { recursive: true, force: true });
@@ -215,6 +217,7 @@ race('load() does not hang on a FIFO put in place after locate()', async () => {
 		await execa('mkfifo', [join(data, 'functions/pipe.py')]);
 		const outcome = await Promise.race([
 			store.load(ref!).then(() => 'read', (err: { code?: string }) => err.code),
+			// A bound on a hang, not a wait: the refusal comes at once.
 			new Promise((resolve) => setTimeout(resolve, 3_000, 'hung')).then((v) => v),
 		]);
 		assert.is(outcome, 'unsafe_function_file');

@@ -2,20 +2,23 @@ import { readFile, readdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { type Platform, dataFiles, request, startPlatform } from './helpers.js';
+import { type Platform, createFunction, dataFiles, request, startPlatform } from './helpers.js';
 
 const RFC3339_UTC = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z$/;
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
 let platform: Platform;
 
+// A fresh platform for each test: the listings below show the whole functions/ folder.
 const crud = suite('functions API');
-crud.before(async () => {
+crud.before.each(async () => {
 	platform = await startPlatform();
 });
-crud.after(async () => {
+crud.after.each(async () => {
 	await platform.close();
 });
+
+const hello = () => createFunction(platform, 'hello', 'python', 'print("hi")\n');
 
 crud('POST /functions creates a function and stores NAME.py', async () => {
 	const res = await platform.request('POST', '/functions', { name: 'hello', language: 'python', source_code: 'print("hi")\n' });
@@ -28,6 +31,7 @@ crud('POST /functions creates a function and stores NAME.py', async () => {
 });
 
 crud('GET /functions/{name} returns it; the id is stable across reads and a restart', async () => {
+	await hello();
 	const first = await platform.request('GET', '/functions/hello');
 	assert.is(first.status, 200);
 	assert.is(first.body.source_code, 'print("hi")\n');
@@ -42,6 +46,7 @@ crud('GET /functions/{name} returns it; the id is stable across reads and a rest
 });
 
 crud('replacing with the other language keeps the id and leaves one source', async () => {
+	await hello();
 	const before = await platform.request('GET', '/functions/hello');
 	const res = await platform.request('POST', '/functions', { name: 'hello', language: 'deno', source_code: 'Deno.serve(() => new Response("x"));\n' });
 	assert.is(res.status, 201);
@@ -51,6 +56,7 @@ crud('replacing with the other language keeps the id and leaves one source', asy
 });
 
 crud('a file dropped by hand is listed, gets an id, and keeps it', async () => {
+	await hello();
 	await writeFile(join(platform.dataDir, 'functions/dropped.py'), 'print("dropped")\n');
 	const list = await platform.request('GET', '/functions');
 	assert.is(list.status, 200);
@@ -73,28 +79,31 @@ crud('when NAME.py and NAME.ts both lie there, the Python one is the function', 
 });
 
 crud('files that are not functions are not listed', async () => {
+	await hello();
+	await writeFile(join(platform.dataDir, 'functions/dropped.py'), 'print("dropped")\n');
 	await writeFile(join(platform.dataDir, 'functions/.half-written.py.abc.tmp'), 'x');
 	await writeFile(join(platform.dataDir, 'functions/notes.txt'), 'x');
 	await writeFile(join(platform.dataDir, 'functions/bad name.py'), 'x');
 	const names = (await platform.request('GET', '/functions')).body.map((f: { name: string }) => f.name);
-	assert.equal(names, ['both', 'dropped', 'hello']);
+	assert.equal(names, ['dropped', 'hello']);
 });
 
 crud('DELETE removes the source (204), then 404', async () => {
+	await hello();
 	assert.is((await platform.request('DELETE', '/functions/hello')).status, 204);
 	assert.is((await platform.request('GET', '/functions/hello')).status, 404);
 	const again = await platform.request('DELETE', '/functions/hello');
 	assert.is(again.status, 404);
 	assert.is(again.body.error.code, 'function_not_found');
 	const files = await readdir(join(platform.dataDir, 'functions'));
-	assert.not.ok(files.includes('hello.ts'));
+	assert.not.ok(files.includes('hello.py'));
 });
 
 crud('a re-created name is a new function with a new id', async () => {
-	const a = await platform.request('POST', '/functions', { name: 'phoenix', language: 'python', source_code: 'print(1)' });
+	const a = await createFunction(platform, 'phoenix', 'python', 'print(1)');
 	await platform.request('DELETE', '/functions/phoenix');
-	const b = await platform.request('POST', '/functions', { name: 'phoenix', language: 'python', source_code: 'print(2)' });
-	assert.is.not(a.body.id, b.body.id);
+	const b = await createFunction(platform, 'phoenix', 'python', 'print(2)');
+	assert.is.not(a.id, b.id);
 });
 
 crud.run();

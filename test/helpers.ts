@@ -2,7 +2,9 @@ import { mkdir, mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promis
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { inspect } from 'node:util';
 import { type ResultPromise, execa } from 'execa';
+import * as assert from 'uvu/assert';
 import { type App, startApp } from '../src/app.js';
 import { type Config, loadConfig } from '../src/config.js';
 
@@ -65,6 +67,42 @@ export function fixture(file: string): Promise<string> {
 	return readFile(join(FIXTURES, file), 'utf8');
 }
 
+/** What the function helpers need: a platform started here, or a server spawned as a process (apiAt). */
+export type Api = Pick<Platform, 'request'>;
+
+/** The API of a server known only by its URL, such as one started by spawnServer. */
+export function apiAt(url: string): Api {
+	return { request: (method, path, body, headers) => request(url, method, path, body, headers) };
+}
+
+export type Language = 'python' | 'deno';
+
+let serial = 0;
+
+/** A function name no other test of this process uses, so that each test owns its functions. */
+export function uniqueName(base: string): string {
+	return `${base}-${++serial}`;
+}
+
+/** Creates (or replaces) a function through the API; fails unless the answer is 201. Returns the function as shown. */
+export async function createFunction(api: Api, name: string, language: Language, source: string, settings: Record<string, unknown> = {}) {
+	const res = await api.request('POST', '/functions', { name, language, source_code: source, ...settings });
+	assert.is(res.status, 201, `creating ${name}: ${JSON.stringify(res.body)}`);
+	return res.body;
+}
+
+/** Creates a function from a file under test/fixtures/; its extension says the language. */
+export async function deploy(api: Api, name: string, file: string, settings: Record<string, unknown> = {}) {
+	return createFunction(api, name, file.endsWith('.ts') ? 'deno' : 'python', await fixture(file), settings);
+}
+
+/** Invokes a function synchronously (body: input, timeout_ms; none at all if omitted); fails unless the API answered 200. Returns the RunResult. */
+export async function invoke(api: Api, name: string, body?: unknown) {
+	const res = await api.request('POST', `/functions/${name}/invoke`, body);
+	assert.is(res.status, 200, `invoking ${name}: ${JSON.stringify(res.body)}`);
+	return res.body;
+}
+
 /** Every container, running or not, that belongs to this platform instance. */
 export async function containersOf(config: Config): Promise<string[]> {
 	const { stdout } = await execa('docker', ['ps', '-aq', '--filter', `label=lowcode-faas.instance=${config.instance}`]);
@@ -77,14 +115,35 @@ export async function containersOfFunction(config: Config, fn: string): Promise<
 	return stdout.split('\n').filter(Boolean);
 }
 
-/** Polls (bounded) until `check` holds; returns its last value. */
-export async function eventually<T>(probe: () => Promise<T>, check: (value: T) => boolean, timeoutMs = 10_000): Promise<T> {
+/**
+ * Polls `probe` until `check` holds and returns that value; throws when it does not hold within
+ * `timeoutMs`, naming `what` was awaited and the last value seen. The wait is the assertion.
+ */
+export async function eventually<T>(what: string, probe: () => Promise<T>, check: (value: T) => boolean, timeoutMs = 10_000): Promise<T> {
 	const until = Date.now() + timeoutMs;
 	for (;;) {
 		const value = await probe();
-		if (check(value) || Date.now() > until) return value;
+		if (check(value)) return value;
+		if (Date.now() > until) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}; last value: ${shown(value)}`);
 		await sleep(100);
 	}
+}
+
+/** A value as an error message shows it: inspected, and cut so that a big body does not bury the message. */
+function shown(value: unknown): string {
+	const text = inspect(value, { depth: 4, breakLength: Infinity });
+	return text.length > 2_000 ? `${text.slice(0, 2_000)}… (${text.length} characters)` : text;
+}
+
+/** What the function's containers printed, as GET /functions/NAME/logs shows it. */
+export async function logsOf(platform: Platform, name: string): Promise<string> {
+	const res = await fetch(`${platform.app.url}/functions/${name}/logs`);
+	return res.text();
+}
+
+/** Waits until the function's logs show `text`: how a fixture says it got a request. */
+export function logged(platform: Platform, name: string, text: string, timeoutMs = 10_000): Promise<string> {
+	return eventually(`${name}'s logs to show ${JSON.stringify(text)}`, () => logsOf(platform, name), (logs) => logs.includes(text), timeoutMs);
 }
 
 /**

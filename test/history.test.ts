@@ -6,19 +6,20 @@ import { execa } from 'execa';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { loadConfig } from '../src/config.js';
-import { type RunRecord, createRuns } from '../src/runs.js';
-import { type Platform, eventually, fixture, orphans, startPlatform } from './helpers.js';
+import { createHistory } from '../src/history.js';
+import type { RunRecord } from '../src/result.js';
+import { type Platform, deploy, eventually, invoke, orphans, startPlatform, uniqueName } from './helpers.js';
 
-/** Every history segment file under the data folder, with its size. */
-async function segments(dataDir: string): Promise<{ path: string; size: number }[]> {
-	const root = join(dataDir, 'runs');
+/** Every history segment file under the data folder (or of one function id), with its size. */
+async function segments(dataDir: string, functionId = ''): Promise<{ path: string; size: number }[]> {
+	const root = join(dataDir, 'runs', functionId);
 	const entries = await readdir(root, { recursive: true, withFileTypes: true }).catch(() => []);
 	const files = entries.filter((e) => e.isFile() && e.name.endsWith('.jsonl')).map((e) => join(e.parentPath ?? e.path, e.name));
 	return Promise.all(files.sort().map(async (path) => ({ path, size: (await stat(path)).size })));
 }
 
 const runDone = (platform: Platform, id: string, timeoutMs = 15_000) =>
-	eventually(async () => (await platform.request('GET', `/runs/${id}`)).body, (r) => r?.status === 'success' || r?.status === 'failed', timeoutMs);
+	eventually(`run ${id} to finish`, async () => (await platform.request('GET', `/runs/${id}`)).body, (r) => r?.status === 'success' || r?.status === 'failed', timeoutMs);
 
 const fakeId = (n: number) => `01890f3e-0000-7000-8000-${String(n).padStart(12, '0')}`;
 const FN_ID = '0b7a4d1e-2f0c-4c1a-9d7e-5a6b7c8d9e0f';
@@ -34,7 +35,6 @@ const size = suite('history: bounded size');
 let platform: Platform;
 size.before(async () => {
 	platform = await startPlatform();
-	await platform.request('POST', '/functions', { name: 'bulky', language: 'python', source_code: await fixture('bulky.py') });
 });
 size.after(async () => {
 	assert.equal(await orphans(platform), []);
@@ -42,27 +42,31 @@ size.after(async () => {
 });
 
 size('1 MiB of control bytes: the reply has it all, history keeps 64 KiB of it, marked output_truncated', async () => {
-	const res = await platform.request('POST', '/functions/bulky/invoke', { input: { control: 1 << 20 } });
+	const name = uniqueName('bulky');
+	const { id } = await deploy(platform, name, 'bulky.py');
+	const res = await platform.request('POST', `/functions/${name}/invoke`, { input: { control: 1 << 20 } });
 	assert.is(res.status, 200);
 	assert.is(res.body.output.length, 1 << 20, 'the caller gets the whole output');
 	assert.is(res.body.output_truncated, undefined);
-	const kept = await eventually(async () => (await platform.request('GET', `/runs/${res.body.run_id}`)).body, (r) => r?.run_id === res.body.run_id);
+	const kept = await eventually('the run in history', async () => (await platform.request('GET', `/runs/${res.body.run_id}`)).body, (r) => r?.run_id === res.body.run_id);
 	assert.is(kept.output_truncated, true);
 	assert.ok(typeof kept.output === 'string' && kept.output.length > 1000 && JSON.stringify(kept.output).length <= 64 * 1024, `${JSON.stringify(kept.output).length} characters kept`);
 	assert.ok(kept.output.startsWith('\x01\x01'));
-	await eventually(() => segments(platform.dataDir), (s) => s.length > 0);
-	for (const s of await segments(platform.dataDir)) assert.ok(s.size < 70 * 1024, `${s.path} is ${s.size} bytes`);
-	const small = await platform.request('POST', '/functions/bulky/invoke', { input: { size: 10 } });
-	const shown = await eventually(async () => (await platform.request('GET', `/runs/${small.body.run_id}`)).body, (r) => r?.run_id === small.body.run_id);
+	await eventually('a history segment on disk', () => segments(platform.dataDir, id), (s) => s.length > 0);
+	for (const s of await segments(platform.dataDir, id)) assert.ok(s.size < 70 * 1024, `${s.path} is ${s.size} bytes`);
+	const small = await platform.request('POST', `/functions/${name}/invoke`, { input: { size: 10 } });
+	const shown = await eventually('the small run in history', async () => (await platform.request('GET', `/runs/${small.body.run_id}`)).body, (r) => r?.run_id === small.body.run_id);
 	assert.equal(shown.output, { x: 'y'.repeat(10) });
 	assert.is(shown.output_truncated, undefined, 'small outputs are kept whole');
 });
 
 size('segments rotate by size as well as by count', async () => {
-	for (let i = 0; i < 100; i++) assert.is((await platform.request('POST', '/functions/bulky/invoke', { input: { size: 60_000 } })).status, 200);
-	const all = await eventually(async () => (await platform.request('GET', '/runs?function=bulky&limit=1000')).body, (l) => l.length >= 102);
-	assert.is(all.length, 102);
-	const files = await segments(platform.dataDir);
+	const name = uniqueName('bulky');
+	const { id } = await deploy(platform, name, 'bulky.py');
+	for (let i = 0; i < 100; i++) await invoke(platform, name, { input: { size: 60_000 } });
+	const all = await eventually('all 100 runs listed', async () => (await platform.request('GET', `/runs?function=${name}&limit=1000`)).body, (l) => l.length >= 100);
+	assert.is(all.length, 100);
+	const files = await segments(platform.dataDir, id);
 	assert.ok(files.length >= 2, `${files.length} segments`);
 	for (const s of files) assert.ok(s.size <= 4 * 1024 * 1024 + 70 * 1024, `${s.path} is ${s.size} bytes`);
 });
@@ -74,7 +78,7 @@ const inputs = suite('history: big inputs of async runs');
 inputs('history stops at LOWCODE_FAAS_RUNS_KEEP x 256 KiB on disk, give or take a segment (4 MiB inputs: 16 MB before)', async () => {
 	const p = await startPlatform({ LOWCODE_FAAS_RUNS_KEEP: '8' });
 	try {
-		await p.request('POST', '/functions', { name: 'echo', language: 'python', source_code: await fixture('echo.py') });
+		await deploy(p, 'echo', 'echo.py');
 		let last = '';
 		for (let i = 0; i < 12; i++) {
 			last = (await p.request('POST', '/functions/echo/invoke?async=true', { input: 'x'.repeat(4 << 20) })).body.run_id;
@@ -144,9 +148,9 @@ torn('a fragment left at the end of a segment: the next async run runs and is fo
 	const dataDir = first.dataDir;
 	let second: Platform | undefined;
 	try {
-		await first.request('POST', '/functions', { name: 'echo', language: 'python', source_code: await fixture('echo.py') });
+		await deploy(first, 'echo', 'echo.py');
 		const sync = await first.request('POST', '/functions/echo/invoke', { input: 1 });
-		await eventually(() => segments(dataDir), (s) => s.length > 0);
+		await eventually('a history segment on disk', () => segments(dataDir), (s) => s.length > 0);
 		const tear = async () => appendFile((await segments(dataDir)).at(-1)!.path, `{"run_id":"${fakeId(9)}","function_id":"x","sta`);
 		await tear();
 		const queued = await first.request('POST', '/functions/echo/invoke?async=true', { input: { n: 2 } });
@@ -177,7 +181,7 @@ torn.run();
 const deep = suite('history: JSON of untrusted depth');
 deep.before(async () => {
 	platform = await startPlatform();
-	await platform.request('POST', '/functions', { name: 'bulky', language: 'python', source_code: await fixture('bulky.py') });
+	await deploy(platform, 'bulky', 'bulky.py');
 });
 deep.after(async () => {
 	assert.equal(await orphans(platform), []);
@@ -220,14 +224,14 @@ deep('output nested 100,000 deep is kept as text: 200, sync and async', async ()
 deep('one record that cannot be serialized: the others of its batch are written, it is replaced by a note', async () => {
 	const dataDir = await mkdtemp(join(tmpdir(), 'lowcode-faas-runs-unit-'));
 	try {
-		const runs = createRuns(loadConfig({ LOWCODE_FAAS_DATA: dataDir }), 100);
+		const runs = createHistory(loadConfig({ LOWCODE_FAAS_DATA: dataDir }), 100);
 		await runs.init();
 		const circular: Record<string, unknown> = {};
 		circular.self = circular;
 		const records = [1, 2, 3].map((n) => ({ ...legacyRecord(fakeId(n), n), input: n === 2 ? circular : undefined }));
 		for (const r of records) void runs.save(r).catch(() => {});
-		await runs.flush();
-		const again = createRuns(loadConfig({ LOWCODE_FAAS_DATA: dataDir }), 100);
+		await runs.drain();
+		const again = createHistory(loadConfig({ LOWCODE_FAAS_DATA: dataDir }), 100);
 		await again.init();
 		assert.equal((await again.get(fakeId(1)))?.output, 1);
 		assert.equal((await again.get(fakeId(3)))?.output, 3);
@@ -247,19 +251,19 @@ const owner = suite('history: belongs to its function');
 owner('a deleted function takes its history along; its queued runs fail and never run on a namesake', async () => {
 	const p = await startPlatform({ LOWCODE_FAAS_ASYNC_CONCURRENCY: '1' });
 	try {
-		await p.request('POST', '/functions', { name: 'slow', language: 'python', source_code: await fixture('slow.py') });
+		await deploy(p, 'slow', 'slow.py');
 		const old = await p.request('POST', '/functions/slow/invoke', { input: { seconds: 0 } });
 		const busy = await p.request('POST', '/functions/slow/invoke?async=true', { input: { seconds: 2 } });
 		const queued = await p.request('POST', '/functions/slow/invoke?async=true', { input: { seconds: 0 } });
-		await eventually(async () => (await p.request('GET', `/runs/${busy.body.run_id}`)).body.status, (s) => s === 'running');
+		await eventually('the busy run running', async () => (await p.request('GET', `/runs/${busy.body.run_id}`)).body.status, (s) => s === 'running');
 		assert.is((await p.request('DELETE', '/functions/slow')).status, 204);
-		await p.request('POST', '/functions', { name: 'slow', language: 'python', source_code: await fixture('echo.py') });
+		await deploy(p, 'slow', 'echo.py');
 		const failed = await runDone(p, queued.body.run_id);
 		assert.is(failed.status, 'failed', JSON.stringify(failed));
 		assert.is(failed.error_message, 'The function was deleted before the run started.');
 		assert.is((await p.request('GET', `/runs/${old.body.run_id}`)).status, 404, 'the old function\'s runs are gone');
 		const fresh = await p.request('POST', '/functions/slow/invoke', { input: { n: 1 } });
-		const listed = await eventually(async () => (await p.request('GET', '/runs?function=slow')).body, (l) => l.some((r: RunRecord) => r.run_id === fresh.body.run_id));
+		const listed = await eventually('the fresh run listed', async () => (await p.request('GET', '/runs?function=slow')).body, (l) => l.some((r: RunRecord) => r.run_id === fresh.body.run_id));
 		assert.equal(listed.map((r: RunRecord) => r.run_id), [fresh.body.run_id], 'only the new function\'s runs are listed under its name');
 		assert.equal(listed[0].output.body, { n: 1 });
 		assert.ok(['success', 'failed'].includes((await runDone(p, busy.body.run_id)).status), 'the run under way when its function went is still found');
@@ -271,12 +275,12 @@ owner('a deleted function takes its history along; its queued runs fail and neve
 owner('a function deleted by hand and created again: its queued run does not run the new one', async () => {
 	const p = await startPlatform({ LOWCODE_FAAS_ASYNC_CONCURRENCY: '1' });
 	try {
-		await p.request('POST', '/functions', { name: 'slow', language: 'python', source_code: await fixture('slow.py') });
+		await deploy(p, 'slow', 'slow.py');
 		const busy = await p.request('POST', '/functions/slow/invoke?async=true', { input: { seconds: 2 } });
 		const queued = await p.request('POST', '/functions/slow/invoke?async=true', { input: { seconds: 0 } });
-		await eventually(async () => (await p.request('GET', `/runs/${busy.body.run_id}`)).body.status, (s) => s === 'running');
+		await eventually('the busy run running', async () => (await p.request('GET', `/runs/${busy.body.run_id}`)).body.status, (s) => s === 'running');
 		await rm(join(p.dataDir, 'functions/slow.py'));
-		assert.is((await p.request('POST', '/functions', { name: 'slow', language: 'python', source_code: await fixture('echo.py') })).status, 201);
+		await deploy(p, 'slow', 'echo.py');
 		const failed = await runDone(p, queued.body.run_id);
 		assert.is(failed.status, 'failed', JSON.stringify(failed));
 		assert.is(failed.error_message, 'The function was deleted before the run started.');
@@ -294,11 +298,11 @@ index('GET /runs?limit=2 answers without touching older segments', async () => {
 	const p = await startPlatform({ LOWCODE_FAAS_RUNS_KEEP: '8' });
 	let fifo = '';
 	try {
-		await p.request('POST', '/functions', { name: 'echo', language: 'python', source_code: await fixture('echo.py') });
+		await deploy(p, 'echo', 'echo.py');
 		const ids: string[] = [];
 		for (let i = 0; i < 6; i++) ids.push((await p.request('POST', '/functions/echo/invoke', { input: i })).body.run_id);
-		await eventually(() => segments(p.dataDir), (s) => s.length >= 3);
-		await eventually(async () => (await p.request('GET', `/runs/${ids[5]}`)).status, (s) => s === 200);
+		await eventually('three history segments', () => segments(p.dataDir), (s) => s.length >= 3);
+		await eventually('the newest run in history', async () => (await p.request('GET', `/runs/${ids[5]}`)).status, (s) => s === 200);
 		// A reader of the oldest segment would hang on this pipe.
 		fifo = (await segments(p.dataDir))[0]!.path;
 		await rm(fifo);
@@ -328,11 +332,11 @@ for (const mask of [0o027, 0o000]) {
 		let p: Platform | undefined;
 		try {
 			p = await startPlatform();
-			await p.request('POST', '/functions', { name: 'echo', language: 'python', source_code: await fixture('echo.py') });
+			await deploy(p, 'echo', 'echo.py');
 			await p.request('POST', '/functions/echo/invoke', { input: 1 });
 			const queued = await p.request('POST', '/functions/echo/invoke?async=true', { input: 2 });
 			await runDone(p, queued.body.run_id);
-			await eventually(() => segments(p!.dataDir), (s) => s.length > 0);
+			await eventually('a history segment on disk', () => segments(p!.dataDir), (s) => s.length > 0);
 			const root = join(p.dataDir, 'runs');
 			assert.is((await stat(root)).mode & 0o777, 0o700, 'runs/');
 			for (const dir of await readdir(root)) assert.is((await stat(join(root, dir))).mode & 0o777, 0o700, `runs/${dir}`);
@@ -354,7 +358,7 @@ layout('runs/NAME/ moves to runs/FUNCTION_ID/ at start; its queued runs are stil
 		await mkdir(join(dataDir, 'runs/bulky'), { recursive: true });
 		const queued = { ...legacyRecord(fakeId(2), null), status: 'queued' as const, input: { n: 1 } };
 		await appendFile(join(dataDir, 'runs/bulky/0000000001.jsonl'), `${JSON.stringify(legacyRecord(fakeId(1), 1))}\n${JSON.stringify(queued)}\n`);
-		const runs = createRuns(loadConfig({ LOWCODE_FAAS_DATA: dataDir }), 100);
+		const runs = createHistory(loadConfig({ LOWCODE_FAAS_DATA: dataDir }), 100);
 		const pending = await runs.init();
 		assert.equal(pending.map((r) => r.run_id), [fakeId(2)]);
 		assert.equal(await readdir(join(dataDir, 'runs')), [FN_ID]);

@@ -2,17 +2,9 @@ import { copyFile, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { type Platform, containersOfFunction, eventually, fixture, orphans, startPlatform } from './helpers.js';
+import { type Platform, containersOfFunction, deploy, eventually, fixture, invoke, logged, orphans, startPlatform, uniqueName } from './helpers.js';
 
 let platform: Platform;
-
-async function create(name: string, language: 'python' | 'deno', file: string) {
-	const res = await platform.request('POST', '/functions', { name, language, source_code: await fixture(file) });
-	assert.is(res.status, 201, JSON.stringify(res.body));
-	return res.body;
-}
-
-const invoke = (name: string, body?: unknown) => platform.request('POST', `/functions/${name}/invoke`, body);
 
 /** Every test leaves no container the platform does not track (warm ones stay, by design). */
 async function noContainersLeft() {
@@ -21,7 +13,7 @@ async function noContainersLeft() {
 
 /** Waits until the function has no container left; fails the test otherwise. */
 async function goneFor(fn: string) {
-	assert.equal(await eventually(() => containersOfFunction(platform.config, fn), (left) => left.length === 0), [], `a container of ${fn} is left`);
+	await eventually(`no container of ${fn} left`, () => containersOfFunction(platform.config, fn), (left) => left.length === 0);
 }
 
 const run = suite('invoke: functions that answer');
@@ -34,10 +26,8 @@ run.after(async () => {
 });
 
 run('Python: input arrives as the JSON body of POST /, the answer is the RunResult', async () => {
-	const fn = await create('echo', 'python', 'echo.py');
-	const res = await invoke('echo', { input: { hello: ['world', 1] } });
-	assert.is(res.status, 200);
-	const r = res.body;
+	const fn = await deploy(platform, 'echo', 'echo.py');
+	const r = await invoke(platform, 'echo', { input: { hello: ['world', 1] } });
 	assert.equal(Object.keys(r).sort(), ['cold_start', 'duration_ms', 'error_message', 'function_id', 'http_headers', 'http_status_code', 'output', 'run_id', 'status']);
 	assert.is(r.status, 'success', r.error_message);
 	assert.is(r.function_id, fn.id);
@@ -51,8 +41,8 @@ run('Python: input arrives as the JSON body of POST /, the answer is the RunResu
 });
 
 run('Deno: created and invoked; no input means an empty object', async () => {
-	await create('echots', 'deno', 'echo.ts');
-	const r = (await invoke('echots')).body;
+	await deploy(platform, 'echots', 'echo.ts');
+	const r = await invoke(platform, 'echots');
 	assert.is(r.status, 'success', r.error_message);
 	assert.equal(r.output, { runtime: 'deno', content_type: 'application/json', body: {} });
 });
@@ -60,7 +50,7 @@ run('Deno: created and invoked; no input means an empty object', async () => {
 run('the seed example: greet.py answers Hello, lowcode-faas', async () => {
 	await copyFile(resolve('data/functions/greet.py'), join(platform.dataDir, 'functions/greet.py'));
 	await copyFile(resolve('data/functions/greet.ts'), join(platform.dataDir, 'functions/greet.ts'));
-	const r = (await invoke('greet', { input: { name: 'lowcode-faas' } })).body;
+	const r = await invoke(platform, 'greet', { input: { name: 'lowcode-faas' } });
 	assert.is(r.http_status_code, 200);
 	assert.equal(r.output, { message: 'Hello, lowcode-faas' });
 	assert.match(r.http_headers.server ?? '', /Python/, 'with both files present the Python one runs');
@@ -68,22 +58,22 @@ run('the seed example: greet.py answers Hello, lowcode-faas', async () => {
 
 run('the Deno example answers the same', async () => {
 	await copyFile(resolve('data/functions/greet.ts'), join(platform.dataDir, 'functions/greetdeno.ts'));
-	const r = (await invoke('greetdeno', { input: { name: 'Deno' } })).body;
+	const r = await invoke(platform, 'greetdeno', { input: { name: 'Deno' } });
 	assert.is(r.status, 'success', r.error_message);
 	assert.equal(r.output, { message: 'Hello, Deno' });
 });
 
 run('a file dropped by hand is invocable with no create call', async () => {
 	await writeFile(join(platform.dataDir, 'functions/dropped.py'), await fixture('echo.py'));
-	const r = (await invoke('dropped', { input: 7 })).body;
+	const r = await invoke(platform, 'dropped', { input: 7 });
 	assert.is(r.status, 'success', r.error_message);
 	assert.is(r.output.body, 7);
 	assert.is(r.function_id, (await platform.request('GET', '/functions/dropped')).body.id);
 });
 
 run("the function's own status, headers and non-JSON body pass through", async () => {
-	await create('teapot', 'python', 'teapot.py');
-	const r = (await invoke('teapot', { input: {} })).body;
+	await deploy(platform, 'teapot', 'teapot.py');
+	const r = await invoke(platform, 'teapot', { input: {} });
 	assert.is(r.status, 'success', 'a 4xx from the function is still a successful run');
 	assert.is(r.http_status_code, 418);
 	assert.is(r.http_headers['x-brew'], 'earl-grey');
@@ -91,8 +81,8 @@ run("the function's own status, headers and non-JSON body pass through", async (
 });
 
 run('an answer of 500 or more is failed, with its status and body kept', async () => {
-	await create('fail500', 'deno', 'fail500.ts');
-	const r = (await invoke('fail500', {})).body;
+	await deploy(platform, 'fail500', 'fail500.ts');
+	const r = await invoke(platform, 'fail500', {});
 	assert.is(r.status, 'failed');
 	assert.is(r.http_status_code, 500);
 	assert.equal(r.output, { oops: true });
@@ -111,9 +101,9 @@ faults.after(async () => {
 });
 
 faults('a crash before listening is failed well before the deadline, with the exit code and last lines', async () => {
-	await create('crash', 'python', 'crash.py');
+	await deploy(platform, 'crash', 'crash.py');
 	const started = Date.now();
-	const r = (await invoke('crash', { timeout_ms: 30_000 })).body;
+	const r = await invoke(platform, 'crash', { timeout_ms: 30_000 });
 	const took = Date.now() - started;
 	assert.is(r.status, 'failed');
 	assert.is(r.http_status_code, null);
@@ -124,9 +114,9 @@ faults('a crash before listening is failed well before the deadline, with the ex
 });
 
 faults('a server that never listens is failed after the readiness wait', async () => {
-	await create('mute', 'python', 'never_listens.py');
+	await deploy(platform, 'mute', 'never_listens.py');
 	const started = Date.now();
-	const r = (await invoke('mute', { timeout_ms: 20_000 })).body;
+	const r = await invoke(platform, 'mute', { timeout_ms: 20_000 });
 	const took = Date.now() - started;
 	assert.is(r.status, 'failed');
 	assert.match(r.error_message, /did not answer on port 8080 within 2 s/);
@@ -135,9 +125,9 @@ faults('a server that never listens is failed after the readiness wait', async (
 });
 
 faults('a handler that hangs times out on time and its container is removed', async () => {
-	await create('hang', 'python', 'hang.py');
+	await deploy(platform, 'hang', 'hang.py');
 	const started = Date.now();
-	const r = (await invoke('hang', { timeout_ms: 2_500 })).body;
+	const r = await invoke(platform, 'hang', { timeout_ms: 2_500 });
 	const took = Date.now() - started;
 	assert.is(r.status, 'timeout');
 	assert.match(r.error_message, /2500 ms/);
@@ -146,17 +136,18 @@ faults('a handler that hangs times out on time and its container is removed', as
 });
 
 faults('a deadline that runs out during start-up is a timeout too', async () => {
-	const r = (await invoke('hang', { timeout_ms: 50 })).body;
+	const name = uniqueName('hang');
+	await deploy(platform, name, 'hang.py');
+	const r = await invoke(platform, name, { timeout_ms: 50 });
 	assert.is(r.status, 'timeout');
 });
 
 faults('a caller that hangs up mid-request gets its container replaced', async () => {
-	await create('sleeper', 'python', 'slow.py');
-	assert.is((await invoke('sleeper', { input: { seconds: 0 } })).body.status, 'success');
+	await deploy(platform, 'sleeper', 'slow.py');
+	assert.is((await invoke(platform, 'sleeper', { input: { seconds: 0 } })).status, 'success');
 	const aborted = new AbortController();
 	const call = fetch(`${platform.app.url}/functions/sleeper/invoke`, { method: 'POST', body: '{"input": {"hang": true}, "timeout_ms": 60000}', headers: { 'content-type': 'application/json' }, signal: aborted.signal });
-	await eventually(async () => platform.app.scheduler.snapshot().find((c) => c.fn === 'sleeper')?.used ?? 0, (used) => used > 0);
-	await new Promise((r) => setTimeout(r, 200)); // the request is with the function now
+	await logged(platform, 'sleeper', 'slow got {"hang": true}');
 	aborted.abort();
 	await call.catch(() => {});
 	await goneFor('sleeper');
@@ -174,8 +165,8 @@ engine.after(async () => {
 });
 
 engine('a missing image is failed with a reason that says how to fix it', async () => {
-	await create('noimage', 'python', 'echo.py');
-	const r = (await invoke('noimage', {})).body;
+	await deploy(platform, 'noimage', 'echo.py');
+	const r = await invoke(platform, 'noimage', {});
 	assert.is(r.status, 'failed');
 	assert.match(r.error_message, /lowcode-faas\/absent:never-built is missing/);
 	assert.match(r.error_message, /npm run setup/);

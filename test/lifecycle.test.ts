@@ -4,12 +4,11 @@ import { join } from 'node:path';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { loadConfig } from '../src/config.js';
-import { containersOf, fixture, request, spawnServer, startPlatform } from './helpers.js';
+import { apiAt, containersOf, deploy, fixture, invoke, spawnServer, startPlatform } from './helpers.js';
 
 async function warmUp(url: string, name: string) {
-	const created = await request(url, 'POST', '/functions', { name, language: 'python', source_code: await fixture('echo.py') });
-	assert.is(created.status, 201);
-	const r = (await request(url, 'POST', `/functions/${name}/invoke`, {})).body;
+	await deploy(apiAt(url), name, 'echo.py');
+	const r = await invoke(apiAt(url), name, {});
 	assert.is(r.status, 'success', r.error_message);
 }
 

@@ -1,6 +1,6 @@
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { type Platform, eventually, fixture, orphans, startPlatform } from './helpers.js';
+import { type Platform, deploy, eventually, invoke, orphans, startPlatform, uniqueName } from './helpers.js';
 
 let platform: Platform;
 const logs = suite('function logs');
@@ -18,29 +18,35 @@ const text = async (path: string) => {
 };
 
 logs('GET /functions/{name}/logs shows what the live container printed, as text', async () => {
-	await platform.request('POST', '/functions', { name: 'echo', language: 'python', source_code: await fixture('echo.py') });
-	const r = (await platform.request('POST', '/functions/echo/invoke', { input: 1 })).body;
+	const name = uniqueName('echo');
+	await deploy(platform, name, 'echo.py');
+	const r = await invoke(platform, name, { input: 1 });
 	assert.not.ok(JSON.stringify(r).includes('echo got a request'), 'never in the result');
-	const res = await text('/functions/echo/logs');
+	const res = await text(`/functions/${name}/logs`);
 	assert.is(res.status, 200);
 	assert.is(res.type, 'text/plain; charset=utf-8');
 	assert.is(res.nosniff, 'nosniff', 'what functions print is never sniffed into HTML');
 	assert.match(res.body, /echo got a request/);
-	assert.match(res.body, /==> lcf-.*-echo-/);
+	assert.match(res.body, new RegExp(`==> lcf-.*-${name}-`));
 });
 
 logs('the last lines of a removed container are kept', async () => {
-	await platform.request('PATCH', '/functions/echo', { env: { A: '1' } }); // retires the container
-	const res = await eventually(() => text('/functions/echo/logs'), (r) => r.body.includes('(removed)'));
+	const name = uniqueName('echo');
+	await deploy(platform, name, 'echo.py');
+	await invoke(platform, name, { input: 1 });
+	await platform.request('PATCH', `/functions/${name}`, { env: { A: '1' } }); // retires the container
+	const res = await eventually('the removed container\'s lines in the logs', () => text(`/functions/${name}/logs`), (r) => r.body.includes('(removed)'));
 	assert.match(res.body, /\(removed\) <==\n(.*\n)*.*echo got a request/);
 });
 
 logs('tail bounds the lines; bad tail is 400; an unknown function is 404', async () => {
-	for (let i = 0; i < 3; i++) await platform.request('POST', '/functions/echo/invoke', { input: i });
-	const res = await text('/functions/echo/logs?tail=1');
+	const name = uniqueName('echo');
+	await deploy(platform, name, 'echo.py');
+	for (let i = 0; i < 3; i++) await invoke(platform, name, { input: i });
+	const res = await text(`/functions/${name}/logs?tail=1`);
 	for (const block of res.body.split('==> ').filter(Boolean)) assert.ok(block.trim().split('\n').length <= 2, `one line a container: ${block}`);
-	assert.is((await platform.request('GET', '/functions/echo/logs?tail=0')).status, 400);
-	assert.is((await platform.request('GET', '/functions/echo/logs?tail=x')).status, 400);
+	assert.is((await platform.request('GET', `/functions/${name}/logs?tail=0`)).status, 400);
+	assert.is((await platform.request('GET', `/functions/${name}/logs?tail=x`)).status, 400);
 	assert.is((await platform.request('GET', '/functions/ghost/logs')).status, 404);
 });
 

@@ -1,11 +1,11 @@
 import { readdir, rm } from 'node:fs/promises';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import { connect } from 'node:net';
 import { join } from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { gzipSync } from 'node:zlib';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { type Platform, dataFiles, request, startPlatform } from './helpers.js';
+import { type Platform, dataFiles, eventually, request, startPlatform } from './helpers.js';
 
 /*
  * Malformed requests against the real server, one table row per request. Every row must get a 4xx
@@ -497,6 +497,17 @@ let platform: Platform;
 /** Lines the server logged at level "error" (a request it failed to handle) since the start. */
 const errorLines: string[] = [];
 const realWrite = process.stdout.write.bind(process.stdout);
+/** Requests the server has begun (headers read) and not yet closed the response of. */
+let inFlight = 0;
+
+/**
+ * Waits until the server has closed every response it began, then lets its log lines be written
+ * (they are flushed on the next turn): an internal failure is in errorLines by then.
+ */
+async function settled() {
+	await eventually('the server to finish every request', async () => inFlight, (n) => n === 0, 5_000);
+	await new Promise(setImmediate);
+}
 
 const malformed = suite('malformed requests');
 
@@ -508,6 +519,10 @@ malformed.before(async () => {
 		return (realWrite as (...args: unknown[]) => boolean)(chunk, ...rest);
 	}) as typeof process.stdout.write;
 	platform = await startPlatform();
+	platform.app.server.on('request', (_req: IncomingMessage, res: ServerResponse) => {
+		inFlight++;
+		res.once('close', () => inFlight--);
+	});
 });
 
 malformed.after(async () => {
@@ -546,8 +561,7 @@ for (const c of cases) {
 				assert.ok((body.error?.message as string).length > 0, 'a message');
 			}
 			if (c.allow !== undefined) assert.is(res.headers.allow, c.allow, 'the Allow header');
-			// Give a request the server is still failing on a moment to show up in the log.
-			await sleep(5);
+			await settled();
 			assert.equal(errorLines.slice(logged), [], 'the server logged an internal failure');
 			assert.equal(await dataFiles(platform.dataDir), [], 'no file was written');
 		} finally {
@@ -561,9 +575,9 @@ malformed('a client that hangs up mid-body gets no reply and is no internal fail
 	const socket = connect(Number(new URL(platform.app.url).port), '127.0.0.1');
 	socket.on('error', () => {});
 	socket.write('POST /functions HTTP/1.1\r\nhost: 127.0.0.1\r\ncontent-type: application/json\r\ncontent-length: 100\r\n\r\n{"name":');
-	await sleep(100);
+	await eventually('the server to begin the request', async () => inFlight, (n) => n === 1, 5_000);
 	socket.destroy();
-	await sleep(100);
+	await settled();
 	assert.equal(errorLines.slice(logged), [], 'the server logged an internal failure');
 	assert.equal(await dataFiles(platform.dataDir), []);
 });

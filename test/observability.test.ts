@@ -1,9 +1,8 @@
-import { setTimeout as sleep } from 'node:timers/promises';
 import { execa } from 'execa';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { PythonImage } from '../src/config.js';
-import { type Platform, fixture, startPlatform } from './helpers.js';
+import { type Platform, deploy, eventually, startPlatform } from './helpers.js';
 
 interface Sample {
 	name: string;
@@ -96,8 +95,8 @@ obs.after(async () => {
 });
 
 obs('GET /metrics is valid Prometheus text with the platform’s series', async () => {
-	await platform.request('POST', '/functions', { name: 'echo', language: 'python', source_code: await fixture('echo.py') });
-	await platform.request('POST', '/functions', { name: 'crash', language: 'python', source_code: await fixture('crash.py') });
+	await deploy(platform, 'echo', 'echo.py');
+	await deploy(platform, 'crash', 'crash.py');
 	for (let i = 0; i < 3; i++) assert.is((await platform.request('POST', '/functions/echo/invoke', {})).body.status, 'success');
 	assert.is((await platform.request('POST', '/functions/crash/invoke', {})).body.status, 'failed');
 	const res = await fetch(`${platform.app.url}/metrics`);
@@ -144,9 +143,8 @@ ready('GET /readyz turns 503 when a runtime image is removed', async () => {
 	try {
 		assert.equal((await p.request('GET', '/readyz')).body, { status: 'ready' });
 		await execa('docker', ['rmi', tag]);
-		await sleep(2_100); // past the probe cache
-		const res = await p.request('GET', '/readyz');
-		assert.is(res.status, 503);
+		// The probe's answer is cached for a while: wait for the change, not for the cache's lifetime.
+		const res = await eventually('/readyz to turn 503', () => p.request('GET', '/readyz'), (r) => r.status === 503);
 		assert.match(res.body.reason, new RegExp(`${tag.replace(/[/.]/g, '\\$&')} is missing`));
 	} finally {
 		await execa('docker', ['rmi', tag], { reject: false });

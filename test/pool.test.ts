@@ -1,32 +1,14 @@
-import { writeFile } from 'node:fs/promises';
+import { rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { type Platform, containersOfFunction, eventually, fixture, orphans, startPlatform } from './helpers.js';
+import { type Platform, containersOfFunction, createFunction, deploy, eventually, fixture, invoke, logged, orphans, startPlatform, uniqueName } from './helpers.js';
 
 let platform: Platform;
 
-async function create(name: string, file: string) {
-	const res = await platform.request('POST', '/functions', { name, language: 'python', source_code: await fixture(file) });
-	assert.is(res.status, 201, JSON.stringify(res.body));
-}
-
-const invoke = async (name: string, body: unknown = {}) => (await platform.request('POST', `/functions/${name}/invoke`, body)).body;
-
 /** A Python function that answers with a fixed word, to tell versions apart. */
-const saying = (word: string) => `
-import json, os
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-class H(BaseHTTPRequestHandler):
-    def do_GET(self):
-        self.send_response(204); self.end_headers()
-    def do_POST(self):
-        self.rfile.read(int(self.headers.get("Content-Length") or 0))
-        body = json.dumps(${JSON.stringify(word)}).encode()
-        self.send_response(200); self.send_header("Content-Length", str(len(body))); self.end_headers(); self.wfile.write(body)
-ThreadingHTTPServer(("0.0.0.0", int(os.environ["PORT"])), H).serve_forever()
-`;
+const saying = async (word: string) => (await fixture('saying.py')).replace('WORD = "default"', `WORD = ${JSON.stringify(word)}`);
 
 function lifecycle(name: string, env: Record<string, string> = {}) {
 	const s = suite(name);
@@ -45,72 +27,85 @@ function lifecycle(name: string, env: Record<string, string> = {}) {
 const warm = lifecycle('pool: warm containers');
 
 warm('the second invocation reuses the container and is much faster', async () => {
-	await create('echo', 'echo.py');
-	const first = await invoke('echo', { input: 1 });
-	const second = await invoke('echo', { input: 2 });
+	const name = uniqueName('echo');
+	await deploy(platform, name, 'echo.py');
+	const first = await invoke(platform, name, { input: 1 });
+	const second = await invoke(platform, name, { input: 2 });
 	assert.is(first.status, 'success', first.error_message);
 	assert.is(second.status, 'success', second.error_message);
 	assert.is(first.cold_start, true);
 	assert.is(second.cold_start, false);
 	assert.is(second.output.body, 2);
-	assert.is((await containersOfFunction(platform.config, 'echo')).length, 1, 'one container served both');
+	assert.is((await containersOfFunction(platform.config, name)).length, 1, 'one container served both');
 	assert.ok(second.duration_ms * 3 < first.duration_ms, `warm ${second.duration_ms} ms vs cold ${first.duration_ms} ms`);
 });
 
 warm('an update through the API is served on the next call; the old container goes', async () => {
-	await platform.request('POST', '/functions', { name: 'ver', language: 'python', source_code: saying('v1') });
-	assert.is((await invoke('ver')).output, 'v1');
-	await platform.request('POST', '/functions', { name: 'ver', language: 'python', source_code: saying('v2') });
-	const r = await invoke('ver');
+	const name = uniqueName('ver');
+	await createFunction(platform, name, 'python', await saying('v1'));
+	assert.is((await invoke(platform, name)).output, 'v1');
+	await createFunction(platform, name, 'python', await saying('v2'));
+	const r = await invoke(platform, name);
 	assert.is(r.output, 'v2');
 	assert.is(r.cold_start, true);
-	const left = await eventually(() => containersOfFunction(platform.config, 'ver'), (ids) => ids.length === 1);
-	assert.is(left.length, 1, 'only the new version runs');
+	await eventually('only the new version running', () => containersOfFunction(platform.config, name), (ids) => ids.length === 1);
 });
 
 warm('a file edited on disk is served on the next call', async () => {
-	await writeFile(join(platform.dataDir, 'functions/ver.py'), saying('edited by hand'));
-	assert.is((await invoke('ver')).output, 'edited by hand');
+	const name = uniqueName('ver');
+	await createFunction(platform, name, 'python', await saying('v1'));
+	assert.is((await invoke(platform, name)).output, 'v1');
+	await writeFile(join(platform.dataDir, `functions/${name}.py`), await saying('edited by hand'));
+	assert.is((await invoke(platform, name)).output, 'edited by hand');
 });
 
 warm('a file deleted by hand is 404 and its containers go', async () => {
-	await execa('rm', [join(platform.dataDir, 'functions/ver.py')]);
-	assert.is((await platform.request('POST', '/functions/ver/invoke', {})).status, 404);
-	assert.equal(await eventually(() => containersOfFunction(platform.config, 'ver'), (ids) => ids.length === 0), []);
+	const name = uniqueName('ver');
+	await createFunction(platform, name, 'python', await saying('v1'));
+	assert.is((await invoke(platform, name)).output, 'v1');
+	await rm(join(platform.dataDir, `functions/${name}.py`));
+	assert.is((await platform.request('POST', `/functions/${name}/invoke`, {})).status, 404);
+	await eventually('no container of the deleted function', () => containersOfFunction(platform.config, name), (ids) => ids.length === 0);
 });
 
 warm('concurrent invocations of a cold function start one container', async () => {
-	await create('burst', 'slow.py');
-	const results = await Promise.all(Array.from({ length: 8 }, () => invoke('burst', { input: { seconds: 0.2 } })));
+	const name = uniqueName('burst');
+	await deploy(platform, name, 'slow.py');
+	const results = await Promise.all(Array.from({ length: 8 }, () => invoke(platform, name, { input: { seconds: 0.2 } })));
 	for (const r of results) assert.is(r.status, 'success', r.error_message);
 	assert.ok(results.every((r) => r.cold_start), 'all of them waited for the one start');
 	assert.is(new Set(results.map((r) => r.output.host)).size, 1, 'one container answered them all');
-	assert.is((await containersOfFunction(platform.config, 'burst')).length, 1);
+	assert.is((await containersOfFunction(platform.config, name)).length, 1);
 });
 
 warm('a warm container removed behind the platform’s back is replaced without a failed invocation', async () => {
-	const before = await invoke('echo', { input: 'a' });
+	const name = uniqueName('echo');
+	await deploy(platform, name, 'echo.py');
+	await invoke(platform, name);
+	const before = await invoke(platform, name, { input: 'a' });
 	assert.is(before.cold_start, false);
-	const [id] = await containersOfFunction(platform.config, 'echo');
+	const [id] = await containersOfFunction(platform.config, name);
 	await execa('docker', ['rm', '-f', id!]);
-	const after = await invoke('echo', { input: 'b' });
+	const after = await invoke(platform, name, { input: 'b' });
 	assert.is(after.status, 'success', after.error_message);
 	assert.is(after.output.body, 'b');
 	assert.is(after.cold_start, true);
-	const now = await containersOfFunction(platform.config, 'echo');
+	const now = await containersOfFunction(platform.config, name);
 	assert.is(now.length, 1);
 	assert.is.not(now[0], id);
 });
 
 warm('a hung request times out and its container is replaced', async () => {
-	const warmUp = await invoke('burst', { input: { seconds: 0 } });
-	const hung = await invoke('burst', { input: { hang: true }, timeout_ms: 1_000 });
+	const name = uniqueName('slow');
+	await deploy(platform, name, 'slow.py');
+	const warmUp = await invoke(platform, name, { input: { seconds: 0 } });
+	const hung = await invoke(platform, name, { input: { hang: true }, timeout_ms: 1_000 });
 	assert.is(hung.status, 'timeout');
-	const next = await invoke('burst', { input: { seconds: 0 } });
+	const next = await invoke(platform, name, { input: { seconds: 0 } });
 	assert.is(next.status, 'success', next.error_message);
 	assert.is(next.cold_start, true, 'a fresh container answered');
 	assert.is.not(next.output.host, warmUp.output.host);
-	assert.is((await eventually(() => containersOfFunction(platform.config, 'burst'), (ids) => ids.length === 1)).length, 1);
+	await eventually('the timed-out container gone, one left', () => containersOfFunction(platform.config, name), (ids) => ids.length === 1);
 });
 
 warm.run();
@@ -118,11 +113,11 @@ warm.run();
 const idle = lifecycle('pool: scale to zero', { LOWCODE_FAAS_IDLE_S: '1' });
 
 idle('a container idle past LOWCODE_FAAS_IDLE_S is removed', async () => {
-	await create('echo', 'echo.py');
-	assert.is((await invoke('echo')).status, 'success');
+	await deploy(platform, 'echo', 'echo.py');
+	assert.is((await invoke(platform, 'echo')).status, 'success');
 	assert.is((await containersOfFunction(platform.config, 'echo')).length, 1);
-	assert.equal(await eventually(() => containersOfFunction(platform.config, 'echo'), (ids) => ids.length === 0, 6_000), []);
-	const again = await invoke('echo');
+	await eventually('the idle container removed', () => containersOfFunction(platform.config, 'echo'), (ids) => ids.length === 0, 6_000);
+	const again = await invoke(platform, 'echo');
 	assert.is(again.cold_start, true);
 });
 
@@ -136,21 +131,22 @@ const caps = lifecycle('pool: replicas, total cap and the queue', {
 });
 
 caps('past the caps invocations queue, and a full queue gets 429 with Retry-After', async () => {
-	await create('slowa', 'slow.py');
-	await create('slowb', 'slow.py');
+	await deploy(platform, 'slowa', 'slow.py');
+	await deploy(platform, 'slowb', 'slow.py');
 	const slow = { input: { seconds: 1.5 }, timeout_ms: 20_000 };
 	let peak = 0;
 	let watching = true;
 	const watcher = (async () => {
 		while (watching) {
 			peak = Math.max(peak, platform.app.scheduler.snapshot().length);
+			// Sampling, not waiting: how many containers exist at any moment.
 			await new Promise((r) => setTimeout(r, 20));
 		}
 	})();
-	const a = [invoke('slowa', slow), invoke('slowa', slow), invoke('slowa', slow)];
-	await eventually(async () => platform.app.scheduler.queueDepth(), (depth) => depth === 1, 5_000);
-	const b = invoke('slowb', slow);
-	await eventually(async () => platform.app.scheduler.queueDepth(), (depth) => depth === 2, 5_000);
+	const a = [invoke(platform, 'slowa', slow), invoke(platform, 'slowa', slow), invoke(platform, 'slowa', slow)];
+	await eventually('one invocation queued', async () => platform.app.scheduler.queueDepth(), (depth) => depth === 1, 5_000);
+	const b = invoke(platform, 'slowb', slow);
+	await eventually('two invocations queued', async () => platform.app.scheduler.queueDepth(), (depth) => depth === 2, 5_000);
 	const rejected = await platform.request('POST', '/functions/slowa/invoke', slow);
 	assert.is(rejected.status, 429);
 	assert.is(rejected.body.error.code, 'too_many_invocations');
@@ -164,34 +160,24 @@ caps('past the caps invocations queue, and a full queue gets 429 with Retry-Afte
 });
 
 caps('a queued invocation still times out within its own deadline', async () => {
-	const busy = [invoke('slowa', { input: { seconds: 2 } }), invoke('slowb', { input: { seconds: 2 } })];
-	await eventually(async () => platform.app.scheduler.snapshot().filter((c) => c.used > 0).length, (n) => n === 2, 5_000);
+	const [a, b] = [uniqueName('slowa'), uniqueName('slowb')];
+	await deploy(platform, a, 'slow.py');
+	await deploy(platform, b, 'slow.py');
+	const busy = [invoke(platform, a, { input: { seconds: 2 } }), invoke(platform, b, { input: { seconds: 2 } })];
+	await eventually('both containers busy', async () => platform.app.scheduler.snapshot().filter((c) => c.used > 0).length, (n) => n === 2, 5_000);
 	const started = Date.now();
-	const queued = await invoke('slowa', { input: { seconds: 0 }, timeout_ms: 500 });
+	const queued = await invoke(platform, a, { input: { seconds: 0 }, timeout_ms: 500 });
 	assert.is(queued.status, 'timeout');
 	assert.ok(Date.now() - started < 1_000);
 	await Promise.all(busy);
 });
 
 caps('an invocation queued while its function changes runs with the new settings', async () => {
-	const source = `
-import json, os, time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-class H(BaseHTTPRequestHandler):
-    def do_GET(self):
-        self.send_response(204); self.end_headers()
-    def do_POST(self):
-        time.sleep(json.loads(self.rfile.read(int(self.headers.get("Content-Length") or 0))))
-        body = json.dumps(os.environ.get("WORD")).encode()
-        self.send_response(200); self.send_header("Content-Length", str(len(body))); self.end_headers(); self.wfile.write(body)
-ThreadingHTTPServer(("0.0.0.0", int(os.environ["PORT"])), H).serve_forever()
-`;
-	await platform.request('POST', '/functions', { name: 'swap', language: 'python', source_code: source, max_replicas: 1, env: { WORD: 'old' } });
-	const first = invoke('swap', { input: 1.5, timeout_ms: 20_000 });
-	await eventually(async () => platform.app.scheduler.snapshot().find((c) => c.fn === 'swap'), (c) => c?.state === 'ready' && c.used > 0);
-	await new Promise((r) => setTimeout(r, 200));
-	const queued = invoke('swap', { input: 0, timeout_ms: 20_000 });
-	await eventually(async () => platform.app.scheduler.queueDepth(), (depth) => depth === 1);
+	await deploy(platform, 'swap', 'saying.py', { max_replicas: 1, env: { WORD: 'old' } });
+	const first = invoke(platform, 'swap', { input: 1.5, timeout_ms: 20_000 });
+	await logged(platform, 'swap', 'saying got a request');
+	const queued = invoke(platform, 'swap', { input: 0, timeout_ms: 20_000 });
+	await eventually('the second invocation queued', async () => platform.app.scheduler.queueDepth(), (depth) => depth === 1);
 	await platform.request('PATCH', '/functions/swap', { env: { WORD: 'new' } });
 	assert.is((await first).output, 'old', 'the request already sent finishes on the old container');
 	assert.is((await queued).output, 'new', 'the queued one runs with the new settings');
@@ -204,9 +190,9 @@ const prewarm = suite('pool: prewarm');
 prewarm('a prewarmed function is warm before its first invocation', async () => {
 	platform = await startPlatform({ LOWCODE_FAAS_PREWARM: 'early' }, { 'early.py': await fixture('echo.py'), 'late.py': await fixture('echo.py') });
 	try {
-		await eventually(async () => platform.app.scheduler.snapshot().map((c) => `${c.fn}:${c.state}`), (all) => all.includes('early:ready'));
+		await eventually('the prewarmed container ready', async () => platform.app.scheduler.snapshot().map((c) => `${c.fn}:${c.state}`), (all) => all.includes('early:ready'));
 		assert.equal(await containersOfFunction(platform.config, 'late'), [], 'only the listed function is prewarmed');
-		const r = await invoke('early');
+		const r = await invoke(platform, 'early');
 		assert.is(r.status, 'success', r.error_message);
 		assert.is(r.cold_start, false);
 	} finally {

@@ -2,7 +2,7 @@ import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { type Platform, fixture, orphans } from './helpers.js';
+import { type Platform, deploy, orphans } from './helpers.js';
 import { type Echo, exchange, startEchoPlatform, wireRequest } from './wire.js';
 
 let platform: Platform;
@@ -86,8 +86,7 @@ isolation('readiness and forwarding follow no redirect: a 302 to a host-only ser
 	await new Promise<void>((resolve) => local.listen(0, '127.0.0.1', resolve));
 	try {
 		const target = `http://127.0.0.1:${(local.address() as AddressInfo).port}/secret`;
-		const created = await platform.request('POST', '/functions', { name: 'redirector', language: 'deno', source_code: await fixture('echo_http.ts'), env: { REDIRECT_ROOT: '1', REDIRECT_TO: target } });
-		assert.is(created.status, 201, JSON.stringify(created.body));
+		await deploy(platform, 'redirector', 'echo_http.ts', { env: { REDIRECT_ROOT: '1', REDIRECT_TO: target } });
 		const invoked = await platform.request('POST', '/functions/redirector/invoke', { input: {} });
 		assert.is(invoked.body.status, 'success', JSON.stringify(invoked.body));
 		assert.is(invoked.body.http_status_code, 302);

@@ -2,7 +2,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { Agent, request as httpRequest } from 'node:http';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { type Platform, fixture, orphans, startPlatform } from './helpers.js';
+import { type Platform, deploy, orphans, startPlatform } from './helpers.js';
 
 interface Echo {
 	method: string;
@@ -20,10 +20,8 @@ const keepAlive = new Agent({ keepAlive: true, maxSockets: 1 });
 const raw = suite('raw HTTP route /fn/{name}');
 raw.before(async () => {
 	platform = await startPlatform();
-	for (const [name, file, language] of [['raw', 'raw.ts', 'deno'], ['crash', 'crash.py', 'python']] as const) {
-		const res = await platform.request('POST', '/functions', { name, language, source_code: await fixture(file) });
-		assert.is(res.status, 201);
-	}
+	await deploy(platform, 'raw', 'raw.ts');
+	await deploy(platform, 'crash', 'crash.py');
 });
 raw.after.each(async () => {
 	assert.equal(await orphans(platform), []);

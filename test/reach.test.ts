@@ -2,7 +2,7 @@ import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { execa } from 'execa';
 import { unguardBridge } from '../src/firewall.js';
-import { type Platform, containersOfFunction, fixture, startPlatform } from './helpers.js';
+import { type Platform, containersOfFunction, deploy, invoke, startPlatform, uniqueName } from './helpers.js';
 
 /** A local user's view of a function: the platform's token must be the only way in. */
 const reach = suite('who can reach a function container');
@@ -22,25 +22,27 @@ async function answersFor(uid: number, url: string): Promise<string> {
 
 reach('the platform reaches its containers on their bridge address, with no published port', async () => {
 	assert.is(platform.app.backend.reach(), 'bridge', 'this host routes Docker bridge addresses');
-	const created = await platform.request('POST', '/functions', { name: 'echo', language: 'python', source_code: await fixture('echo.py') });
-	assert.is(created.status, 201);
-	const res = await platform.request('POST', '/functions/echo/invoke', { input: { hi: 1 }, timeout_ms: 20_000 });
-	assert.is(res.body.status, 'success', res.body.error_message);
-	const [id] = await containersOfFunction(platform.config, 'echo');
+	const name = uniqueName('echo');
+	await deploy(platform, name, 'echo.py');
+	const r = await invoke(platform, name, { input: { hi: 1 }, timeout_ms: 20_000 });
+	assert.is(r.status, 'success', r.error_message);
+	const [id] = await containersOfFunction(platform.config, name);
 	const { stdout: ports } = await execa('docker', ['inspect', '--format', '{{json .HostConfig.PortBindings}}', id!]);
 	assert.ok(['{}', 'null'].includes(ports.trim()), `no port published, got ${ports}`);
 });
 
 reach('another local user cannot call the container directly; root (the platform here) can', async () => {
-	const [id] = await containersOfFunction(platform.config, 'echo');
+	const name = uniqueName('echo');
+	await deploy(platform, name, 'echo.py');
+	assert.is((await invoke(platform, name, { input: 1 })).status, 'success');
+	const [id] = await containersOfFunction(platform.config, name);
 	const { stdout } = await execa('docker', ['inspect', '--format', '{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}', id!]);
 	const url = `http://${stdout.trim()}:8080/`;
 	assert.match(await answersFor(0, url), /^status 204$/, 'root gets the answer');
 	assert.match(await answersFor(65534, url), /^refused /, 'uid 65534 is refused');
 	assert.match(await answersFor(1000, url), /^refused /, 'uid 1000 is refused');
 	// The function still serves the platform afterwards.
-	const res = await platform.request('POST', '/functions/echo/invoke', { input: 2 });
-	assert.is(res.body.output.body, 2);
+	assert.is((await invoke(platform, name, { input: 2 })).output.body, 2);
 });
 
 reach('a function cannot open a connection to a service on the host (listening on all interfaces)', async () => {
@@ -49,7 +51,7 @@ reach('a function cannot open a connection to a service on the host (listening o
 	await new Promise<void>((resolve) => service.listen(0, '0.0.0.0', resolve));
 	try {
 		const port = (service.address() as { port: number }).port;
-		assert.is((await platform.request('POST', '/functions', { name: 'neighbour', language: 'python', source_code: await fixture('neighbour.py') })).status, 201);
+		await deploy(platform, 'neighbour', 'neighbour.py');
 		const { stdout: gateway } = await execa('docker', ['network', 'inspect', '--format', '{{range .IPAM.Config}}{{.Gateway}}{{end}}', platform.config.sandbox.network]);
 		const tried = await platform.request('POST', '/functions/neighbour/invoke', { input: { host: gateway.trim(), port }, timeout_ms: 20_000 });
 		assert.is(tried.body.status, 'success', tried.body.error_message);

@@ -2,7 +2,7 @@ import { readFileSync, readdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { isRunId } from '../src/runs.js';
+import { isRunId } from '../src/history.js';
 import { startPlatform } from './helpers.js';
 
 // The README is what a newcomer runs first: what it says about the code is checked against the code.

@@ -16,12 +16,14 @@ loris('a client trickling its headers is cut off, and others are served meanwhil
 		const closed = new Promise<number>((resolve) => socket.on('close', () => resolve(Date.now())));
 		const started = Date.now();
 		socket.write('GET /functions HTTP/1.1\r\nHost: x\r\n');
+		// Pacing, not waiting: the slow client sends a header line every 300 ms.
 		const drip = setInterval(() => socket.writable && socket.write('X-Slow: 1\r\n'), 300);
 		for (let i = 0; i < 5; i++) {
 			const t = Date.now();
 			assert.is((await platform.request('GET', '/functions')).status, 200);
 			assert.ok(Date.now() - t < 500, 'another client is served at once');
 		}
+		// A bound, not a wait: the close is expected after about 2 s.
 		const at = await Promise.race([closed, new Promise<number>((r) => setTimeout(() => r(0), 8_000))]);
 		clearInterval(drip);
 		socket.destroy();

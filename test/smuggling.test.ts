@@ -1,6 +1,6 @@
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { type Platform, fixture, orphans } from './helpers.js';
+import { type Platform, deploy, orphans } from './helpers.js';
 import { type Echo, chunked, exchange, startEchoPlatform, wireRequest } from './wire.js';
 
 const bodyOf = (echo: Echo) => Buffer.from(echo.body_b64, 'base64').toString('latin1');
@@ -143,8 +143,7 @@ smuggling('a caller leaving mid-answer, or a function switching protocols unaske
 });
 
 smuggling('a function answering /invoke with 101 Switching Protocols: a failed run at once, not a hang', async () => {
-	const created = await platform.request('POST', '/functions', { name: 'switcher', language: 'python', source_code: await fixture('echo_http.py'), env: { SWITCH_ALL: '1' } });
-	assert.is(created.status, 201);
+	await deploy(platform, 'switcher', 'echo_http.py', { env: { SWITCH_ALL: '1' } });
 	try {
 		const hung = new Promise<never>((_, reject) => setTimeout(() => reject(new Error('the invocation hangs')), 15_000).unref());
 		const res = await Promise.race([platform.request('POST', '/functions/switcher/invoke', { input: {}, timeout_ms: 30_000 }), hung]);

@@ -101,10 +101,13 @@ sd('systemctl start serves greet; stop removes every container; the JSON log is 
 			IMAGE]);
 
 		const booted = await eventually(
+			'systemd to boot',
 			() => inside('systemctl is-system-running --wait', { reject: false }),
 			(r) => /^(running|degraded)$/m.test(r.stdout),
 			30_000,
-		);
+		).catch(async (err: Error) => {
+			throw new Error(`${err.message}\nfailed units: ${(await inside('systemctl --failed --no-legend --plain', { reject: false })).stdout}`);
+		});
 		const failed = (await inside('systemctl --failed --no-legend --plain', { reject: false })).stdout;
 		assert.match(booted.stdout, /^running$/m, `systemd did not reach "running": ${booted.all}\nfailed units: ${failed}`);
 		const ldd = (await inside('ldd /usr/bin/node')).stdout;
@@ -146,8 +149,9 @@ sd('systemctl start serves greet; stop removes every container; the JSON log is 
 			}
 			return { status: code, body: parsed };
 		};
-		const health = await eventually(() => call('GET', '/healthz'), (r) => r.status === 200, 15_000);
-		assert.is(health.status, 200, `the service never answered /healthz: ${JSON.stringify(health.body)}\n${await status()}`);
+		await eventually('the service to answer /healthz', () => call('GET', '/healthz'), (r) => r.status === 200, 15_000).catch(async (err: Error) => {
+			throw new Error(`${err.message}\n${await status()}`);
+		});
 
 		const greet = await call('POST', '/functions/greet/invoke', { input: { name: 'systemd' }, timeout_ms: 20_000 });
 		assert.is(greet.status, 200, JSON.stringify(greet.body));
@@ -176,7 +180,7 @@ sd('systemctl start serves greet; stop removes every container; the JSON log is 
 		assert.equal(await containers(), [], 'systemctl stop left function containers');
 		assert.is((await inside('systemctl is-active lowcode-faas', { reject: false })).stdout.trim(), 'inactive', await status());
 
-		const lines = await eventually(journal, (all) => all.some((l) => l.includes('"msg":"stopping"')), 5_000);
+		const lines = await eventually('the "stopping" record in the journal', journal, (all) => all.some((l) => l.includes('"msg":"stopping"')), 5_000);
 		const records = lines.filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as { level: string; msg: string; status?: number; url?: string });
 		const uid = (await inside('id -u lowcode-faas')).stdout.trim();
 		assert.ok(lines.some((l) => l.includes(`only uids 0, ${uid} may open connections to functions on ${bridge}`)), `the firewall step ran:\n${lines.join('\n')}`);

@@ -1,6 +1,5 @@
 import { connect } from 'node:net';
-import * as assert from 'uvu/assert';
-import { type Platform, fixture, startPlatform } from './helpers.js';
+import { type Platform, createFunction, fixture, startPlatform } from './helpers.js';
 
 /** HTTP/1.1 on a bare socket, for tests that need the bytes exactly as written (framing, raw paths). */
 
@@ -134,8 +133,6 @@ export interface Echo {
  */
 export async function startEchoPlatform(functions: readonly (readonly [string, string, 'python' | 'deno'])[]): Promise<{ platform: Platform; port: number }> {
 	const platform = await startPlatform({ LOWCODE_FAAS_ALLOWED_HOSTS: '*' });
-	for (const [name, file, language] of functions) {
-		assert.is((await platform.request('POST', '/functions', { name, language, source_code: await fixture(file) })).status, 201);
-	}
+	for (const [name, file, language] of functions) await createFunction(platform, name, language, await fixture(file));
 	return { platform, port: Number(new URL(platform.app.url).port) };
 }

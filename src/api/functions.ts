@@ -1,11 +1,12 @@
 import type { Config } from '../config.js';
 import { ApiError } from '../errors.js';
 import type { ContainerLogs } from '../container-logs.js';
+import type { History } from '../history.js';
 import type { Scheduler } from '../scheduler.js';
-import type { Runs } from '../runs.js';
 import type { Handler } from '../server.js';
+import type { Settings } from '../settings.js';
 import type { Store } from '../store.js';
-import { type Settings, checkCreate, checkName, checkPatch, isValidName } from '../validate.js';
+import { checkCreate, checkName, checkPatch, isValidName } from '../validate.js';
 
 const missing = (name: string) => new ApiError('function_not_found', `No function named "${name}".`);
 
@@ -80,7 +81,7 @@ export function getFunction(store: Store): Handler {
 }
 
 /** DELETE /functions/{name} */
-export function deleteFunction(store: Store, scheduler: Scheduler, logs: ContainerLogs, runs: Runs): Handler {
+export function deleteFunction(store: Store, scheduler: Scheduler, logs: ContainerLogs, history: History): Handler {
 	return async (req) => {
 		const name = checkName(req.params.name);
 		const removed = await store.remove(name);
@@ -89,7 +90,7 @@ export function deleteFunction(store: Store, scheduler: Scheduler, logs: Contain
 		logs.forget(name);
 		if (!removed) throw missing(name);
 		// Its run history goes with it; its queued runs fail.
-		if (removed.id) await runs.remove(removed.id);
+		if (removed.id) await history.remove(removed.id);
 		return { status: 204 };
 	};
 }

@@ -1,16 +1,17 @@
-import type { Background } from '../background.js';
+import type { AsyncRuns } from '../async-runs.js';
 import { ApiError } from '../errors.js';
-import type { Scheduler } from '../scheduler.js';
-import type { RunResult } from '../result.js';
+import { type History, newRunId } from '../history.js';
+import type { RunRecord, RunResult } from '../result.js';
 import type { Runner } from '../runner.js';
-import { type RunRecord, type Runs, newRunId } from '../runs.js';
+import type { Scheduler } from '../scheduler.js';
 import type { Handler } from '../server.js';
+import { timeoutFor } from '../settings.js';
 import type { Store } from '../store.js';
-import { DEFAULT_TIMEOUT_MS, checkInvoke, checkName } from '../validate.js';
+import { checkInvoke, checkName } from '../validate.js';
 import { functionNotFound } from './functions.js';
 
 /** A finished run as history keeps it. */
-export function recordOf(result: RunResult, fn: string, createdAt: Date): RunRecord {
+function recordOf(result: RunResult, fn: string, createdAt: Date): RunRecord {
 	return { ...result, function: fn, created_at: createdAt.toISOString(), finished_at: new Date().toISOString() };
 }
 
@@ -18,7 +19,7 @@ export function recordOf(result: RunResult, fn: string, createdAt: Date): RunRec
  * POST /functions/{name}/invoke: runs the function; 200 with a RunResult whenever it was run.
  * With ?async=true: 202 with the run id at once, the run goes on in the background.
  */
-export function invokeFunction(store: Store, scheduler: Scheduler, runner: Runner, runs: Runs, background: Background): Handler {
+export function invokeFunction(store: Store, scheduler: Scheduler, runner: Runner, history: History, asyncRuns: AsyncRuns): Handler {
 	return async (req) => {
 		const name = checkName(req.params.name);
 		const mode = req.query.get('async');
@@ -31,10 +32,10 @@ export function invokeFunction(store: Store, scheduler: Scheduler, runner: Runne
 			throw functionNotFound(name);
 		}
 		const functionId = await store.functionId(ref);
-		const timeout = timeoutMs ?? ref.settings.timeout_ms ?? DEFAULT_TIMEOUT_MS;
+		const timeout = timeoutFor(ref.settings, timeoutMs);
 		const createdAt = new Date();
 		if (mode === 'true') {
-			if (background.full()) throw new ApiError('too_many_async_runs', 'Too many async runs are waiting; retry shortly.', { 'retry-after': '5' });
+			if (asyncRuns.full()) throw new ApiError('too_many_async_runs', 'Too many async runs are waiting; retry shortly.', { 'retry-after': '5' });
 			const record: RunRecord = {
 				run_id: newRunId(),
 				function_id: functionId,
@@ -52,13 +53,13 @@ export function invokeFunction(store: Store, scheduler: Scheduler, runner: Runne
 				timeout_ms: timeout,
 			};
 			// On disk before it is acknowledged: a crash after the 202 still runs it.
-			await runs.save(record, true);
-			background.enqueue(record.run_id);
+			await history.save(record, true);
+			asyncRuns.enqueue(record.run_id);
 			return { status: 202, body: { run_id: record.run_id, status: 'queued' } };
 		}
 		const result = await runner.run(ref, functionId, input, timeout, req.signal);
 		// History is written in a batch after the reply; only the record (with its output bounded) is made here.
-		void runs.save(recordOf(result, name, createdAt)).catch(() => {});
+		void history.save(recordOf(result, name, createdAt)).catch(() => {});
 		return { status: 200, body: result };
 	};
 }

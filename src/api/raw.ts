@@ -1,10 +1,11 @@
 import { type ErrorCode, ApiError } from '../errors.js';
 import { RAW_ANSWER_HEADERS } from '../forward.js';
-import type { Scheduler } from '../scheduler.js';
 import type { Runner } from '../runner.js';
+import type { Scheduler } from '../scheduler.js';
+import { timeoutFor } from '../settings.js';
 import type { Handler } from '../server.js';
-import type { Store } from '../store.js';
-import { DEFAULT_TIMEOUT_MS, MAX_TIMEOUT_MS, isValidName } from '../validate.js';
+import { type Store, UnsafeFile } from '../store.js';
+import { isValidName } from '../validate.js';
 
 /** An error the platform makes on the raw route: JSON, and marked as the platform's own, not the function's. */
 const platformError = (code: ErrorCode, message: string, headers: Readonly<Record<string, string>> = {}) =>
@@ -20,7 +21,7 @@ export function rawRoute(store: Store, scheduler: Scheduler, runner: Runner): Ha
 		if (!isValidName(name)) throw platformError('invalid_name', 'The function name in the path is not valid.');
 		const ref = await store.locate(name).catch((err: unknown) => {
 			// A function file that is a link or a FIFO: refused as the platform's answer, not the function's.
-			if (err instanceof ApiError) throw platformError(err.code, err.message);
+			if (err instanceof UnsafeFile) throw platformError(err.code, err.message);
 			throw err;
 		});
 		if (!ref) {
@@ -33,12 +34,8 @@ export function rawRoute(store: Store, scheduler: Scheduler, runner: Runner): Ha
 			throw platformError('unsupported_transfer_encoding', 'Only "Transfer-Encoding: chunked" is accepted.', { connection: 'close' });
 		}
 		const wanted = req.raw.req.headers['x-timeout-ms'];
-		let timeoutMs = ref.settings.timeout_ms ?? DEFAULT_TIMEOUT_MS;
-		if (wanted !== undefined) {
-			const value = Number(wanted);
-			if (!/^\d+$/.test(String(wanted)) || value < 1) throw platformError('invalid_timeout_ms', 'X-Timeout-Ms must be a positive integer.');
-			timeoutMs = Math.min(value, MAX_TIMEOUT_MS);
-		}
+		if (wanted !== undefined && (!/^\d+$/.test(String(wanted)) || Number(wanted) < 1)) throw platformError('invalid_timeout_ms', 'X-Timeout-Ms must be a positive integer.');
+		const timeoutMs = timeoutFor(ref.settings, wanted === undefined ? undefined : Number(wanted));
 		const query = req.raw.req.url?.includes('?') ? req.raw.req.url.slice(req.raw.req.url.indexOf('?')) : '';
 		await runner.proxy(ref, req.raw.req, req.raw.res, (req.raw.rest || '/') + query, timeoutMs, req.signal).catch((err: unknown) => {
 			// Raised before anything was written (429, 502, 504...): marked as the platform's.

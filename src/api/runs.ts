@@ -1,6 +1,6 @@
 import { ApiError } from '../errors.js';
-import { keptOutput } from '../result.js';
-import { type RunFilter, type RunRecord, type Runs, isRunId } from '../runs.js';
+import { type History, type RunFilter, isRunId } from '../history.js';
+import { type RunRecord, keptOutput } from '../result.js';
 import type { Handler } from '../server.js';
 import type { Store } from '../store.js';
 import { checkName } from '../validate.js';
@@ -11,18 +11,18 @@ function present({ input: _input, timeout_ms: _timeout, ...shown }: RunRecord): 
 }
 
 /** GET /runs/{run_id}: the run, queued, running or done. */
-export function getRun(runs: Runs): Handler {
+export function getRun(history: History): Handler {
 	return async (req) => {
 		const id = req.params.run_id ?? '';
 		if (!isRunId(id)) throw new ApiError('invalid_run_id', 'run_id must be a run id as returned by an invocation.');
-		const record = await runs.get(id);
+		const record = await history.get(id);
 		if (!record) throw new ApiError('run_not_found', `No run ${id}.`);
 		return { status: 200, body: present(record) };
 	};
 }
 
 /** GET /runs?function=NAME&limit=N: recent runs, newest first. */
-export function listRuns(runs: Runs, store: Store): Handler {
+export function listRuns(history: History, store: Store): Handler {
 	return async (req) => {
 		const fn = req.query.get('function');
 		const raw = req.query.get('limit') ?? '50';
@@ -34,6 +34,6 @@ export function listRuns(runs: Runs, store: Store): Handler {
 			const ref = await store.locate(checkName(fn));
 			filter = ref ? { id: await store.functionId(ref) } : { name: fn };
 		}
-		return { status: 200, body: (await runs.list(filter, limit)).map(present) };
+		return { status: 200, body: (await history.list(filter, limit)).map(present) };
 	};
 }

@@ -1,23 +1,25 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import { ApiError } from './errors.js';
+import { FUNCTION_DELETED, type History } from './history.js';
 import { log } from './log.js';
+import type { RunRecord } from './result.js';
 import type { Runner } from './runner.js';
-import { FUNCTION_DELETED, type RunRecord, type Runs } from './runs.js';
-import type { Store } from './store.js';
+import { PoolFull } from './scheduler.js';
+import { timeoutFor } from './settings.js';
+import { type Store, UnsafeFile } from './store.js';
 
 // Async runs waiting for room in the pool try again this often.
 const RETRY_MS = 1_000;
 // Async runs accepted but not started; past this the API answers 429. Only ids wait in memory: the
 // input is read back from the run's queued record when it starts.
-export const MAX_WAITING = 10_000;
+const MAX_WAITING = 10_000;
 
-export type Background = ReturnType<typeof createBackground>;
+export type AsyncRuns = ReturnType<typeof createAsyncRuns>;
 
 /**
  * Executes async runs: `concurrency` at a time, each under the same pool, caps and deadline as a sync
- * invocation. Their state is kept by `runs`, so queued ones survive a restart. No broker needed.
+ * invocation. Their state is kept by `history`, so queued ones survive a restart. No broker needed.
  */
-export function createBackground(runner: Runner, store: Store, runs: Runs, concurrency: number) {
+export function createAsyncRuns(runner: Runner, store: Store, history: History, concurrency: number) {
 	const waiting: string[] = [];
 	const active = new Set<Promise<void>>();
 	let closed = false;
@@ -45,28 +47,28 @@ export function createBackground(runner: Runner, store: Store, runs: Runs, concu
 	}
 
 	async function execute(runId: string) {
-		const record = await runs.get(runId);
+		const record = await history.get(runId);
 		if (!record || record.status !== 'queued') return;
-		const finish = (result: Partial<RunRecord>) => runs.save({ ...record, ...result, input: undefined, timeout_ms: undefined, finished_at: new Date().toISOString() }, true);
+		const finish = (result: Partial<RunRecord>) => history.save({ ...record, ...result, input: undefined, timeout_ms: undefined, finished_at: new Date().toISOString() }, true);
 		// On disk before it starts: a crash from here on records it as interrupted, never runs it twice
 		// (so its input need not be kept again).
-		await runs.save({ ...record, status: 'running', input: undefined, timeout_ms: undefined }, true);
+		await history.save({ ...record, status: 'running', input: undefined, timeout_ms: undefined }, true);
 		for (;;) {
 			// Looked up at each attempt: the function may have changed while this run waited for room.
 			const ref = await store.locate(record.function).catch((err: unknown) => {
-				if (err instanceof ApiError) return err;
+				if (err instanceof UnsafeFile) return err;
 				throw err;
 			});
 			// Its file was replaced by a link (or the like) while the run waited.
-			if (ref instanceof ApiError) return finish({ status: 'failed', error_message: ref.message });
+			if (ref instanceof UnsafeFile) return finish({ status: 'failed', error_message: ref.message });
 			// A namesake created since is another function: it never runs this one's input.
 			if (!ref || (await store.functionId(ref)) !== record.function_id) return finish({ status: 'failed', error_message: FUNCTION_DELETED });
 			try {
-				const result = await runner.run(ref, record.function_id, record.input, record.timeout_ms ?? 5_000, never, record.run_id);
+				const result = await runner.run(ref, record.function_id, record.input, timeoutFor(ref.settings, record.timeout_ms), never, record.run_id);
 				return finish(result);
 			} catch (err) {
 				// The pool is full: an async run waits for room instead of failing.
-				if (err instanceof ApiError && err.status === 429 && !closed) {
+				if (err instanceof PoolFull && !closed) {
 					await sleep(RETRY_MS);
 					continue;
 				}
@@ -79,7 +81,7 @@ export function createBackground(runner: Runner, store: Store, runs: Runs, concu
 	async function resume(pending: RunRecord[]) {
 		for (const record of pending) {
 			if (record.status === 'queued') enqueue(record.run_id);
-			else await runs.save({ ...record, status: 'failed', error_message: 'The run was interrupted by a restart of the platform.', input: undefined, timeout_ms: undefined, finished_at: new Date().toISOString() }, true);
+			else await history.save({ ...record, status: 'failed', error_message: 'The run was interrupted by a restart of the platform.', input: undefined, timeout_ms: undefined, finished_at: new Date().toISOString() }, true);
 		}
 	}
 

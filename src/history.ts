@@ -4,34 +4,21 @@ import { join } from 'node:path';
 import type { Config } from './config.js';
 import { readLines } from './lines.js';
 import { log } from './log.js';
-import { type RunResult, keptOutput } from './result.js';
+import { type RunRecord, keptOutput } from './result.js';
 import { PRIVATE_MODE, fixModeSync, privateDir } from './files.js';
 import { FUNCTION_ID, appendLines, functionDir, migrate, parseRecord, readLatest, runIdOf, serializeRecord } from './segments.js';
 import { isValidName } from './validate.js';
 
-/** A run as kept in history: a RunResult once done; before that, queued or running. */
-export interface RunRecord extends Omit<RunResult, 'status'> {
-	status: RunResult['status'] | 'queued' | 'running';
-	function: string;
-	created_at: string;
-	finished_at: string | null;
-	/** History kept only the start of a long output, as text (see keptOutput). */
-	output_truncated?: true;
-	/** Kept until an async run has run, so that a restart can run it. */
-	input?: unknown;
-	timeout_ms?: number;
-}
-
 const RUN_ID = /^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
 // Appends are gathered for this long, then written with one call per function.
-const FLUSH_MS = 50;
+const BATCH_MS = 50;
 // Past this many records waiting to be written (a disk slower than the invocations), the oldest
 // records of sync runs are dropped rather than letting memory grow.
 const MAX_PENDING = 20_000;
 // A function's history stays under `keep` times this on disk (plus a segment).
-export const HISTORY_BYTES_PER_RUN = 256 * 1024;
+const HISTORY_BYTES_PER_RUN = 256 * 1024;
 // A segment also ends at this size, whatever its number of runs.
-export const SEGMENT_BYTES = 4 * 1024 * 1024;
+const SEGMENT_BYTES = 4 * 1024 * 1024;
 // Start-up parses lines this short; longer ones only when they may hold an unfinished run.
 const PARSE_ALWAYS = 256 * 1024;
 const UNFINISHED = /"status":"(?:queued|running)"/;
@@ -51,7 +38,7 @@ export const isRunId = (id: string) => RUN_ID.test(id);
 const unfinished = (r: RunRecord) => r.status === 'queued' || r.status === 'running';
 
 /** One function's history; keyed by its id, so a namesake created later never sees it. */
-interface History {
+interface FunctionHistory {
 	id: string;
 	/** The function's name in its newest record, for listing a function deleted by hand. */
 	name: string;
@@ -76,7 +63,7 @@ interface History {
 /** Which runs GET /runs shows: one function's (by id, or by name once it is gone), or all. */
 export type RunFilter = { id: string } | { name: string } | null;
 
-export type Runs = ReturnType<typeof createRuns>;
+export type History = ReturnType<typeof createHistory>;
 
 /**
  * Run history, per function id, as append-only JSON-lines segments under `data/runs/FUNCTION_ID/`: a
@@ -85,7 +72,7 @@ export type Runs = ReturnType<typeof createRuns>;
  * flushed to disk before it is acknowledged. Files are read line by line, never whole. Whole old
  * segments are deleted to keep about `keep` runs per function.
  */
-export function createRuns(config: Config, keep: number) {
+export function createHistory(config: Config, keep: number) {
 	const dir = join(config.dataDir, 'runs');
 	const segmentRuns = Math.max(1, Math.ceil(keep / 4));
 	// A queued run's line holds its input: up to the body limit, a few times that once re-escaped.
@@ -93,7 +80,7 @@ export function createRuns(config: Config, keep: number) {
 	// What one function's history may take on disk, give or take a segment: far more than `keep`
 	// bounded results need; what it stops is async runs' big inputs filling the disk.
 	const maxBytes = keep * HISTORY_BYTES_PER_RUN;
-	const histories = new Map<string, History>();
+	const histories = new Map<string, FunctionHistory>();
 	/** run id → function id and the segment of its latest record, for GET /runs/{id}. */
 	const index = new Map<string, { fn: string; segment: number }>();
 	let pendingCount = 0;
@@ -108,21 +95,21 @@ export function createRuns(config: Config, keep: number) {
 
 	const segmentPath = (fn: string, segment: number) => join(dir, fn, `${String(segment).padStart(10, '0')}.jsonl`);
 
-	function historyOf(fn: string): History {
+	function historyOf(fn: string): FunctionHistory {
 		let h = histories.get(fn);
 		if (!h) histories.set(fn, (h = { id: fn, name: '', segments: [], ids: new Map(), bytes: 0, sizes: new Map(), order: [], ready: false, pending: [], inflight: [], writing: Promise.resolve() }));
 		return h;
 	}
 
 	/** Adds a run to a history's order, which stays sorted (nearly always at the end). */
-	function addToOrder(h: History, id: string) {
+	function addToOrder(h: FunctionHistory, id: string) {
 		let i = h.order.length;
 		while (i > 0 && h.order[i - 1]! > id) i--;
 		if (h.order[i - 1] !== id) h.order.splice(i, 0, id);
 	}
 
 	/** Indexes one segment at start-up; `open` ends with the latest record of each run not finished. */
-	async function scan(h: History, segment: number, open: Map<string, RunRecord>) {
+	async function scan(h: FunctionHistory, segment: number, open: Map<string, RunRecord>) {
 		const path = segmentPath(h.id, segment);
 		const ids = new Set<string>();
 		h.segments.push(segment);
@@ -175,7 +162,7 @@ export function createRuns(config: Config, keep: number) {
 	}
 
 	/** Starts a new segment when the current one is full, and deletes the ones no longer needed. */
-	async function rotate(h: History) {
+	async function rotate(h: FunctionHistory) {
 		const current = h.segments.at(-1);
 		if (current !== undefined && (h.ids.get(current)?.size ?? 0) < segmentRuns && h.bytes < SEGMENT_BYTES) return;
 		const next = (current ?? 0) + 1;
@@ -208,8 +195,8 @@ export function createRuns(config: Config, keep: number) {
 		}
 	}
 
-	/** Writes what waits for one function, in order; `durable` flushes it to the disk. */
-	function flush(fn: string, durable = false): Promise<void> {
+	/** Writes what waits for one function, in order; `durable` also fsyncs it. */
+	function writePending(fn: string, durable = false): Promise<void> {
 		const h = historyOf(fn);
 		const task = async () => {
 			while (h.pending.length > 0) {
@@ -236,7 +223,7 @@ export function createRuns(config: Config, keep: number) {
 				}
 				const batch = h.pending.splice(0, take);
 				h.inflight = batch;
-				// Whoever flushes a record that must be durable syncs it, be it a timer's batch.
+				// Whoever writes a record that must be durable syncs it, be it a timer's batch.
 				const sync = durable || batch.some((r) => mustSync.has(r.run_id));
 				try {
 					h.bytes = await appendLines(segmentPath(fn, segment), text, sync);
@@ -263,10 +250,10 @@ export function createRuns(config: Config, keep: number) {
 		return next;
 	}
 
-	/** Writes what waits for every function; failures are logged by `flush`, never thrown from a timer. */
-	function flushAll(): Promise<void> {
+	/** Writes what waits for every function; failures are logged by `writePending`, never thrown from a timer. */
+	function writeAllPending(): Promise<void> {
 		timer = undefined;
-		return Promise.allSettled([...histories.keys()].map((fn) => flush(fn))).then(() => {});
+		return Promise.allSettled([...histories.keys()].map((fn) => writePending(fn))).then(() => {});
 	}
 
 	/**
@@ -286,8 +273,8 @@ export function createRuns(config: Config, keep: number) {
 			mustSync.add(record.run_id);
 		}
 		if (pendingCount > MAX_PENDING) shed();
-		if (durable) return flush(fn, true);
-		timer ??= setTimeout(() => void flushAll(), FLUSH_MS);
+		if (durable) return writePending(fn, true);
+		timer ??= setTimeout(() => void writeAllPending(), BATCH_MS);
 		return Promise.resolve();
 	}
 
@@ -382,7 +369,7 @@ export function createRuns(config: Config, keep: number) {
 			// Logged; the function itself is gone all the same.
 			return;
 		}
-		if (h.pending.length > 0) await flush(fn, true);
+		if (h.pending.length > 0) await writePending(fn, true);
 		else if (histories.get(fn) === h) histories.delete(fn);
 	}
 
@@ -390,9 +377,9 @@ export function createRuns(config: Config, keep: number) {
 	async function drain() {
 		clearTimeout(timer);
 		timer = undefined;
-		await flushAll();
+		await writeAllPending();
 		await Promise.allSettled([...histories.values()].map((h) => h.writing));
 	}
 
-	return { init, save, get, list, remove, flush: drain };
+	return { init, save, get, list, remove, drain };
 }
