@@ -50,8 +50,9 @@ class Loader(http.server.BaseHTTPRequestHandler):
             return self.answer(413)
         try:
             data = json.loads(self.rfile.read(length))
-            source, file, env = data["source"], data["file"], data["env"]
-            if not isinstance(source, str) or not isinstance(file, str) or "/" in file or not isinstance(env, dict):
+            file, env = data["file"], data["env"]
+            data["source"] = base64.b64decode(data["source_base64"], validate=True)
+            if not isinstance(file, str) or "/" in file or not isinstance(env, dict):
                 raise ValueError("bad handoff")
             if not all(isinstance(k, str) and isinstance(v, str) for k, v in env.items()):
                 raise ValueError("bad env")
@@ -78,8 +79,10 @@ def run(job):
     module.__builtins__ = builtins
     sys.modules["__main__"] = module
     # Tracebacks quote the function's lines although no file holds them.
-    linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)
+    lines = source.decode("utf-8", "replace").splitlines(True)
+    linecache.cache[filename] = (len(source), None, lines, filename)
     try:
+        # Bytes, as from the file: Python reads its encoding (UTF-8, or the file's coding line).
         code = compile(source, filename, "exec")
         exec(code, module.__dict__)
     except (SystemExit, KeyboardInterrupt):

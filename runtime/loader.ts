@@ -19,7 +19,8 @@ const KEY = Deno.env.get('LOWCODE_FAAS_STEM_KEY') ?? '';
 Deno.env.delete('LOWCODE_FAAS_STEM_KEY');
 
 interface Job {
-	source: string;
+	/** The function's file, byte for byte. */
+	source_base64: string;
 	file: string;
 	env: Record<string, string>;
 }
@@ -80,7 +81,7 @@ async function readRequest(conn: Deno.Conn): Promise<{ method: string; path: str
 function parseJob(body: Uint8Array): Job | null {
 	try {
 		const data = JSON.parse(decoder.decode(body));
-		if (typeof data?.source !== 'string' || typeof data.file !== 'string' || data.file.includes('/')) return null;
+		if (typeof data?.source_base64 !== 'string' || !/^[A-Za-z0-9+/]*={0,2}$/.test(data.source_base64) || typeof data.file !== 'string' || data.file.includes('/')) return null;
 		if (typeof data.env !== 'object' || data.env === null) return null;
 		if (!Object.values(data.env).every((v) => typeof v === 'string')) return null;
 		return data as Job;
@@ -127,8 +128,5 @@ const platformPort = Deno.env.get('PORT');
 // The function's own variables, then the platform's PORT, as `docker run` would set them.
 for (const [key, value] of Object.entries(job.env)) Deno.env.set(key, value);
 if (platformPort) Deno.env.set('PORT', platformPort);
-const bytes = encoder.encode(job.source);
-let binary = '';
-for (let i = 0; i < bytes.length; i += 0x8000) binary += String.fromCharCode(...bytes.subarray(i, i + 0x8000));
 // An error at import ends the process with its message on stderr and a non-zero exit, as `deno run` does.
-await import(`data:application/typescript;base64,${btoa(binary)}`);
+await import(`data:application/typescript;base64,${job.source_base64}`);

@@ -7,6 +7,7 @@ import { invokeFunction } from './api/invoke.js';
 import { rawRoute } from './api/raw.js';
 import { getRun, listRuns } from './api/runs.js';
 import { createAsyncRuns } from './async-runs.js';
+import type { Backend } from './backend.js';
 import type { Config } from './config.js';
 import { createContainerLogs } from './container-logs.js';
 import { type DockerBackend, createDockerBackend } from './docker-backend.js';
@@ -17,6 +18,7 @@ import { createRouter } from './router.js';
 import { createRunner } from './runner.js';
 import { type Scheduler, createScheduler } from './scheduler.js';
 import { type Handler, createApiServer } from './server.js';
+import { type StemCells, createStemCells } from './stem-cells.js';
 import { createStore } from './store.js';
 
 export interface App {
@@ -24,6 +26,8 @@ export interface App {
 	url: string;
 	scheduler: Scheduler;
 	backend: DockerBackend;
+	/** The pre-started runtime containers; null when LOWCODE_FAAS_STEM_CELLS=0. */
+	stems: StemCells | null;
 	/** Stops accepting, lets in-flight requests finish (up to the shutdown time), removes every instance. */
 	close(): Promise<void>;
 }
@@ -35,7 +39,10 @@ export interface App {
 export async function startApp(config: Config): Promise<App> {
 	const store = createStore(config);
 	await store.init();
-	const backend = await createDockerBackend(config);
+	const docker = await createDockerBackend(config);
+	// Stem cells count against the total cap with the scheduler's instances (asked only once it exists).
+	const stems = config.stemCells > 0 ? createStemCells(config, docker, () => scheduler.snapshot().length) : null;
+	const backend: Backend = stems ?? docker;
 	const logs = createContainerLogs(backend);
 	const scheduler = createScheduler(config, backend, { beforeRemove: logs.keep });
 	const keepWarm = createKeepWarm(config, scheduler, backend, {
@@ -45,6 +52,8 @@ export async function startApp(config: Config): Promise<App> {
 		targets: () => store.keepWarm(),
 	});
 	await keepWarm.start();
+	// After the leftovers of a previous run are gone: those could be stem cells too.
+	stems?.begin();
 	const metrics = createMetrics();
 	const runner = createRunner(config, scheduler, metrics);
 	const history = createHistory(config, config.runsKeep);
@@ -64,8 +73,8 @@ export async function startApp(config: Config): Promise<App> {
 	routes.add('GET', '/functions/:name/logs', functionLogs(store, scheduler, logs));
 	routes.add('*', '/fn/:name/*', rawRoute(store, scheduler, runner));
 	routes.add('GET', '/healthz', healthz());
-	routes.add('GET', '/readyz', readyz(backend));
-	routes.add('GET', '/metrics', metricsHandler(metrics, scheduler));
+	routes.add('GET', '/readyz', readyz(backend, stems));
+	routes.add('GET', '/metrics', metricsHandler(metrics, scheduler, stems));
 
 	const server = createApiServer(routes, {
 		maxBodyBytes: config.maxBodyBytes,
@@ -84,6 +93,7 @@ export async function startApp(config: Config): Promise<App> {
 	} catch (err) {
 		keepWarm.stop();
 		await scheduler.close();
+		await stems?.close();
 		throw err;
 	}
 	const { port } = server.address() as AddressInfo;
@@ -98,7 +108,8 @@ export async function startApp(config: Config): Promise<App> {
 		await history.drain();
 		keepWarm.stop();
 		await scheduler.close();
+		await stems?.close();
 	}
 
-	return { server, scheduler, backend, url: `http://${host === '0.0.0.0' ? '127.0.0.1' : host}:${port}`, close };
+	return { server, scheduler, backend: docker, stems, url: `http://${host === '0.0.0.0' ? '127.0.0.1' : host}:${port}`, close };
 }

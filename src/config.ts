@@ -75,6 +75,8 @@ export interface Config {
 	/** Also the cap of a function's own max_replicas. */
 	readonly maxReplicas: number;
 	readonly maxContainers: number;
+	/** Runtime containers kept started per language, ready to be handed a function (stem cells); 0: none. */
+	readonly stemCells: number;
 	/** Caps on a function's own memory_mb and cpus: a client never sets more than the operator allows. */
 	readonly maxMemoryMb: number;
 	readonly maxCpus: number;
@@ -281,6 +283,7 @@ export function loadConfig(env: Env = process.env): Config {
 		concurrency: integer(env, 'LOWCODE_FAAS_CONCURRENCY', 8, 1, 1000),
 		maxReplicas: integer(env, 'LOWCODE_FAAS_MAX_REPLICAS', 4, 1, 1000),
 		maxContainers: integer(env, 'LOWCODE_FAAS_MAX_CONTAINERS', 32, 1, 10000),
+		stemCells: integer(env, 'LOWCODE_FAAS_STEM_CELLS', 2, 0, 100),
 		maxQueue: integer(env, 'LOWCODE_FAAS_MAX_QUEUE', 100, 0, 100000),
 		shutdownMs: integer(env, 'LOWCODE_FAAS_SHUTDOWN_S', 10, 0, 3600) * 1000,
 		maxMemoryMb,

@@ -13,7 +13,7 @@ export const LABEL = 'lowcode-faas';
 const LOG_LINES = 10;
 
 /** The command that runs a function's source, mounted at `path`, inside its image. */
-function commandFor(language: Language, path: string): string[] {
+export function commandFor(language: Language, path: string): string[] {
 	if (language === 'python') return ['python3', '-u', path];
 	// A server needs the network and its PORT; nothing else (no files, no subprocesses, no FFI).
 	return ['deno', 'run', '--no-prompt', '--allow-net', '--allow-env', path];
@@ -22,7 +22,26 @@ function commandFor(language: Language, path: string): string[] {
 export type DockerBackend = Backend & {
 	/** How containers are reached; null while the functions network could not be readied (Docker down). */
 	reach(): Reach | null;
+	/** `docker run` of a container with every sandbox flag of a function's; resolves with its base URL. */
+	launch(container: Launch): Promise<string>;
+	/** Waits until the container's server answers on `url`; a StartFailure says why it did not. */
+	ready(name: string, memoryMb: number, url: string, signal: AbortSignal): Promise<string>;
 };
+
+/** A container to run in a function's sandbox: a function's own, or a stem cell (stem-cells.ts). */
+export interface Launch {
+	name: string;
+	language: Language;
+	/** Labels besides the platform's and the instance's own. */
+	labels: Record<string, string>;
+	/** Variables besides the runtime's own; PORT is always the platform's. */
+	env: Readonly<Record<string, string>>;
+	mounts: { source: string; target: string; readonly: boolean }[];
+	command: string[];
+	memoryMb: number;
+	cpus: number;
+	signal?: AbortSignal;
+}
 
 /**
  * Readies the host (the private env-file folder, the functions network and its firewall) and returns
@@ -34,12 +53,25 @@ export async function createDockerBackend(config: Config): Promise<DockerBackend
 	let reach = await prepareHost(config);
 
 	/** `docker run` of a function's container; returns the base URL the platform reaches it on. */
-	async function launch(spec: InstanceSpec): Promise<string> {
+	async function launchFunction(spec: InstanceSpec): Promise<string> {
 		const target = `/app/${spec.file}`;
-		const image = config.images[spec.language];
 		// Settings on disk are not checked by the API: what docker's env file cannot hold fails here, with the reason.
 		const problem = envProblem(spec.env);
 		if (problem) throw new StartFailure(`The container was not started: its settings are refused: ${problem} Change them with PATCH /functions/${spec.function}.`);
+		return launch({
+			name: spec.name,
+			language: spec.language,
+			labels: { [`${LABEL}.function`]: spec.function },
+			env: spec.env,
+			mounts: [{ source: spec.path, target, readonly: true }],
+			command: commandFor(spec.language, target),
+			memoryMb: spec.memoryMb,
+			cpus: spec.cpus,
+		});
+	}
+
+	async function launch(c: Launch): Promise<string> {
+		const image = config.images[c.language];
 		try {
 			reach = await networkReady(config);
 		} catch (err) {
@@ -49,45 +81,51 @@ export async function createDockerBackend(config: Config): Promise<DockerBackend
 		for (let attempt = 1; ; attempt++) {
 			const port = reach === 'published' ? await freePort() : 0;
 			try {
-				await runContainer({
-					name: spec.name,
-					image,
-					labels: { ...labels, [`${LABEL}.function`]: spec.function },
-					// HOME in /tmp: the root filesystem is read-only and the function's user has no home. The function's
-					// own variables first; the platform's PORT always wins.
-					env: { HOME: '/tmp', DENO_DIR: '/tmp/deno', PYTHONDONTWRITEBYTECODE: '1', ...spec.env, PORT: String(config.containerPort) },
-					envDir: runDir(config),
-					publish: reach === 'published' ? { host: '127.0.0.1', hostPort: port, containerPort: config.containerPort } : null,
-					mounts: [{ source: spec.path, target, readonly: true }],
-					command: commandFor(spec.language, target),
-					sandbox: { ...config.sandbox, memoryMb: spec.memoryMb, cpus: spec.cpus },
-				});
+				await runContainer(
+					{
+						name: c.name,
+						image,
+						labels: { ...labels, ...c.labels },
+						// HOME in /tmp: the root filesystem is read-only and the function's user has no home. The function's
+						// own variables first; the platform's PORT always wins.
+						env: { HOME: '/tmp', DENO_DIR: '/tmp/deno', PYTHONDONTWRITEBYTECODE: '1', ...c.env, PORT: String(config.containerPort) },
+						envDir: runDir(config),
+						publish: reach === 'published' ? { host: '127.0.0.1', hostPort: port, containerPort: config.containerPort } : null,
+						mounts: c.mounts,
+						command: c.command,
+						sandbox: { ...config.sandbox, memoryMb: c.memoryMb, cpus: c.cpus },
+					},
+					{ signal: c.signal },
+				);
 				if (reach === 'published') return `http://127.0.0.1:${port}/`;
 			} catch (err) {
 				if (err instanceof DockerError && err.kind === 'port_taken' && attempt < 3) {
-					await removeContainers([spec.name]).catch(() => {});
+					await removeContainers([c.name]).catch(() => {});
 					continue;
 				}
 				throw new StartFailure(describeDockerError(err, image), { cause: err });
 			}
-			const address = await containerAddress(spec.name, config.sandbox.network).catch(() => '');
+			const address = await containerAddress(c.name, config.sandbox.network).catch(() => '');
 			// No address: it stopped at once, or was removed.
-			if (!address) throw new StartFailure(`The function ${await explain(spec.name, spec.memoryMb)} before answering.`);
+			if (!address) throw new StartFailure(`The function ${await explain(c.name, c.memoryMb)} before answering.`);
 			return `http://${address}:${config.containerPort}/`;
 		}
 	}
 
-	async function start(spec: InstanceSpec, signal: AbortSignal): Promise<string> {
-		const url = await launch(spec);
+	async function ready(name: string, memoryMb: number, url: string, signal: AbortSignal): Promise<string> {
 		try {
-			await waitReady(url, Date.now() + config.readyWaitMs, signal, async () => (await inspectState(spec.name)).running);
+			await waitReady(url, Date.now() + config.readyWaitMs, signal, async () => (await inspectState(name)).running);
 			return url;
 		} catch (err) {
 			if (err instanceof ReadyTimeout) {
 				throw new StartFailure(`The function's server did not answer on port ${config.containerPort} within ${config.readyWaitMs / 1000} s.`);
 			}
-			throw new StartFailure(`The function ${await explain(spec.name, spec.memoryMb)} before answering.`);
+			throw new StartFailure(`The function ${await explain(name, memoryMb)} before answering.`);
 		}
+	}
+
+	async function start(spec: InstanceSpec, signal: AbortSignal): Promise<string> {
+		return ready(spec.name, spec.memoryMb, await launchFunction(spec), signal);
 	}
 
 	async function problem(): Promise<string | null> {
@@ -108,6 +146,8 @@ export async function createDockerBackend(config: Config): Promise<DockerBackend
 		logs: tailLogs,
 		problem,
 		reach: () => reach,
+		launch,
+		ready,
 	};
 }
 

@@ -182,6 +182,16 @@ export async function tailLogs(id: string, lines: number): Promise<string> {
 	}
 }
 
+/** `docker rename`: a container keeps running under its new name. */
+export async function renameContainer(id: string, name: string, options?: CallOptions): Promise<void> {
+	await docker(['rename', '--', id, name], options);
+}
+
+/** `docker update` of a running container's memory (no swap, as at run) and CPU limits. */
+export async function updateLimits(id: string, memoryMb: number, cpus: number, options?: CallOptions): Promise<void> {
+	await docker(['update', '--memory', `${memoryMb}m`, '--memory-swap', `${memoryMb}m`, '--cpus', String(cpus), '--', id], options);
+}
+
 /** `docker rm -f` of one or more containers; one that is already gone counts as removed. */
 export async function removeContainers(names: string[]): Promise<void> {
 	if (names.length === 0) return;

@@ -11,6 +11,10 @@ interface Histogram {
 export interface Gauges {
 	containers: Map<string, number>;
 	queueDepth: number;
+	/** Stem cells ready to be claimed, by language. */
+	stemCells: Record<string, number>;
+	/** Instances started, by path (stem, classic); null when stem cells are off. */
+	starts: Record<string, number> | null;
 }
 
 const escape = (value: string) => value.replaceAll('\\', '\\\\').replaceAll('"', '\\"').replaceAll('\n', '\\n');
@@ -56,6 +60,12 @@ export function createMetrics() {
 		for (const [fn, value] of coldStarts) out.push(`lowcode_faas_cold_starts_total${label({ function: fn })} ${value}`);
 		family('lowcode_faas_containers', 'gauge', 'Containers the platform runs now, by function.');
 		for (const [fn, value] of gauges.containers) out.push(`lowcode_faas_containers${label({ function: fn })} ${value}`);
+		family('lowcode_faas_stem_cells', 'gauge', 'Pre-started runtime containers ready to be handed a function, by language.');
+		for (const [language, value] of Object.entries(gauges.stemCells)) out.push(`lowcode_faas_stem_cells${label({ language })} ${value}`);
+		if (gauges.starts) {
+			family('lowcode_faas_instance_starts_total', 'counter', 'Containers started for a function, by path: a stem cell handed the function, or a classic docker run.');
+			for (const [path, value] of Object.entries(gauges.starts)) out.push(`lowcode_faas_instance_starts_total${label({ path })} ${value}`);
+		}
 		family('lowcode_faas_queue_depth', 'gauge', 'Invocations waiting for a container.');
 		out.push(`lowcode_faas_queue_depth ${gauges.queueDepth}`);
 		family('process_resident_memory_bytes', 'gauge', 'Resident memory of the platform process.');

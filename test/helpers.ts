@@ -42,7 +42,7 @@ export async function startPlatform(env: Record<string, string> = {}, seed: Reco
 		async close() {
 			await app.close();
 			await rm(dataDir, { recursive: true, force: true });
-			const left = await containersOf(config);
+			const left = await allContainersOf(config);
 			if (left.length > 0) throw new Error(`the platform left ${left.length} container(s) after it closed`);
 		},
 	};
@@ -103,16 +103,37 @@ export async function invoke(api: Api, name: string, body?: unknown) {
 	return res.body;
 }
 
-/** Every container, running or not, that belongs to this platform instance. */
-export async function containersOf(config: Config): Promise<string[]> {
-	const { stdout } = await execa('docker', ['ps', '-aq', '--filter', `label=lowcode-faas.instance=${config.instance}`]);
-	return stdout.split('\n').filter(Boolean);
+/** Every container, running or not, that belongs to this platform instance: instances and stem cells. */
+export async function allContainersOf(config: Config): Promise<string[]> {
+	return (await namesOf(config)).map(([id]) => id);
 }
 
-/** Containers of one function of this instance, by docker's own account. */
+// An idle stem cell's name (`lcf-INSTANCE-stem.LANGUAGE-HEX`): a claimed one takes its instance's name.
+const isStemCell = (name: string) => /^lcf-[0-9a-f]+-stem\.[a-z]+-[0-9a-f]+$/.test(name);
+
+/** Containers of this platform instance that run (or ran) a function: not the idle stem cells. */
+export async function containersOf(config: Config): Promise<string[]> {
+	return (await namesOf(config)).filter(([, name]) => !isStemCell(name)).map(([id]) => id);
+}
+
+/** The idle stem cells of this instance, by name. */
+export async function stemCellsOf(config: Config): Promise<string[]> {
+	return (await namesOf(config)).map(([, name]) => name).filter(isStemCell);
+}
+
+/**
+ * Containers of one function of this instance, by docker's own account: by the instance name the
+ * scheduler gives (`lcf-INSTANCE-FUNCTION-HEX`), which a claimed stem cell takes too (it cannot take the
+ * function's label: labels are fixed at `docker run`).
+ */
 export async function containersOfFunction(config: Config, fn: string): Promise<string[]> {
-	const { stdout } = await execa('docker', ['ps', '-aq', '--filter', `label=lowcode-faas.instance=${config.instance}`, '--filter', `label=lowcode-faas.function=${fn}`]);
-	return stdout.split('\n').filter(Boolean);
+	const instance = new RegExp(`^lcf-${config.instance}-${fn}-[0-9a-f]{8}$`);
+	return (await namesOf(config)).filter(([, name]) => instance.test(name)).map(([id]) => id);
+}
+
+async function namesOf(config: Config): Promise<[string, string][]> {
+	const { stdout } = await execa('docker', ['ps', '-a', '--format', '{{.ID}} {{.Names}}', '--filter', `label=lowcode-faas.instance=${config.instance}`]);
+	return stdout.split('\n').filter(Boolean).map((line) => line.split(' ') as [string, string]);
 }
 
 /**
@@ -152,7 +173,7 @@ export function logged(platform: Platform, name: string, text: string, timeoutMs
  */
 export async function orphans(platform: Platform): Promise<string[]> {
 	await platform.app.scheduler.drain();
-	const known = new Set(platform.app.scheduler.snapshot().map((c) => c.name));
+	const known = new Set([...platform.app.scheduler.snapshot().map((c) => c.name), ...(platform.app.stems?.names() ?? [])]);
 	const { stdout } = await execa('docker', ['ps', '-a', '--format', '{{.Names}}', '--filter', `label=lowcode-faas.instance=${platform.config.instance}`]);
 	return stdout.split('\n').filter((name) => name && !known.has(name));
 }
