@@ -30,6 +30,8 @@ class Loader(http.server.BaseHTTPRequestHandler):
 
     def answer(self, status, text=b""):
         self.send_response(status)
+        # Tells the platform a loader answered, not a function (a function's address may be given again).
+        self.send_header("X-Lowcode-Faas-Stem", "1")
         self.send_header("Content-Length", str(len(text)))
         self.send_header("Connection", "close")
         self.end_headers()

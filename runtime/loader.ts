@@ -29,7 +29,7 @@ const encoder = new TextEncoder();
 const decoder = new TextDecoder();
 
 async function answer(conn: Deno.Conn, status: number): Promise<void> {
-	const text = `HTTP/1.1 ${status} ${status === 200 ? 'OK' : 'No'}\r\ncontent-length: 0\r\nconnection: close\r\n\r\n`;
+	const text = `HTTP/1.1 ${status} ${status === 200 ? 'OK' : 'No'}\r\ncontent-length: 0\r\nconnection: close\r\nx-lowcode-faas-stem: 1\r\n\r\n`;
 	try {
 		await conn.write(encoder.encode(text));
 	} catch {

@@ -24,8 +24,8 @@ export type DockerBackend = Backend & {
 	reach(): Reach | null;
 	/** `docker run` of a container with every sandbox flag of a function's; resolves with its base URL. */
 	launch(container: Launch): Promise<string>;
-	/** Waits until the container's server answers on `url`; a StartFailure says why it did not. */
-	ready(name: string, memoryMb: number, url: string, signal: AbortSignal): Promise<string>;
+	/** Waits until the container's server (a stem cell's loader if `stem`) answers on `url`; a StartFailure says why it did not. */
+	ready(name: string, memoryMb: number, url: string, signal: AbortSignal, stem?: boolean): Promise<string>;
 };
 
 /** A container to run in a function's sandbox: a function's own, or a stem cell (stem-cells.ts). */
@@ -112,9 +112,9 @@ export async function createDockerBackend(config: Config): Promise<DockerBackend
 		}
 	}
 
-	async function ready(name: string, memoryMb: number, url: string, signal: AbortSignal): Promise<string> {
+	async function ready(name: string, memoryMb: number, url: string, signal: AbortSignal, stem = false): Promise<string> {
 		try {
-			await waitReady(url, Date.now() + config.readyWaitMs, signal, async () => (await inspectState(name)).running);
+			await waitReady(url, Date.now() + config.readyWaitMs, signal, async () => (await inspectState(name)).running, stem);
 			return url;
 		} catch (err) {
 			if (err instanceof ReadyTimeout) {

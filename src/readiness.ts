@@ -16,6 +16,9 @@ const ATTEMPT_TIMEOUTS_MS = [100, 200, 400, 800, 1_600, 3_200];
 // exit was missed (the events stream restarting).
 const ALIVE_CHECK_MS = 500;
 
+/** The header every answer of a stem cell's loader carries (runtime/loader.*). */
+export const STEM_HEADER = 'x-lowcode-faas-stem';
+
 export class ReadyTimeout extends Error {
 	override name = 'ReadyTimeout';
 }
@@ -25,13 +28,16 @@ export class StoppedEarly extends Error {
 	override name = 'StoppedEarly';
 }
 
-/** Resolves when the server at `url` answers with any status; the answer is not read, nor followed. */
-function probe(url: string, signal: AbortSignal): Promise<void> {
+/** Resolves when the server at `url` answers with any status, from a stem cell's loader or not as `stem` says; the answer is not read, nor followed. */
+function probe(url: string, signal: AbortSignal, stem: boolean): Promise<void> {
 	return new Promise((resolve, reject) => {
 		// node:http follows no redirect: a function's 302 to a host-only service is an answer, not a hop.
 		const req = request(url, { agent: false, signal }, (res) => {
 			res.destroy();
-			resolve();
+			// Who answers may not be who was started: a container that stopped gives its address back, and the
+			// next one started (a stem cell, often, started in the background) can take it at once.
+			if (Boolean(res.headers[STEM_HEADER]) === stem) resolve();
+			else reject(new Error(stem ? 'a function answered' : 'a stem cell answered'));
 		});
 		req.on('error', reject);
 		req.end();
@@ -42,7 +48,7 @@ function probe(url: string, signal: AbortSignal): Promise<void> {
  * Polls `url` until the server answers with any HTTP status. Throws ReadyTimeout at `deadline` (epoch
  * ms), StoppedEarly when `alive` says the instance stopped, and the abort reason when `signal` fires.
  */
-export async function waitReady(url: string, deadline: number, signal: AbortSignal, alive: () => Promise<boolean> = async () => true): Promise<void> {
+export async function waitReady(url: string, deadline: number, signal: AbortSignal, alive: () => Promise<boolean> = async () => true, stem = false): Promise<void> {
 	const stopped = new AbortController();
 	const checker = setInterval(() => {
 		void alive().then(
@@ -59,7 +65,7 @@ export async function waitReady(url: string, deadline: number, signal: AbortSign
 			const limit = ATTEMPT_TIMEOUTS_MS[Math.min(attempt, ATTEMPT_TIMEOUTS_MS.length - 1)]!;
 			const attemptScope = scope([waiting.signal], Math.min(limit, remaining));
 			try {
-				await probe(url, attemptScope.signal);
+				await probe(url, attemptScope.signal, stem);
 				return;
 			} catch {
 				waiting.signal.throwIfAborted();

@@ -3,7 +3,7 @@ import { statSync } from 'node:fs';
 import { request } from 'node:http';
 import { fileURLToPath } from 'node:url';
 import { scope } from './abort.js';
-import type { Backend, Exit, InstanceSpec } from './backend.js';
+import { type Backend, type Exit, type InstanceSpec, StartFailure } from './backend.js';
 import type { Config, Language } from './config.js';
 import { type DockerBackend, LABEL, commandFor } from './docker-backend.js';
 import { removeContainers, renameContainer, updateLimits } from './docker.js';
@@ -88,7 +88,9 @@ export function createStemCells(config: Config, docker: DockerBackend, instances
 	async function launchCell(language: Language): Promise<void> {
 		const name = `lcf-${config.instance}-stem.${language}-${randomBytes(4).toString('hex')}`;
 		const key = randomBytes(24).toString('hex');
-		const target = `/lowcode-faas/${LOADER_FILE[language]}`;
+		// In /app, where a function's file lies: the folder then exists (read-only) as for a function's own
+		// container. A dot name no function file can have.
+		const target = `/app/.lowcode-faas-${LOADER_FILE[language]}`;
 		starting[language].add(name);
 		try {
 			const url = await docker.launch({
@@ -103,7 +105,7 @@ export function createStemCells(config: Config, docker: DockerBackend, instances
 				// Not cut short at shutdown: a `docker run` killed midway may still create its container after
 				// the removal below; one that finished is surely removed.
 			});
-			await docker.ready(name, config.sandbox.memoryMb, url, closing.signal);
+			await docker.ready(name, config.sandbox.memoryMb, url, closing.signal, true);
 			if (closing.signal.aborted || !starting[language].has(name)) throw new Error('no longer wanted');
 			free[language].push({ name, language, url, key });
 			log('debug', 'stem cell ready', { container: name, language });
@@ -148,7 +150,7 @@ export function createStemCells(config: Config, docker: DockerBackend, instances
 				return docker.ready(spec.name, spec.memoryMb, url, signal);
 			}
 		}
-		signal.throwIfAborted();
+		if (signal.aborted) throw new StartFailure('The container was let go before it started.');
 		// Before its first await, the scheduler does not count this instance yet.
 		makeRoom(cell ? 0 : 1);
 		counts.classic++;
@@ -163,7 +165,9 @@ export function createStemCells(config: Config, docker: DockerBackend, instances
 		if (spec.memoryMb !== config.sandbox.memoryMb || spec.cpus !== config.sandbox.cpus) {
 			await updateLimits(cell.name, spec.memoryMb, spec.cpus, { signal });
 		}
-		const renamed = renameContainer(cell.name, spec.name, { signal });
+		// Not cut short: once handed over, the function may stop at once (its exit then aborts `signal`), and
+		// its container must still take its instance's name, for explain() and removal.
+		const renamed = renameContainer(cell.name, spec.name);
 		const body = JSON.stringify({ source_base64: read.data.toString('base64'), file: spec.file, env: spec.env, version: spec.version });
 		const [status] = await Promise.all([post(cell.url + LOAD_PATH, body, cell.key, signal), renamed]);
 		if (status !== 200) throw new Error(`the loader answered ${status}`);

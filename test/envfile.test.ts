@@ -34,7 +34,8 @@ envFile.before(async () => {
 	await writeFile(join(dataDir, '.run', 'lcf-old.env'), `TOKEN=${MARKER}\n`);
 	await mkdir(join(dataDir, 'settings'));
 	await writeFile(join(dataDir, 'settings', 'broken.json'), JSON.stringify({ env: { GOOD: 'yes', BAD: 'line one\nINJECTED=1' } }));
-	platform = await startPlatform({ LOWCODE_FAAS_DATA: dataDir }, { 'broken.py': await fixture('env.py') });
+	// The env file is the classic path's: stem cells (whose env goes by their handoff) would start around it.
+	platform = await startPlatform({ LOWCODE_FAAS_DATA: dataDir, LOWCODE_FAAS_STEM_CELLS: '0' }, { 'broken.py': await fixture('env.py') });
 });
 envFile.after.each(async () => {
 	assert.equal(await orphans(platform), []);

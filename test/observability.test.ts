@@ -112,6 +112,10 @@ obs('GET /metrics is valid Prometheus text with the platform’s series', async 
 	assert.is(value('lowcode_faas_cold_starts_total', { function: 'echo' }), 1);
 	assert.is(value('lowcode_faas_containers', { function: 'echo' }), 1);
 	assert.is(value('lowcode_faas_queue_depth'), 0);
+	assert.is(types.get('lowcode_faas_stem_cells'), 'gauge');
+	assert.ok(value('lowcode_faas_stem_cells', { language: 'python' }) !== undefined && value('lowcode_faas_stem_cells', { language: 'deno' }) !== undefined);
+	assert.is(types.get('lowcode_faas_instance_starts_total'), 'counter');
+	assert.is((value('lowcode_faas_instance_starts_total', { path: 'stem' }) ?? 0) + (value('lowcode_faas_instance_starts_total', { path: 'classic' }) ?? 0), 2, 'echo and crash each started once');
 	assert.ok((value('process_resident_memory_bytes') ?? 0) > 1e6);
 	assert.ok((value('lowcode_faas_uptime_seconds') ?? -1) >= 0);
 });
@@ -141,7 +145,9 @@ ready('GET /readyz turns 503 when a runtime image is removed', async () => {
 	await execa('docker', ['tag', PythonImage, tag]);
 	const p = await startPlatform({ LOWCODE_FAAS_PYTHON_IMAGE: tag });
 	try {
-		assert.equal((await p.request('GET', '/readyz')).body, { status: 'ready' });
+		const body = (await p.request('GET', '/readyz')).body;
+		assert.is(body.status, 'ready');
+		assert.equal(Object.keys(body.stem_cells), ['python', 'deno'], 'with the stem cells ready per language');
 		await execa('docker', ['rmi', tag]);
 		// The probe's answer is cached for a while: wait for the change, not for the cache's lifetime.
 		const res = await eventually('/readyz to turn 503', () => p.request('GET', '/readyz'), (r) => r.status === 503);
