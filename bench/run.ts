@@ -136,6 +136,42 @@ function freePort(): Promise<number> {
 }
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+const p90 = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.ceil(xs.length * 0.9) - 1)]!;
+
+const COLD_RAW = Number(process.env.BENCH_COLD_RAW ?? 5);
+const COLD_STEM = Number(process.env.BENCH_COLD_STEM ?? 10);
+const COLD_CLASSIC = Number(process.env.BENCH_COLD_CLASSIC ?? 5);
+
+async function createFn(base: string, name: string, language: string, source: string): Promise<void> {
+	const res = await post(`${base}/functions`, JSON.stringify({ name, language, source_code: source }));
+	if (res.status !== 201) throw new Error(`creating ${name}: ${res.status} ${res.text}`);
+}
+
+/** Creates a function, then times its first invocation (the answer included). */
+async function firstInvoke(base: string, name: string, language: string, source: string): Promise<number> {
+	await createFn(base, name, language, source);
+	const t = performance.now();
+	if (!(await invokeOk(base, name, { name: 'cold' }))) throw new Error(`the first invocation of ${name} failed`);
+	return performance.now() - t;
+}
+
+/** Waits until /readyz shows `count` stem cells of `language` ready (the pool refilled). */
+async function stemCellsReady(base: string, language: string, count: number): Promise<void> {
+	for (const until = Date.now() + 30_000; Date.now() < until; ) {
+		const res = await fetch(`${base}/readyz`);
+		const body = (await res.json()) as { stem_cells?: Record<string, number> };
+		if ((body.stem_cells?.[language] ?? 0) >= count) return;
+		await sleep(20);
+	}
+	throw new Error(`no ${count} ${language} stem cells ready in 30 s`);
+}
+
+/** Instances started so far, by path, from /metrics. */
+async function instanceStarts(base: string): Promise<{ stem: number; classic: number }> {
+	const text = await (await fetch(`${base}/metrics`)).text();
+	const read = (path: string) => Number(new RegExp(`^lowcode_faas_instance_starts_total\\{path="${path}"\\} (\\d+)$`, 'm').exec(text)?.[1] ?? 0);
+	return { stem: read('stem'), classic: read('classic') };
+}
 const f = (n: number, digits = 2) => n.toFixed(digits);
 
 /** User + system CPU seconds a process has used so far (from /proc, in clock ticks of 1/100 s). */
@@ -187,32 +223,93 @@ async function main() {
 			}
 		}
 
-		// 2. Cold start: raw docker run to first response vs the first invocation after create.
-		const raw: number[] = [];
-		const plain: number[] = [];
-		const platform: number[] = [];
-		for (let i = 0; i < 3; i++) {
-			for (const [sandboxed, into] of [[true, raw], [false, plain]] as const) {
-				const direct = await runDirect(PythonImage, join(functions, 'greet.py'), ['python3', '-u', '/app/greet.py'], await freePort(), sandboxed);
-				into.push(direct.ms);
-				await execa('docker', ['rm', '-f', direct.name]);
+		// 2. Cold start: raw docker run to first answer, against the first invocation after create, from a
+		// stem cell (this platform) and the classic way (a second platform with LOWCODE_FAAS_STEM_CELLS=0).
+		const classicDir = await mkdtemp(join(tmpdir(), 'lowcode-faas-bench-classic-'));
+		await execa('mkdir', ['-p', join(classicDir, 'functions')]);
+		const classic = await spawnServer(classicDir, { LOWCODE_FAAS_STEM_CELLS: '0' });
+		try {
+			const greets = [
+				{ language: 'python', image: PythonImage, file: resolve('data/functions/greet.py'), command: ['python3', '-u', '/app/greet.py'] },
+				{ language: 'deno', image: DenoImage, file: resolve('data/functions/greet.ts'), command: ['deno', 'run', '--no-prompt', '--allow-net', '--allow-env', '/app/greet.ts'] },
+			] as const;
+			for (const g of greets) {
+				const source = await readFile(g.file, 'utf8');
+				const raw: number[] = [];
+				for (let i = 0; i < COLD_RAW; i++) {
+					const direct = await runDirect(g.image, g.file, [...g.command], await freePort());
+					raw.push(direct.ms);
+					await execa('docker', ['rm', '-f', direct.name]);
+				}
+				const stem: number[] = [];
+				const startsBefore = await instanceStarts(url);
+				for (let i = 0; i < COLD_STEM; i++) {
+					await stemCellsReady(url, g.language, 2);
+					stem.push(await firstInvoke(url, `stem-${g.language}-${i}`, g.language, source));
+				}
+				const startsAfter = await instanceStarts(url);
+				const classicMs: number[] = [];
+				for (let i = 0; i < COLD_CLASSIC; i++) classicMs.push(await firstInvoke(classic.url, `classic-${g.language}-${i}`, g.language, source));
+				rows.push([
+					`cold start ${g.language} greet (first invoke after create)`,
+					`docker run → first answer: median ${f(median(raw), 0)} ms (n=${raw.length})`,
+					`stem cell: median ${f(median(stem), 0)} / p90 ${f(p90(stem), 0)} ms (n=${stem.length}, ${startsAfter.stem - startsBefore.stem} stem starts); classic: median ${f(median(classicMs), 0)} / p90 ${f(p90(classicMs), 0)} ms (n=${classicMs.length})`,
+					`stem ${f(median(raw) / median(stem), 1)}x faster than docker run; classic ${f(median(classicMs) / median(raw))}x docker run`,
+				]);
 			}
-			const name = `cold${i}`;
-			await fetch(`${url}/functions`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ name, language: 'python', source_code: await readFile(join(functions, 'greet.py'), 'utf8') }) });
-			const t = performance.now();
-			await invokeOk(url, name, { name: 'cold' });
-			platform.push(performance.now() - t);
+		} finally {
+			classic.child.kill('SIGTERM');
+			await classic.child;
+			await rm(classicDir, { recursive: true, force: true });
 		}
-		rows.push(['cold start (python, median of 3)', `docker run → first answer ${f(median(raw), 0)} ms`, `first invoke ${f(median(platform), 0)} ms`, `${f(median(platform) / median(raw))}x`]);
-		rows.push(['  the sandbox flags alone', `plain docker run → first answer ${f(median(plain), 0)} ms`, '-', `sandboxed ${f(median(raw) / median(plain))}x plain`]);
 
-		// 3. Burst: 50 concurrent first invocations of a cold function.
+		// 3. Burst of first invocations: 20 different functions at once; those beyond the stem pool fall back.
+		const greetPy = await readFile(join(functions, 'greet.py'), 'utf8');
+		for (let i = 0; i < 20; i++) await createFn(url, `first${i}`, 'python', greetPy);
+		await stemCellsReady(url, 'python', 2);
+		const before = await instanceStarts(url);
+		const t = performance.now();
+		// 30 s each: twenty `docker run`s at once on a small machine take longer than the default 5 s timeout.
+		const firsts = await Promise.all(
+			Array.from({ length: 20 }, async (_, i) => {
+				const res = await post(`${url}/functions/first${i}/invoke`, JSON.stringify({ input: { name: 'burst' }, timeout_ms: 30_000 }));
+				const run = JSON.parse(res.text) as { status: string; error_message?: string; duration_ms: number };
+				if (run.status !== 'success') console.error(`first${i}: ${run.status}: ${run.error_message}`);
+				return run;
+			}),
+		);
+		const burstMs = performance.now() - t;
+		const after = await instanceStarts(url);
+		const fastest = firsts.map((r) => r.duration_ms).sort((a, b) => a - b);
+		rows.push([
+			'burst: 20 first invocations of 20 functions',
+			'-',
+			`${firsts.filter((r) => r.status === 'success').length}/20 succeeded, all in ${f(burstMs, 0)} ms (fastest ${fastest.slice(0, 3).join(', ')} ms); ${after.stem - before.stem} from stem cells, ${after.classic - before.classic} classic`,
+			`pool ${loadConfig({}).stemCells} per language`,
+		]);
+
+		// 3b. A burst of 50 concurrent cold invocations of one function: single-flight.
 		await writeFile(join(functions, 'burst.py'), await readFile(join(functions, 'greet.py'), 'utf8'));
 		const burst = await Promise.all(Array.from({ length: 50 }, () => invokeOk(url, 'burst', { name: 'burst' }).catch(() => false)));
 		const instance = loadConfig({ LOWCODE_FAAS_DATA: dataDir }).instance;
-		const { stdout } = await execa('docker', ['ps', '-q', '--filter', `label=lowcode-faas.instance=${instance}`, '--filter', 'label=lowcode-faas.function=burst']);
-		const started = stdout.split('\n').filter(Boolean).length;
+		// By instance name: a claimed stem cell carries no function label (labels are fixed at docker run).
+		const { stdout } = await execa('docker', ['ps', '--format', '{{.Names}}', '--filter', `label=lowcode-faas.instance=${instance}`]);
+		const started = stdout.split('\n').filter((n) => new RegExp(`^lcf-${instance}-burst-[0-9a-f]{8}$`).test(n)).length;
 		rows.push(['burst: 50 concurrent cold invocations', '-', `${started} container(s) started, ${burst.filter((ok) => !ok).length} errors`, `limit ${loadConfig({}).maxReplicas}`]);
+
+		// Memory of the idle stem cells.
+		const { stdout: stems } = await execa('docker', ['ps', '--format', '{{.Names}}', '--filter', `label=lowcode-faas.instance=${instance}`, '--filter', 'label=lowcode-faas.stem']);
+		const idle = stems.split('\n').filter((n) => /-stem\.[a-z]+-[0-9a-f]+$/.test(n));
+		if (idle.length > 0) {
+			const { stdout: stats } = await execa('docker', ['stats', '--no-stream', '--format', '{{.Name}} {{.MemUsage}}', ...idle]);
+			const byLanguage = new Map<string, string[]>();
+			for (const line of stats.split('\n').filter(Boolean)) {
+				const [name = '', usage = ''] = line.split(' ');
+				const language = /-stem\.([a-z]+)-/.exec(name)?.[1] ?? '?';
+				byLanguage.set(language, [...(byLanguage.get(language) ?? []), usage]);
+			}
+			rows.push(['idle stem cell memory (docker stats)', '-', [...byLanguage].map(([l, m]) => `${l}: ${m.join(', ')}`).join('; '), '-']);
+		}
 
 		// 4. Breadth: 50 functions invoked once each, then the platform's RSS.
 		for (let i = 0; i < 50; i++) await writeFile(join(functions, `wide${i}.py`), await readFile(join(functions, 'greet.py'), 'utf8'));
