@@ -53,7 +53,7 @@ export async function startApp(config: Config): Promise<App> {
 	});
 	await keepWarm.start();
 	// After the leftovers of a previous run are gone: those could be stem cells too.
-	stems?.begin();
+	await stems?.begin();
 	const metrics = createMetrics();
 	const runner = createRunner(config, scheduler, metrics);
 	const history = createHistory(config, config.runsKeep);

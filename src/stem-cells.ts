@@ -1,13 +1,14 @@
 import { randomBytes } from 'node:crypto';
-import { statSync } from 'node:fs';
+import { readFile, rename } from 'node:fs/promises';
 import { request } from 'node:http';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { scope } from './abort.js';
 import { type Backend, type Exit, type InstanceSpec, StartFailure } from './backend.js';
 import type { Config, Language } from './config.js';
 import { type DockerBackend, LABEL, commandFor } from './docker-backend.js';
 import { removeContainers, renameContainer, updateLimits } from './docker.js';
-import { readRegular } from './files.js';
+import { SOURCE_MODE, dropTemps, privateDir, readRegular, writeTemp } from './files.js';
 import { log } from './log.js';
 import { envProblem } from './settings.js';
 
@@ -43,7 +44,7 @@ export type StartPath = 'stem' | 'classic';
 
 export interface StemCells extends Backend {
 	/** Starts filling the pools: after the leftovers of a previous run were removed. */
-	begin(): void;
+	begin(): Promise<void>;
 	/** Stem cells ready to be claimed, by language. */
 	ready(): Record<Language, number>;
 	/** Names of the stem cells the pool holds (ready or starting): not instances, not strays. */
@@ -67,15 +68,19 @@ export function createStemCells(config: Config, docker: DockerBackend, instances
 	const counts: Record<StartPath, number> = { stem: 0, classic: 0 };
 	const closing = new AbortController();
 	const launching = new Set<Promise<void>>();
-	const languages = LANGUAGES.filter(loaderUsable);
+	/** The languages whose loader is in place (see placeLoaders). */
+	let languages: Language[] = [];
+	const loaderDir = join(config.dataDir, '.stem');
 	let begun = false;
 	let retry: NodeJS.Timeout | undefined;
+	/** After a stem cell failed to start, none is started before this time (epoch ms). */
+	let pausedUntil = 0;
 
 	const stemCount = () => LANGUAGES.reduce((n, l) => n + free[l].length + starting[l].size, 0);
 
 	/** Starts stem cells until each language has its count, within the total cap. */
 	function fill() {
-		if (!begun || closing.signal.aborted) return;
+		if (!begun || closing.signal.aborted || Date.now() < pausedUntil) return;
 		for (const language of languages) {
 			while (free[language].length + starting[language].size < config.stemCells && instances() + stemCount() < config.maxContainers) {
 				const started = launchCell(language);
@@ -98,7 +103,7 @@ export function createStemCells(config: Config, docker: DockerBackend, instances
 				language,
 				labels: { [`${LABEL}.stem`]: language },
 				env: { LOWCODE_FAAS_STEM_KEY: key },
-				mounts: [{ source: LOADER_DIR + LOADER_FILE[language], target, readonly: true }],
+				mounts: [{ source: join(loaderDir, LOADER_FILE[language]), target, readonly: true }],
 				command: commandFor(language, target),
 				memoryMb: config.sandbox.memoryMb,
 				cpus: config.sandbox.cpus,
@@ -113,32 +118,40 @@ export function createStemCells(config: Config, docker: DockerBackend, instances
 			await removeContainers([name]).catch(() => {});
 			if (!closing.signal.aborted) {
 				log('warn', 'stem cell could not be started', { language, error: (err as Error).message });
+				pausedUntil = Date.now() + RETRY_MS;
 				retry ??= setTimeout(() => {
 					retry = undefined;
 					fill();
-				}, RETRY_MS).unref();
+				}, RETRY_MS + 50).unref();
 			}
 		} finally {
 			starting[language].delete(name);
 		}
 	}
 
-	/** Takes a free stem cell for the spec, or null: the classic path then runs. Never hands one out twice. */
-	function claim(spec: InstanceSpec): Cell | null {
-		if (closing.signal.aborted || !languages.includes(spec.language)) return null;
-		// What docker's env file refuses is refused by the classic path, with its message.
-		if (envProblem(spec.env)) return null;
-		const cell = free[spec.language].shift() ?? null;
-		if (cell) claimedAs.set(cell.name, spec.name);
-		return cell;
+	/**
+	 * The function's source when a stem cell can run it as its own container would; null sends it the
+	 * classic way: its language has no stem cells, docker's env file refuses its env (the classic path says
+	 * why), its file cannot be read safely, or it is a Deno module that starts only as the main module
+	 * (`import.meta.main` is false in an imported one).
+	 */
+	async function stemSource(spec: InstanceSpec): Promise<Buffer | null> {
+		if (closing.signal.aborted || !languages.includes(spec.language) || envProblem(spec.env)) return null;
+		const read = await readRegular(spec.path, config.maxSourceBytes);
+		if (read.kind !== 'ok') return null;
+		if (spec.language === 'deno' && read.data.includes('import.meta.main')) return null;
+		return read.data;
 	}
 
 	async function start(spec: InstanceSpec, signal: AbortSignal): Promise<string> {
-		const cell = claim(spec);
-		if (cell) {
-			// Its replacement starts while the function loads, once the scheduler counts the new instance.
-			queueMicrotask(fill);
-			const url = await handOver(cell, spec, signal).catch(async (err: Error) => {
+		const source = await stemSource(spec);
+		// Taken from the free ones at once: a stem cell is never handed out twice.
+		const cell = source ? (free[spec.language].shift() ?? null) : null;
+		if (cell && source) {
+			claimedAs.set(cell.name, spec.name);
+			// Its replacement starts while the function loads.
+			fill();
+			const url = await handOver(cell, spec, source, signal).catch(async (err: Error) => {
 				log('warn', 'stem cell handoff failed; starting the classic way', { container: cell.name, function: spec.function, error: err.message });
 				// Under either name: the rename may or may not have happened.
 				await removeContainers([cell.name, spec.name]).catch(() => {});
@@ -151,16 +164,13 @@ export function createStemCells(config: Config, docker: DockerBackend, instances
 			}
 		}
 		if (signal.aborted) throw new StartFailure('The container was let go before it started.');
-		// Before its first await, the scheduler does not count this instance yet.
-		makeRoom(cell ? 0 : 1);
+		makeRoom();
 		counts.classic++;
 		return docker.start(spec, signal);
 	}
 
 	/** The function's limits, its new name, then its source and env: resolves once the loader took them. */
-	async function handOver(cell: Cell, spec: InstanceSpec, signal: AbortSignal): Promise<string> {
-		const read = await readRegular(spec.path, config.maxSourceBytes);
-		if (read.kind !== 'ok') throw new Error(`the source cannot be read (${read.kind})`);
+	async function handOver(cell: Cell, spec: InstanceSpec, source: Buffer, signal: AbortSignal): Promise<string> {
 		// Exact and a few tens of ms (measured): a function's own limits are set before its code runs.
 		if (spec.memoryMb !== config.sandbox.memoryMb || spec.cpus !== config.sandbox.cpus) {
 			await updateLimits(cell.name, spec.memoryMb, spec.cpus, { signal });
@@ -168,17 +178,17 @@ export function createStemCells(config: Config, docker: DockerBackend, instances
 		// Not cut short: once handed over, the function may stop at once (its exit then aborts `signal`), and
 		// its container must still take its instance's name, for explain() and removal.
 		const renamed = renameContainer(cell.name, spec.name);
-		const body = JSON.stringify({ source_base64: read.data.toString('base64'), file: spec.file, env: spec.env, version: spec.version });
+		const body = JSON.stringify({ source_base64: source.toString('base64'), file: spec.file, env: spec.env, version: spec.version });
 		const [status] = await Promise.all([post(cell.url + LOAD_PATH, body, cell.key, signal), renamed]);
 		if (status !== 200) throw new Error(`the loader answered ${status}`);
 		return cell.url;
 	}
 
-	/** Removes free stem cells while a classic start would take the total past the cap. */
-	function makeRoom(uncounted: number) {
+	/** Removes free stem cells while the instance starting the classic way (counted by now) takes the total past the cap. */
+	function makeRoom() {
 		const surplus: string[] = [];
 		for (const language of languages) {
-			while (instances() + uncounted + stemCount() > config.maxContainers && free[language].length > 0) surplus.push(free[language].shift()!.name);
+			while (instances() + stemCount() > config.maxContainers && free[language].length > 0) surplus.push(free[language].shift()!.name);
 		}
 		if (surplus.length > 0) void removeContainers(surplus).catch(() => {});
 	}
@@ -238,7 +248,8 @@ export function createStemCells(config: Config, docker: DockerBackend, instances
 		explain: (name, memoryMb) => docker.explain(name, memoryMb),
 		logs: (name, tail) => docker.logs(name, tail),
 		problem: () => docker.problem(),
-		begin() {
+		async begin() {
+			languages = await placeLoaders(loaderDir);
 			begun = true;
 			fill();
 		},
@@ -249,15 +260,31 @@ export function createStemCells(config: Config, docker: DockerBackend, instances
 	};
 }
 
-/** Whether the function's user (any uid) can read the loader: files 0644 in folders 0755. */
-function loaderUsable(language: Language): boolean {
+/**
+ * Copies the loaders from the install (runtime/) into the data folder, where the Docker engine sees them
+ * as it sees the functions' files (the platform itself may run in a container), readable by the
+ * function's user whatever the umask. Returns the languages whose loader is in place.
+ */
+async function placeLoaders(dir: string): Promise<Language[]> {
+	const placed: Language[] = [];
 	try {
-		if ((statSync(LOADER_DIR + LOADER_FILE[language]).mode & 0o004) !== 0) return true;
-		log('warn', 'stem cells off: the loader is not readable by other users (chmod 0644 it)', { file: LOADER_DIR + LOADER_FILE[language] });
+		await privateDir(dir);
+		await dropTemps(dir);
 	} catch (err) {
-		log('warn', 'stem cells off: the loader is missing', { file: LOADER_DIR + LOADER_FILE[language], error: (err as Error).message });
+		log('warn', 'stem cells off: their folder cannot be made', { folder: dir, error: (err as Error).message });
+		return placed;
 	}
-	return false;
+	for (const language of LANGUAGES) {
+		const file = LOADER_FILE[language];
+		try {
+			const temp = await writeTemp(dir, file, await readFile(LOADER_DIR + file, 'utf8'), SOURCE_MODE);
+			await rename(temp, join(dir, file));
+			placed.push(language);
+		} catch (err) {
+			log('warn', 'stem cells off for a language: its loader cannot be put in place', { language, error: (err as Error).message });
+		}
+	}
+	return placed;
 }
 
 /** POSTs the handoff to the loader; resolves with the status. */

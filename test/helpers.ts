@@ -178,10 +178,15 @@ export async function orphans(platform: Platform): Promise<string[]> {
 	return stdout.split('\n').filter((name) => name && !known.has(name));
 }
 
-/** Files in the data folder, relative to it, for "nothing was written" checks. */
+/**
+ * Files in the data folder, relative to it, for "nothing was written" checks: not the stem cells' (the
+ * loaders in .stem/, written at start, and the env file of one being started, which lives while its
+ * `docker run` does): the platform starts stem cells on its own.
+ */
 export async function dataFiles(dataDir: string): Promise<string[]> {
 	const entries = await readdir(dataDir, { recursive: true, withFileTypes: true });
-	return entries.filter((e) => e.isFile()).map((e) => join(e.parentPath ?? e.path, e.name).slice(dataDir.length + 1)).sort();
+	const files = entries.filter((e) => e.isFile()).map((e) => join(e.parentPath ?? e.path, e.name).slice(dataDir.length + 1));
+	return files.filter((file) => !/^\.run\/lcf-[0-9a-f]+-stem\.[a-z]+-[0-9a-f]+\.env$/.test(file) && !file.startsWith('.stem/')).sort();
 }
 
 /** Starts the server (`script`: the entry or the CLI) as its own process and waits until it listens. */

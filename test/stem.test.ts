@@ -80,6 +80,15 @@ stem("env and PORT are the function's; the stem cell's key is not visible", asyn
 	assert.ok(String(logs).includes('marker.ts loading'), 'what the function prints reaches its logs');
 });
 
+stem('a Deno module that serves only as the main module takes the classic path, and serves', async () => {
+	const fn = uniqueName('main-only');
+	await deploy(platform, fn, 'main_only.ts');
+	const r = await invoke(platform, fn, {});
+	assert.is(r.status, 'success', r.error_message);
+	assert.equal(r.output, { main: true });
+	assert.is(await stemLabelOf(platform, fn), '', 'a container of its own');
+});
+
 stem('two functions never share a container: no file, no env of one is seen by the next', async () => {
 	const first = uniqueName('marker');
 	const second = uniqueName('marker');
