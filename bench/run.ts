@@ -195,6 +195,22 @@ async function main() {
 	const directs: string[] = [];
 	const rows: string[][] = [];
 	try {
+		// 0. The idle stem cells, once the pools are full.
+		await stemCellsReady(url, 'python', 2);
+		await stemCellsReady(url, 'deno', 2);
+		const { stdout: stems } = await execa('docker', ['ps', '--format', '{{.Names}}', '--filter', `label=lowcode-faas.instance=${loadConfig({ LOWCODE_FAAS_DATA: dataDir }).instance}`, '--filter', 'label=lowcode-faas.stem']);
+		const idle = stems.split('\n').filter((n) => /-stem\.[a-z]+-[0-9a-f]+$/.test(n));
+		if (idle.length > 0) {
+			const { stdout: stats } = await execa('docker', ['stats', '--no-stream', '--format', '{{.Name}} {{.MemUsage}}', ...idle]);
+			const byLanguage = new Map<string, string[]>();
+			for (const line of stats.split('\n').filter(Boolean)) {
+				const [name = '', usage = ''] = line.split(' ');
+				const language = /-stem\.([a-z]+)-/.exec(name)?.[1] ?? '?';
+				byLanguage.set(language, [...(byLanguage.get(language) ?? []), usage]);
+			}
+			rows.push(['idle stem cell memory (docker stats)', '-', [...byLanguage].map(([l, m]) => `${l}: ${m.join(', ')}`).join('; '), '-']);
+		}
+
 		// 1. Warm latency and throughput.
 		const cases = [
 			{ fn: 'echo', image: DenoImage, file: join(functions, 'echo.ts'), command: ['deno', 'run', '--no-prompt', '--allow-net', '--allow-env', '/app/echo.ts'], input: { hello: 'world' } },
@@ -248,6 +264,8 @@ async function main() {
 					stem.push(await firstInvoke(url, `stem-${g.language}-${i}`, g.language, source));
 				}
 				const startsAfter = await instanceStarts(url);
+				// Their containers would otherwise fill LOWCODE_FAAS_MAX_CONTAINERS, and the burst below would measure evictions.
+				for (let i = 0; i < COLD_STEM; i++) await fetch(`${url}/functions/stem-${g.language}-${i}`, { method: 'DELETE' });
 				const classicMs: number[] = [];
 				for (let i = 0; i < COLD_CLASSIC; i++) classicMs.push(await firstInvoke(classic.url, `classic-${g.language}-${i}`, g.language, source));
 				rows.push([
@@ -296,20 +314,6 @@ async function main() {
 		const { stdout } = await execa('docker', ['ps', '--format', '{{.Names}}', '--filter', `label=lowcode-faas.instance=${instance}`]);
 		const started = stdout.split('\n').filter((n) => new RegExp(`^lcf-${instance}-burst-[0-9a-f]{8}$`).test(n)).length;
 		rows.push(['burst: 50 concurrent cold invocations', '-', `${started} container(s) started, ${burst.filter((ok) => !ok).length} errors`, `limit ${loadConfig({}).maxReplicas}`]);
-
-		// Memory of the idle stem cells.
-		const { stdout: stems } = await execa('docker', ['ps', '--format', '{{.Names}}', '--filter', `label=lowcode-faas.instance=${instance}`, '--filter', 'label=lowcode-faas.stem']);
-		const idle = stems.split('\n').filter((n) => /-stem\.[a-z]+-[0-9a-f]+$/.test(n));
-		if (idle.length > 0) {
-			const { stdout: stats } = await execa('docker', ['stats', '--no-stream', '--format', '{{.Name}} {{.MemUsage}}', ...idle]);
-			const byLanguage = new Map<string, string[]>();
-			for (const line of stats.split('\n').filter(Boolean)) {
-				const [name = '', usage = ''] = line.split(' ');
-				const language = /-stem\.([a-z]+)-/.exec(name)?.[1] ?? '?';
-				byLanguage.set(language, [...(byLanguage.get(language) ?? []), usage]);
-			}
-			rows.push(['idle stem cell memory (docker stats)', '-', [...byLanguage].map(([l, m]) => `${l}: ${m.join(', ')}`).join('; '), '-']);
-		}
 
 		// 4. Breadth: 50 functions invoked once each, then the platform's RSS.
 		for (let i = 0; i < 50; i++) await writeFile(join(functions, `wide${i}.py`), await readFile(join(functions, 'greet.py'), 'utf8'));
