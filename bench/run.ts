@@ -2,6 +2,7 @@
  * `npm run bench`: what the platform costs, measured against a baseline in the same run on the same
  * machine. Prints a table of ratios; nothing here is a pass/fail test.
  */
+import { createWriteStream } from 'node:fs';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { cpus, tmpdir, totalmem } from 'node:os';
 import { Agent, request } from 'node:http';
@@ -192,6 +193,8 @@ async function main() {
 	await writeFile(join(functions, 'echo.ts'), echoTs);
 	await writeFile(join(functions, 'greet.py'), await readFile(resolve('data/functions/greet.py'), 'utf8'));
 	const { child, url } = await spawnServer(dataDir);
+	// BENCH_SERVER_LOG=FILE keeps the platform's own log lines, to see what happened during a run.
+	if (process.env.BENCH_SERVER_LOG) child.stdout?.pipe(createWriteStream(process.env.BENCH_SERVER_LOG));
 	const directs: string[] = [];
 	const rows: string[][] = [];
 	try {
@@ -276,7 +279,7 @@ async function main() {
 				]);
 			}
 		} finally {
-			classic.child.kill('SIGTERM');
+			process.kill(classic.child.pid!, 'SIGTERM');
 			await classic.child;
 			await rm(classicDir, { recursive: true, force: true });
 		}
@@ -322,8 +325,11 @@ async function main() {
 		rows.push(['breadth: 50 functions once each', '-', `platform RSS ${f(await rssMb(child.pid!), 0)} MB, ${failures} errors`, 'target < 150 MB']);
 	} finally {
 		await execa('docker', ['rm', '-f', ...directs], { reject: false });
-		child.kill('SIGTERM');
+		// Not child.kill(): execa follows it with a SIGKILL after 5 s, and removing many containers takes longer.
+		process.kill(child.pid!, 'SIGTERM');
 		await child;
+		const left = await execa('docker', ['ps', '-a', '--format', '{{.Names}}', '--filter', `label=lowcode-faas.instance=${loadConfig({ LOWCODE_FAAS_DATA: dataDir }).instance}`]);
+		if (left.stdout.trim()) console.error(`the platform left containers after SIGTERM: ${left.stdout.trim().split('\n').join(', ')}`);
 		await rm(dataDir, { recursive: true, force: true });
 	}
 

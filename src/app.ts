@@ -92,8 +92,7 @@ export async function startApp(config: Config): Promise<App> {
 		});
 	} catch (err) {
 		keepWarm.stop();
-		await scheduler.close();
-		await stems?.close();
+		await Promise.all([scheduler.close(), stems?.close()]);
 		throw err;
 	}
 	const { port } = server.address() as AddressInfo;
@@ -107,8 +106,8 @@ export async function startApp(config: Config): Promise<App> {
 		await asyncRuns.close(config.shutdownMs);
 		await history.drain();
 		keepWarm.stop();
-		await scheduler.close();
-		await stems?.close();
+		// Together: the stem cells stop refilling at once, not each time an instance's removal frees room.
+		await Promise.all([scheduler.close(), stems?.close()]);
 	}
 
 	return { server, scheduler, backend: docker, stems, url: `http://${host === '0.0.0.0' ? '127.0.0.1' : host}:${port}`, close };
