@@ -139,7 +139,7 @@ docs('shown run ids are UUIDv7, as the code makes them', () => {
 });
 
 docs('the module map names every module in src/', () => {
-	const map = section('Development');
+	const map = section('Architecture');
 	for (const dir of ['src', 'src/api']) {
 		for (const file of readdirSync(resolve(dir)).filter((f) => f.endsWith('.ts'))) assert.ok(map.includes(`${dir}/${file}`), `${dir}/${file} is in the module map`);
 	}

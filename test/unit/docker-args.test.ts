@@ -1,7 +1,7 @@
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { loadConfig } from '../src/config.js';
-import { envFileText, runArgs } from '../src/docker.js';
+import { loadConfig } from '../../src/config.js';
+import { envFileText, runArgs } from '../../src/docker.js';
 
 const MARKER = 'marker-5b1f0c-never-on-a-command-line';
 const ENV_FILE = '/data/.run/lcf-x.env';

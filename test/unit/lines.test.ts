@@ -4,8 +4,8 @@ import { join } from 'node:path';
 import fc from 'fast-check';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { readLines } from '../src/lines.js';
-import { KEPT_OUTPUT_CHARS, keptOutput } from '../src/result.js';
+import { readLines } from '../../src/lines.js';
+import { KEPT_OUTPUT_CHARS, keptOutput } from '../../src/result.js';
 
 const MiB = 1024 * 1024;
 

@@ -1,6 +1,6 @@
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { eventually } from './helpers.js';
+import { eventually } from '../helpers.js';
 
 const wait = suite('helpers: eventually');
 

@@ -3,9 +3,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { loadConfig } from '../src/config.js';
-import { ApiError } from '../src/errors.js';
-import { createSettingsFiles, mergeSettings, timeoutFor, warmTargets } from '../src/settings.js';
+import { loadConfig } from '../../src/config.js';
+import { ApiError } from '../../src/errors.js';
+import { createSettingsFiles, mergeSettings, timeoutFor, warmTargets } from '../../src/settings.js';
 
 // The rules of src/settings.ts on their own: no server, no Docker.
 

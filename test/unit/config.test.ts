@@ -3,7 +3,7 @@ import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { ConfigError, ContainerHttpPort, DenoImage, PythonImage, ServerReadyWait, loadConfig } from '../src/config.js';
+import { ConfigError, ContainerHttpPort, DenoImage, PythonImage, ServerReadyWait, loadConfig } from '../../src/config.js';
 
 const config = suite('config');
 

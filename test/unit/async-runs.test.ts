@@ -3,15 +3,15 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { type AsyncRuns, createAsyncRuns } from '../src/async-runs.js';
-import { type Config, loadConfig } from '../src/config.js';
-import { ApiError } from '../src/errors.js';
-import { type History, createHistory, newRunId } from '../src/history.js';
-import { PoolFull } from '../src/scheduler.js';
-import type { RunRecord, RunResult } from '../src/result.js';
-import type { Runner } from '../src/runner.js';
-import { type Store, createStore } from '../src/store.js';
-import { eventually } from './helpers.js';
+import { type AsyncRuns, createAsyncRuns } from '../../src/async-runs.js';
+import { type Config, loadConfig } from '../../src/config.js';
+import { ApiError } from '../../src/errors.js';
+import { type History, createHistory, newRunId } from '../../src/history.js';
+import { PoolFull } from '../../src/scheduler.js';
+import type { RunRecord, RunResult } from '../../src/result.js';
+import type { Runner } from '../../src/runner.js';
+import { type Store, createStore } from '../../src/store.js';
+import { eventually } from '../helpers.js';
 
 // Async runs against a real store and history in a temporary folder and a runner that is a script: no Docker.
 
