@@ -48,7 +48,7 @@ export function createAsyncRuns(runner: Runner, store: Store, history: History, 
 
 	async function execute(runId: string) {
 		const record = await history.get(runId);
-		if (!record || record.status !== 'queued') return;
+		if (record?.status !== 'queued') return;
 		const finish = (result: Partial<RunRecord>) => history.save({ ...record, ...result, input: undefined, timeout_ms: undefined, finished_at: new Date().toISOString() }, true);
 		// On disk before it starts: a crash from here on records it as interrupted, never runs it twice
 		// (so its input need not be kept again).

@@ -143,14 +143,20 @@ function text(env: Env, key: string, fallback: string): string {
 function nameList(env: Env, key: string): 'all' | string[] {
 	const raw = (env[key] ?? '').trim();
 	if (raw === 'all') return 'all';
-	const names = raw.split(',').map((name) => name.trim()).filter(Boolean);
+	const names = raw
+		.split(',')
+		.map((name) => name.trim())
+		.filter(Boolean);
 	const bad = names.find((name) => !FUNCTION_NAME.test(name));
 	if (bad !== undefined) throw new ConfigError(`${key} must be "all" or a comma list of function names, got "${bad}"`);
 	return names;
 }
 
 function commaList(env: Env, key: string): string[] {
-	return (env[key] ?? '').split(',').map((item) => item.trim().toLowerCase()).filter(Boolean);
+	return (env[key] ?? '')
+		.split(',')
+		.map((item) => item.trim().toLowerCase())
+		.filter(Boolean);
 }
 
 /** Host names or addresses, each with an optional port: what a Host header may say. */
@@ -185,10 +191,7 @@ function isLoopback(host: string): boolean {
 // Docker's reference grammar ([registry[:port]/]path[:tag][@digest]): never starts with '-', so never a flag.
 const DOMAIN_PART = '(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9])';
 const PATH_PART = '[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*';
-const IMAGE = new RegExp(
-	`^(?:${DOMAIN_PART}(?:\\.${DOMAIN_PART})*(?::[0-9]+)?/)?${PATH_PART}(?:/${PATH_PART})*` +
-		'(?::[\\w][\\w.-]{0,127})?(?:@[A-Za-z][A-Za-z0-9]*(?:[-_+.][A-Za-z][A-Za-z0-9]*)*:[0-9a-fA-F]{32,})?$',
-);
+const IMAGE = new RegExp(`^(?:${DOMAIN_PART}(?:\\.${DOMAIN_PART})*(?::[0-9]+)?/)?${PATH_PART}(?:/${PATH_PART})*` + '(?::[\\w][\\w.-]{0,127})?(?:@[A-Za-z][A-Za-z0-9]*(?:[-_+.][A-Za-z][A-Za-z0-9]*)*:[0-9a-fA-F]{32,})?$');
 
 function image(env: Env, key: string, fallback: string): string {
 	const value = text(env, key, fallback);

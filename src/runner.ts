@@ -1,16 +1,16 @@
 import type { IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:http';
 import { pipeline } from 'node:stream/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { type Scope, TimeoutError, abortable, scope } from './abort.js';
 import { StartFailure } from './backend.js';
 import type { Config } from './config.js';
 import { ApiError } from './errors.js';
 import { OutputTooLarge, PLATFORM_ANSWER_HEADERS, RAW_ANSWER_HEADERS, endToEnd, forward, framing, openStream } from './forward.js';
+import { newRunId } from './history.js';
 import { log } from './log.js';
 import type { Metrics } from './metrics.js';
 import { type RunContext, type RunResult, answeredResult, unansweredResult } from './result.js';
-import { newRunId } from './history.js';
 import type { Instance, Scheduler } from './scheduler.js';
-import { type Scope, TimeoutError, abortable, scope } from './abort.js';
 import type { SourceRef } from './store.js';
 
 /**

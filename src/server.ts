@@ -1,12 +1,12 @@
+import { createHash, timingSafeEqual } from 'node:crypto';
 import { type IncomingMessage, type Server, type ServerResponse, createServer } from 'node:http';
 import type { Duplex } from 'node:stream';
-import { createHash, timingSafeEqual } from 'node:crypto';
+import { checkJsonHeaders, parseObject, readBody } from './body.js';
 import { limitConnections } from './connections.js';
 import { type DoorOptions, checkHost, checkOrigin } from './door.js';
-import { checkJsonHeaders, parseObject, readBody } from './body.js';
 import { ApiError, errorOnSocket, toErrorResponse } from './errors.js';
 import { log } from './log.js';
-import { type Params, createRouter } from './router.js';
+import type { Params, createRouter } from './router.js';
 
 /** What a handler sees of a request. */
 export interface ApiRequest {

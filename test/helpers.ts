@@ -24,7 +24,8 @@ export interface ApiResponse {
 	status: number;
 	headers: Headers;
 	// Parsed JSON, or the raw text when the body is not JSON.
-	body: any; // eslint-disable-line @typescript-eslint/no-explicit-any -- tests read arbitrary JSON shapes
+	// biome-ignore lint/suspicious/noExplicitAny: tests read arbitrary JSON shapes
+	body: any;
 }
 
 /** Starts the real server on a free port with a fresh data folder, holding `seed` (file → source) in functions/. */
@@ -143,7 +144,12 @@ export async function logsOf(platform: Platform, name: string): Promise<string> 
 
 /** Waits until the function's logs show `text`: how a fixture says it got a request. */
 export function logged(platform: Platform, name: string, text: string, timeoutMs = 10_000): Promise<string> {
-	return eventually(`${name}'s logs to show ${JSON.stringify(text)}`, () => logsOf(platform, name), (logs) => logs.includes(text), timeoutMs);
+	return eventually(
+		`${name}'s logs to show ${JSON.stringify(text)}`,
+		() => logsOf(platform, name),
+		(logs) => logs.includes(text),
+		timeoutMs,
+	);
 }
 
 /**
@@ -160,7 +166,10 @@ export async function orphans(platform: Platform): Promise<string[]> {
 /** Files in the data folder, relative to it, for "nothing was written" checks. */
 export async function dataFiles(dataDir: string): Promise<string[]> {
 	const entries = await readdir(dataDir, { recursive: true, withFileTypes: true });
-	return entries.filter((e) => e.isFile()).map((e) => join(e.parentPath ?? e.path, e.name).slice(dataDir.length + 1)).sort();
+	return entries
+		.filter((e) => e.isFile())
+		.map((e) => join(e.parentPath ?? e.path, e.name).slice(dataDir.length + 1))
+		.sort();
 }
 
 /** Starts the server (`script`: the entry or the CLI) as its own process and waits until it listens. */
