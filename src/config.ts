@@ -32,6 +32,11 @@ export const MAX_TIMEOUT_MS = 300_000;
  * healthy container. No real input comes close.
  */
 export const MAX_JSON_DEPTH = 64;
+/**
+ * Async runs accepted but not started; past this the API answers 429 too_many_async_runs. Only ids
+ * wait in memory: the input is read back from the run's queued record when it starts.
+ */
+export const MAX_ASYNC_WAITING = 10_000;
 
 /** How every function container is confined (see README, Security). */
 export interface Sandbox {

@@ -8,7 +8,7 @@ import { envProblem } from './settings.js';
 
 /** Function instances as sandboxed Docker containers on this host: the platform's default backend. */
 
-export const LABEL = 'lowcode-faas';
+const LABEL = 'lowcode-faas';
 // Lines of a stopped container's output quoted in the message that says why it stopped.
 const LOG_LINES = 10;
 
