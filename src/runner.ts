@@ -55,7 +55,7 @@ export function createRunner(config: Config, scheduler: Scheduler, metrics: Metr
 		if (instance?.why) {
 			// Reading why it died takes backend calls: they may not hold the reply past the deadline.
 			const why = await abortable(instance.why, live).catch(() => null);
-			if (why === null) return whyUnanswered(err, instance, starting, timeoutMs, live);
+			if (why === null) return whyUnanswered(err, undefined, starting, timeoutMs, live);
 			return { status: 'failed', message: `The function ${why} while handling the request.` };
 		}
 		return { status: 'failed', message: `The request to the function failed: ${(err as Error).message}.` };
@@ -135,13 +135,13 @@ export function createRunner(config: Config, scheduler: Scheduler, metrics: Metr
 		let status: RunResult['status'] = 'failed';
 		let cold = false;
 		let instance: Instance | undefined;
-		let starting = false;
+		// From the queue on: a deadline that falls before the function's server answered says so.
+		let starting = true;
 		let upstreamScope: Scope | undefined;
 		try {
 			const lease = await scheduler.lease(ref, deadline.signal);
 			instance = lease.instance;
 			cold = lease.cold;
-			starting = true;
 			await abortable(instance.ready, deadline.signal);
 			starting = false;
 			upstreamScope = scope([deadline.signal, instance.exited.signal]);
@@ -156,7 +156,7 @@ export function createRunner(config: Config, scheduler: Scheduler, metrics: Metr
 		} catch (err) {
 			const timedOut = deadline.signal.reason instanceof TimeoutError;
 			if (timedOut) status = 'timeout';
-			const sent = instance !== undefined && !starting;
+			const sent = !starting;
 			if (instance && sent && (timedOut || caller.aborted)) scheduler.retire(instance);
 			if (err instanceof ApiError) throw err; // queue full, shutting down
 			if (res.headersSent || caller.aborted) {

@@ -170,7 +170,9 @@ async function handle(routes: Routes, options: ServerOptions, req: IncomingMessa
 		});
 	} catch (err) {
 		const error = toErrorResponse(err);
-		if (error.status >= 500) log('error', 'request failed', { method: req.method, url: req.url, error: String((err as Error)?.stack ?? err) });
+		// A function that failed or timed out on the raw route is the function's fault, not the platform's.
+		const functionsFault = err instanceof ApiError && (err.code === 'function_failed' || err.code === 'function_timeout');
+		if (error.status >= 500 && !functionsFault) log('error', 'request failed', { method: req.method, url: req.url, error: String((err as Error)?.stack ?? err) });
 		reply = error;
 	}
 	if (reply === null) {

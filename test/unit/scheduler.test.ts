@@ -246,4 +246,22 @@ scheduler('close refuses queued invocations, removes every instance, and stops f
 	assert.ok((await s.lease(ref('a'), never).catch((err: unknown) => err)) instanceof ShuttingDown);
 });
 
+scheduler('a backend that cannot say why an instance died still has it removed and replaced', async () => {
+	const fake = fakeBackend();
+	fake.backend.explain = async () => {
+		throw new Error('the engine went away');
+	};
+	const s = createScheduler(limits(), fake.backend);
+	const first = await s.lease(ref('a'), never);
+	fake.starts[0]!.answer();
+	await first.instance.ready;
+	s.release(first.instance);
+	fake.exit(first.instance.name);
+	assert.is(await first.instance.why, 'stopped');
+	await settle();
+	await s.drain();
+	assert.equal(fake.removed, [first.instance.name]);
+	assert.is.not((await s.lease(ref('a'), never)).instance, first.instance);
+});
+
 scheduler.run();
