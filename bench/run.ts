@@ -4,9 +4,9 @@
  */
 import { createWriteStream } from 'node:fs';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { cpus, tmpdir, totalmem } from 'node:os';
 import { Agent, request } from 'node:http';
 import { createServer } from 'node:net';
+import { cpus, tmpdir, totalmem } from 'node:os';
 import { join, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { execa } from 'execa';
@@ -33,9 +33,11 @@ interface Stats {
 async function load(call: () => Promise<boolean>, concurrency: number, cpuOf?: number): Promise<Stats & { cpuUs: number }> {
 	// Warm up at the same concurrency: connections opened, replicas started, code paths optimised.
 	const warmUntil = performance.now() + 1_000;
-	await Promise.all(Array.from({ length: concurrency }, async () => {
-		while (performance.now() < warmUntil) await call().catch(() => false);
-	}));
+	await Promise.all(
+		Array.from({ length: concurrency }, async () => {
+			while (performance.now() < warmUntil) await call().catch(() => false);
+		}),
+	);
 	const latencies: number[] = [];
 	let errors = 0;
 	// CPU of the process under test (the platform), over the measured window only.
@@ -100,17 +102,20 @@ async function runDirect(image: string, file: string, command: string[], port: n
 	const env = { PORT: '8080', HOME: '/tmp', DENO_DIR: '/tmp/deno' };
 	await writeFile(envFile, envFileText(env), { mode: 0o600 });
 	const args = sandboxed
-		? runArgs({
-				name,
-				image,
-				labels: { 'lowcode-faas.bench': '1' },
-				env,
-				envDir: tmpdir(),
-				publish: { host: '127.0.0.1', hostPort: port, containerPort: 8080 },
-				mounts: [{ source: file, target, readonly: true }],
-				command,
-				sandbox: loadConfig({}).sandbox,
-			}, envFile)
+		? runArgs(
+				{
+					name,
+					image,
+					labels: { 'lowcode-faas.bench': '1' },
+					env,
+					envDir: tmpdir(),
+					publish: { host: '127.0.0.1', hostPort: port, containerPort: 8080 },
+					mounts: [{ source: file, target, readonly: true }],
+					command,
+					sandbox: loadConfig({}).sandbox,
+				},
+				envFile,
+			)
 		: ['run', '-d', '--name', name, '--label', 'lowcode-faas.bench=1', '-e', 'PORT=8080', '-p', `127.0.0.1:${port}:8080`, '--mount', `type=bind,source=${file},target=${target},readonly`, image, ...command];
 	const started = performance.now();
 	await execa('docker', args).finally(() => rm(envFile, { force: true }));

@@ -1,4 +1,5 @@
 import { setTimeout as sleep } from 'node:timers/promises';
+import { MAX_ASYNC_WAITING } from './config.js';
 import { FUNCTION_DELETED, type History } from './history.js';
 import { log } from './log.js';
 import type { RunRecord } from './result.js';
@@ -9,9 +10,6 @@ import { type Store, UnsafeFile } from './store.js';
 
 // Async runs waiting for room in the pool try again this often.
 const RETRY_MS = 1_000;
-// Async runs accepted but not started; past this the API answers 429. Only ids wait in memory: the
-// input is read back from the run's queued record when it starts.
-const MAX_WAITING = 10_000;
 
 export type AsyncRuns = ReturnType<typeof createAsyncRuns>;
 
@@ -26,7 +24,7 @@ export function createAsyncRuns(runner: Runner, store: Store, history: History, 
 	const never = new AbortController().signal;
 
 	function full() {
-		return waiting.length >= MAX_WAITING;
+		return waiting.length >= MAX_ASYNC_WAITING;
 	}
 
 	function enqueue(runId: string) {
@@ -48,7 +46,7 @@ export function createAsyncRuns(runner: Runner, store: Store, history: History, 
 
 	async function execute(runId: string) {
 		const record = await history.get(runId);
-		if (!record || record.status !== 'queued') return;
+		if (record?.status !== 'queued') return;
 		const finish = (result: Partial<RunRecord>) => history.save({ ...record, ...result, input: undefined, timeout_ms: undefined, finished_at: new Date().toISOString() }, true);
 		// On disk before it starts: a crash from here on records it as interrupted, never runs it twice
 		// (so its input need not be kept again).

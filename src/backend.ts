@@ -18,9 +18,12 @@ export interface Backend {
 	remove(names: string[]): Promise<void>;
 	/** Names of every instance this platform instance owns, running or not, tracked or not. */
 	list(): Promise<string[]>;
-	/** Calls `onExit` as each instance stops, for as long as the platform runs; returns a stop function. */
+	/**
+	 * Calls `onExit` as each instance stops, for as long as the platform runs (also for a starting one
+	 * whose stop the backend noticed itself); returns a stop function.
+	 */
 	watchExits(onExit: (exit: Exit) => void): () => void;
-	/** How a stopped instance ended, with its last output: "exited with code 3 (last output: ...)". */
+	/** How a stopped instance ended, with its last output: "exited with code 3 (last output: ...)". Never rejects. */
 	explain(name: string, memoryMb: number): Promise<string>;
 	/** The last `tail` lines an instance printed ('' when there are none or it is gone). */
 	logs(name: string, tail: number): Promise<string>;
@@ -50,6 +53,11 @@ export interface Exit {
 	exitCode: number;
 	/** Epoch ms. */
 	at: number;
+}
+
+/** The reason the start signal carries when the instance stopped (rather than being let go). */
+export class InstanceExited extends Error {
+	override name = 'InstanceExited';
 }
 
 /** An instance that could not be started or never answered: the message is for the user. */

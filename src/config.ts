@@ -32,6 +32,11 @@ export const MAX_TIMEOUT_MS = 300_000;
  * healthy container. No real input comes close.
  */
 export const MAX_JSON_DEPTH = 64;
+/**
+ * Async runs accepted but not started; past this the API answers 429 too_many_async_runs. Only ids
+ * wait in memory: the input is read back from the run's queued record when it starts.
+ */
+export const MAX_ASYNC_WAITING = 10_000;
 
 /** How every function container is confined (see README, Security). */
 export interface Sandbox {
@@ -145,14 +150,20 @@ function text(env: Env, key: string, fallback: string): string {
 function nameList(env: Env, key: string): 'all' | string[] {
 	const raw = (env[key] ?? '').trim();
 	if (raw === 'all') return 'all';
-	const names = raw.split(',').map((name) => name.trim()).filter(Boolean);
+	const names = raw
+		.split(',')
+		.map((name) => name.trim())
+		.filter(Boolean);
 	const bad = names.find((name) => !FUNCTION_NAME.test(name));
 	if (bad !== undefined) throw new ConfigError(`${key} must be "all" or a comma list of function names, got "${bad}"`);
 	return names;
 }
 
 function commaList(env: Env, key: string): string[] {
-	return (env[key] ?? '').split(',').map((item) => item.trim().toLowerCase()).filter(Boolean);
+	return (env[key] ?? '')
+		.split(',')
+		.map((item) => item.trim().toLowerCase())
+		.filter(Boolean);
 }
 
 /** Host names or addresses, each with an optional port: what a Host header may say. */
@@ -187,10 +198,7 @@ function isLoopback(host: string): boolean {
 // Docker's reference grammar ([registry[:port]/]path[:tag][@digest]): never starts with '-', so never a flag.
 const DOMAIN_PART = '(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9])';
 const PATH_PART = '[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*';
-const IMAGE = new RegExp(
-	`^(?:${DOMAIN_PART}(?:\\.${DOMAIN_PART})*(?::[0-9]+)?/)?${PATH_PART}(?:/${PATH_PART})*` +
-		'(?::[\\w][\\w.-]{0,127})?(?:@[A-Za-z][A-Za-z0-9]*(?:[-_+.][A-Za-z][A-Za-z0-9]*)*:[0-9a-fA-F]{32,})?$',
-);
+const IMAGE = new RegExp(`^(?:${DOMAIN_PART}(?:\\.${DOMAIN_PART})*(?::[0-9]+)?/)?${PATH_PART}(?:/${PATH_PART})*` + '(?::[\\w][\\w.-]{0,127})?(?:@[A-Za-z][A-Za-z0-9]*(?:[-_+.][A-Za-z][A-Za-z0-9]*)*:[0-9a-fA-F]{32,})?$');
 
 function image(env: Env, key: string, fallback: string): string {
 	const value = text(env, key, fallback);

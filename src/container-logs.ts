@@ -13,11 +13,14 @@ export type ContainerLogs = ReturnType<typeof createContainerLogs>;
  */
 export function createContainerLogs(backend: Pick<Backend, 'logs'>) {
 	const removed = new Map<string, { container: string; text: string }[]>();
+	/** Bumped when a function is deleted: a read begun before must not bring its output back under a namesake. */
+	const generations = new Map<string, number>();
 
 	/** Keeps the last lines of a container about to be removed. */
 	async function keep(fn: string, container: string) {
+		const generation = generations.get(fn) ?? 0;
 		const text = await backend.logs(container, KEPT_LOG_LINES);
-		if (!text) return;
+		if (!text || (generations.get(fn) ?? 0) !== generation) return;
 		removed.set(fn, [...(removed.get(fn) ?? []), { container, text }].slice(-KEPT_CONTAINERS));
 	}
 
@@ -36,6 +39,7 @@ export function createContainerLogs(backend: Pick<Backend, 'logs'>) {
 	/** A deleted function's kept output goes with it. */
 	function forget(fn: string) {
 		removed.delete(fn);
+		generations.set(fn, (generations.get(fn) ?? 0) + 1);
 	}
 
 	return { keep, render, forget };

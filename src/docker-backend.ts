@@ -1,5 +1,5 @@
 import { createServer } from 'node:net';
-import { type Backend, type InstanceSpec, StartFailure } from './backend.js';
+import { type Backend, type Exit, InstanceExited, type InstanceSpec, StartFailure } from './backend.js';
 import { type Config, ConfigError, type Language } from './config.js';
 import { DockerError, containerAddress, engineProblem, imageExists, inspectState, listContainers, removeContainers, runContainer, tailLogs, watchDieEvents } from './docker.js';
 import { type Reach, networkReady, prepareHost, runDir } from './host.js';
@@ -51,6 +51,15 @@ export interface Launch {
 export async function createDockerBackend(config: Config): Promise<DockerBackend> {
 	const labels = { [LABEL]: 'function', [`${LABEL}.instance`]: config.instance };
 	let reach = await prepareHost(config);
+	/** Who follows exits: also told of a starting container found stopped while its readiness is polled. */
+	const exitListeners = new Set<(exit: Exit) => void>();
+
+	/** Whether a starting container still runs; when it stopped, its followers are told, as by an event. */
+	async function stillRunning(name: string): Promise<boolean> {
+		const state = await inspectState(name);
+		if (!state.running) for (const onExit of exitListeners) onExit({ name, exitCode: state.exitCode, at: state.finishedAt || Date.now() });
+		return state.running;
+	}
 
 	/** `docker run` of a function's container; returns the base URL the platform reaches it on. */
 	async function launchFunction(spec: InstanceSpec): Promise<string> {
@@ -114,18 +123,23 @@ export async function createDockerBackend(config: Config): Promise<DockerBackend
 
 	async function ready(name: string, memoryMb: number, url: string, signal: AbortSignal, stem = false): Promise<string> {
 		try {
-			await waitReady(url, Date.now() + config.readyWaitMs, signal, async () => (await inspectState(name)).running, stem);
+			await waitReady(url, Date.now() + config.readyWaitMs, signal, () => stillRunning(name), stem);
 			return url;
 		} catch (err) {
 			if (err instanceof ReadyTimeout) {
 				throw new StartFailure(`The function's server did not answer on port ${config.containerPort} within ${config.readyWaitMs / 1000} s.`);
 			}
+			// Retired, or the platform is stopping: there is no exit to explain.
+			if (signal.aborted && !(signal.reason instanceof InstanceExited)) throw new StartFailure('The function was removed before answering.');
 			throw new StartFailure(`The function ${await explain(name, memoryMb)} before answering.`);
 		}
 	}
 
 	async function start(spec: InstanceSpec, signal: AbortSignal): Promise<string> {
-		return ready(spec.name, spec.memoryMb, await launchFunction(spec), signal);
+		const url = await launchFunction(spec);
+		// Let go while `docker run` ran: the scheduler removes it once this settles.
+		if (signal.aborted && !(signal.reason instanceof InstanceExited)) throw new StartFailure('The container was retired before it started.');
+		return ready(spec.name, spec.memoryMb, url, signal);
 	}
 
 	async function problem(): Promise<string | null> {
@@ -141,7 +155,14 @@ export async function createDockerBackend(config: Config): Promise<DockerBackend
 		start,
 		remove: removeContainers,
 		list: () => listContainers(labels),
-		watchExits: (onExit) => watchDieEvents(labels, onExit),
+		watchExits(onExit) {
+			exitListeners.add(onExit);
+			const stop = watchDieEvents(labels, onExit);
+			return () => {
+				exitListeners.delete(onExit);
+				stop();
+			};
+		},
 		explain,
 		logs: tailLogs,
 		problem,

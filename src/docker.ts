@@ -111,6 +111,7 @@ export function runArgs(spec: RunSpec, envFile: string): string[] {
 		args.push('--mount', ['type=bind', `source=${m.source}`, `target=${m.target}`, ...(m.readonly ? ['readonly'] : [])].map(csvField).join(','));
 	}
 	if (box.readOnlyRoot) args.push('--read-only');
+	// biome-ignore format: docker flags stay paired with their values
 	args.push(
 		// A writable /tmp, bounded in bytes and in files, where nothing can be executed.
 		'--tmpfs', `/tmp:rw,nosuid,nodev,noexec,size=${box.tmpMb}m,nr_inodes=${box.tmpMb * 256}`,
@@ -320,6 +321,7 @@ export async function ensureNetwork(name: string, bridge: string): Promise<Netwo
 	let network = await inspectNetwork(name);
 	if (!network) {
 		try {
+			// biome-ignore format: docker flags stay paired with their values
 			await docker(['network', 'create', '--driver', 'bridge', '--opt', `${ICC}=false`,
 				// A known interface name, so the firewall rule that guards it can be set before the network exists.
 				'--opt', `com.docker.network.bridge.name=${bridge}`, '--label', 'lowcode-faas=network', '--', name]);

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { type BigIntStats, type Stats, closeSync, constants, fchmodSync, fstatSync, openSync } from 'node:fs';
-import { mkdir, open, rm, unlink } from 'node:fs/promises';
+import { type FileHandle, mkdir, open, rm, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { glob } from 'tinyglobby';
 
@@ -36,18 +36,14 @@ export function unsafeReason(info: Stats | BigIntStats, singleLink = true): stri
 	return null;
 }
 
-export type ReadResult =
-	| { kind: 'ok'; data: Buffer }
-	| { kind: 'missing' }
-	| { kind: 'unsafe'; reason: string }
-	| { kind: 'too_large'; size: number };
+export type ReadResult = { kind: 'ok'; data: Buffer } | { kind: 'missing' } | { kind: 'unsafe'; reason: string } | { kind: 'too_large'; size: number };
 
 /**
  * Reads a regular file of at most `limit` bytes without following a link, whatever was swapped in
  * after an earlier check: the checks are made on the open handle.
  */
 export async function readRegular(path: string, limit: number, singleLink = true): Promise<ReadResult> {
-	let handle;
+	let handle: FileHandle | undefined;
 	try {
 		handle = await open(path, NO_FOLLOW);
 	} catch (err) {

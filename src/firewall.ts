@@ -43,7 +43,10 @@ async function ensureChain(chain: string, rules: string[][], hook: string[]) {
 	await iptables(['-N', chain]).catch(() => {}); // exists already
 	const { stdout } = await iptables(['-S', chain]);
 	const want = [`-N ${chain}`, ...rules.map((rule) => rule.join(' '))];
-	const have = stdout.split('\n').filter(Boolean).map((line) => line.replace(/ --reject-with icmp-port-unreachable$/, ''));
+	const have = stdout
+		.split('\n')
+		.filter(Boolean)
+		.map((line) => line.replace(/ --reject-with icmp-port-unreachable$/, ''));
 	if (have.join('\n') !== want.join('\n')) {
 		// Filled before it is hooked in (first time), or refilled in place: a stale chain is rare.
 		await iptables(['-F', chain]);
@@ -60,7 +63,10 @@ export async function guardBridge(bridge: string, uids: readonly number[]): Prom
 
 /** Removes the guards of `bridge` (tests; a network the platform no longer uses). */
 export async function unguardBridge(bridge: string): Promise<void> {
-	const guards: [string, string[]][] = [[outChain(bridge), ['OUTPUT', '-o', bridge]], [inChain(bridge), ['INPUT', '-i', bridge]]];
+	const guards: [string, string[]][] = [
+		[outChain(bridge), ['OUTPUT', '-o', bridge]],
+		[inChain(bridge), ['INPUT', '-i', bridge]],
+	];
 	for (const [chain, hook] of guards) {
 		await iptables(['-D', ...hook, '-j', chain]).catch(() => {});
 		await iptables(['-F', chain]).catch(() => {});

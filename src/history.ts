@@ -2,10 +2,10 @@ import { randomUUID } from 'node:crypto';
 import { lstat, readdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Config } from './config.js';
+import { PRIVATE_MODE, fixModeSync, privateDir } from './files.js';
 import { readLines } from './lines.js';
 import { log } from './log.js';
 import { type RunRecord, keptOutput } from './result.js';
-import { PRIVATE_MODE, fixModeSync, privateDir } from './files.js';
 import { FUNCTION_ID, appendLines, functionDir, migrate, parseRecord, readLatest, runIdOf, serializeRecord } from './segments.js';
 import { isValidName } from './validate.js';
 

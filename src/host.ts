@@ -46,7 +46,10 @@ async function chooseReach(info: NetworkInfo): Promise<Reach> {
 	}
 	if (process.getuid?.() === 0) {
 		await guardBridge(info.bridge, [0]).catch((err) =>
-			log('warn', 'cannot install the firewall: other local users can call functions on their bridge addresses, and functions can connect to host services', { bridge: info.bridge, error: (err as { shortMessage?: string }).shortMessage ?? String(err) }),
+			log('warn', 'cannot install the firewall: other local users can call functions on their bridge addresses, and functions can connect to host services', {
+				bridge: info.bridge,
+				error: (err as { shortMessage?: string }).shortMessage ?? String(err),
+			}),
 		);
 	} else {
 		log('info', 'not root: other local users are kept off the functions network, and functions off the host, only if the firewall step ran (see README, Security)', { bridge: info.bridge });
@@ -83,4 +86,3 @@ async function warnIfHostAccount(user: string) {
 	const account = passwd.split('\n').find((line) => line.split(':')[2] === uid);
 	if (account) log('warn', 'functions run as a uid that is a host account: its processes can signal, trace and read function containers; choose another LOWCODE_FAAS_USER', { uid: Number(uid), account: account.split(':')[0] });
 }
-

@@ -11,8 +11,6 @@ export interface KeepWarmSources {
 	targets(): Promise<ReadonlyMap<string, number>>;
 }
 
-export type KeepWarm = ReturnType<typeof createKeepWarm>;
-
 /**
  * The scheduler's upkeep, on a timer: removes instances idle past LOWCODE_FAAS_IDLE_S, keeps the
  * functions that asked to be warm (min_warm, LOWCODE_FAAS_PREWARM) started, and removes instances the

@@ -1,5 +1,5 @@
 import { startApp } from './app.js';
-import { ConfigError, loadConfig } from './config.js';
+import { type Config, ConfigError, loadConfig } from './config.js';
 import { engineProblem, imageExists } from './docker.js';
 import { log } from './log.js';
 
@@ -16,7 +16,7 @@ async function checkDocker(images: readonly string[]) {
 }
 
 async function main() {
-	let config;
+	let config: Config;
 	try {
 		config = loadConfig();
 	} catch (err) {

@@ -17,8 +17,11 @@ export interface Gauges {
 	starts: Record<string, number> | null;
 }
 
-const escape = (value: string) => value.replaceAll('\\', '\\\\').replaceAll('"', '\\"').replaceAll('\n', '\\n');
-const label = (labels: Record<string, string>) => `{${Object.entries(labels).map(([k, v]) => `${k}="${escape(v)}"`).join(',')}}`;
+const escapeLabel = (value: string) => value.replaceAll('\\', '\\\\').replaceAll('"', '\\"').replaceAll('\n', '\\n');
+const label = (labels: Record<string, string>) =>
+	`{${Object.entries(labels)
+		.map(([k, v]) => `${k}="${escapeLabel(v)}"`)
+		.join(',')}}`;
 
 export type Metrics = ReturnType<typeof createMetrics>;
 
@@ -51,7 +54,7 @@ export function createMetrics() {
 		}
 		family('lowcode_faas_invocation_duration_seconds', 'histogram', 'Wall time of invocations, container start included.');
 		for (const [fn, h] of durations) {
-			BUCKETS.forEach((le, i) => out.push(`lowcode_faas_invocation_duration_seconds_bucket${label({ function: fn, le: String(le) })} ${h.counts[i]}`));
+			for (const [i, le] of BUCKETS.entries()) out.push(`lowcode_faas_invocation_duration_seconds_bucket${label({ function: fn, le: String(le) })} ${h.counts[i]}`);
 			out.push(`lowcode_faas_invocation_duration_seconds_bucket${label({ function: fn, le: '+Inf' })} ${h.count}`);
 			out.push(`lowcode_faas_invocation_duration_seconds_sum${label({ function: fn })} ${h.sum}`);
 			out.push(`lowcode_faas_invocation_duration_seconds_count${label({ function: fn })} ${h.count}`);

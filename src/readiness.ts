@@ -24,7 +24,7 @@ export class ReadyTimeout extends Error {
 }
 
 /** The instance stopped before it answered. */
-export class StoppedEarly extends Error {
+class StoppedEarly extends Error {
 	override name = 'StoppedEarly';
 }
 

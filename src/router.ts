@@ -4,9 +4,7 @@ export type Params = Record<string, string>;
 
 export type Match<H> =
 	/** `rest`: for a pattern ending in `/*`, the raw (still encoded) remainder of the path, from its '/'. */
-	| { kind: 'found'; handler: H; params: Params; rest: string }
-	| { kind: 'method_not_allowed'; allow: string[] }
-	| { kind: 'not_found' };
+	{ kind: 'found'; handler: H; params: Params; rest: string } | { kind: 'method_not_allowed'; allow: string[] } | { kind: 'not_found' };
 
 interface Route<H> {
 	method: string;

@@ -1,16 +1,16 @@
 import type { IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:http';
 import { pipeline } from 'node:stream/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { type Scope, TimeoutError, abortable, scope } from './abort.js';
 import { StartFailure } from './backend.js';
 import type { Config } from './config.js';
 import { ApiError } from './errors.js';
 import { OutputTooLarge, PLATFORM_ANSWER_HEADERS, RAW_ANSWER_HEADERS, endToEnd, forward, framing, openStream } from './forward.js';
+import { newRunId } from './history.js';
 import { log } from './log.js';
 import type { Metrics } from './metrics.js';
 import { type RunContext, type RunResult, answeredResult, unansweredResult } from './result.js';
-import { newRunId } from './history.js';
 import type { Instance, Scheduler } from './scheduler.js';
-import { type Scope, TimeoutError, abortable, scope } from './abort.js';
 import type { SourceRef } from './store.js';
 
 /**
@@ -55,7 +55,7 @@ export function createRunner(config: Config, scheduler: Scheduler, metrics: Metr
 		if (instance?.why) {
 			// Reading why it died takes backend calls: they may not hold the reply past the deadline.
 			const why = await abortable(instance.why, live).catch(() => null);
-			if (why === null) return whyUnanswered(err, instance, starting, timeoutMs, live);
+			if (why === null) return whyUnanswered(err, undefined, starting, timeoutMs, live);
 			return { status: 'failed', message: `The function ${why} while handling the request.` };
 		}
 		return { status: 'failed', message: `The request to the function failed: ${(err as Error).message}.` };
@@ -135,13 +135,13 @@ export function createRunner(config: Config, scheduler: Scheduler, metrics: Metr
 		let status: RunResult['status'] = 'failed';
 		let cold = false;
 		let instance: Instance | undefined;
-		let starting = false;
+		// From the queue on: a deadline that falls before the function's server answered says so.
+		let starting = true;
 		let upstreamScope: Scope | undefined;
 		try {
 			const lease = await scheduler.lease(ref, deadline.signal);
 			instance = lease.instance;
 			cold = lease.cold;
-			starting = true;
 			await abortable(instance.ready, deadline.signal);
 			starting = false;
 			upstreamScope = scope([deadline.signal, instance.exited.signal]);
@@ -156,7 +156,7 @@ export function createRunner(config: Config, scheduler: Scheduler, metrics: Metr
 		} catch (err) {
 			const timedOut = deadline.signal.reason instanceof TimeoutError;
 			if (timedOut) status = 'timeout';
-			const sent = instance !== undefined && !starting;
+			const sent = !starting;
 			if (instance && sent && (timedOut || caller.aborted)) scheduler.retire(instance);
 			if (err instanceof ApiError) throw err; // queue full, shutting down
 			if (res.headersSent || caller.aborted) {

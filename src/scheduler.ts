@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { type Backend, type Exit, StartFailure, specOf } from './backend.js';
+import { type Backend, type Exit, InstanceExited, StartFailure, specOf } from './backend.js';
 import type { Config, Sandbox } from './config.js';
 import { ApiError } from './errors.js';
 import { log } from './log.js';
@@ -292,10 +292,11 @@ export function createScheduler(limits: Limits, backend: Backend, options: Sched
 		const starting = i.state === 'starting';
 		if (live(i)) log('warn', 'container exited', { container: i.name, function: i.fn, exit_code: exit.exitCode });
 		i.state = 'dead';
-		i.exited.abort(new Error('exited'));
+		i.exited.abort(new InstanceExited('exited'));
 		// A starting one's failed start says why, and discards it.
 		if (starting) return;
-		const why = backend.explain(i.name, i.memoryMb);
+		// A backend that fails to say why still lets the instance go.
+		const why = backend.explain(i.name, i.memoryMb).catch(() => 'stopped');
 		i.why = why;
 		void why.finally(() => discard(i));
 	}

@@ -1,10 +1,10 @@
 import { constants } from 'node:fs';
 import { lstat, mkdir, open, readdir, rename, stat } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
+import { FOLDER_MODE, PRIVATE_MODE, syncDir, unsafeReason } from './files.js';
 import { readLines } from './lines.js';
 import { log } from './log.js';
 import type { RunRecord } from './result.js';
-import { FOLDER_MODE, PRIVATE_MODE, syncDir, unsafeReason } from './files.js';
 
 /** Run history segments: JSON lines, one record each, starting with its run id. */
 

@@ -1,12 +1,12 @@
+import { createHash, timingSafeEqual } from 'node:crypto';
 import { type IncomingMessage, type Server, type ServerResponse, createServer } from 'node:http';
 import type { Duplex } from 'node:stream';
-import { createHash, timingSafeEqual } from 'node:crypto';
+import { checkJsonHeaders, parseObject, readBody } from './body.js';
 import { limitConnections } from './connections.js';
 import { type DoorOptions, checkHost, checkOrigin } from './door.js';
-import { checkJsonHeaders, parseObject, readBody } from './body.js';
 import { ApiError, errorOnSocket, toErrorResponse } from './errors.js';
 import { log } from './log.js';
-import { type Params, createRouter } from './router.js';
+import type { Params, createRouter } from './router.js';
 
 /** What a handler sees of a request. */
 export interface ApiRequest {
@@ -170,7 +170,9 @@ async function handle(routes: Routes, options: ServerOptions, req: IncomingMessa
 		});
 	} catch (err) {
 		const error = toErrorResponse(err);
-		if (error.status >= 500) log('error', 'request failed', { method: req.method, url: req.url, error: String((err as Error)?.stack ?? err) });
+		// A function that failed or timed out on the raw route is the function's fault, not the platform's.
+		const functionsFault = err instanceof ApiError && (err.code === 'function_failed' || err.code === 'function_timeout');
+		if (error.status >= 500 && !functionsFault) log('error', 'request failed', { method: req.method, url: req.url, error: String((err as Error)?.stack ?? err) });
 		reply = error;
 	}
 	if (reply === null) {

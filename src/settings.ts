@@ -230,7 +230,6 @@ export function createSettingsFiles(config: Config) {
 	return { init, cached, read, write, drop, entries };
 }
 
-
 /**
  * The one timeout rule: the deadline a request asked for, else the function's timeout_ms, else the
  * platform's default; never past MAX_TIMEOUT_MS.

@@ -21,9 +21,7 @@ export interface FunctionRecord {
 }
 
 /** A function as GET /functions lists it: no source; or, for a file the platform will not use, why. */
-export type FunctionSummary =
-	| (Omit<FunctionRecord, 'source_code'> & { size: number; updated_at: string })
-	| { name: string; language: Language; error: { code: string; message: string } };
+export type FunctionSummary = (Omit<FunctionRecord, 'source_code'> & { size: number; updated_at: string }) | { name: string; language: Language; error: { code: string; message: string } };
 
 /** Where a function's source lies; what an invocation needs, without reading the source. */
 export interface SourceRef {

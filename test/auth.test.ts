@@ -20,7 +20,13 @@ auth.after(async () => {
 const bearer = (token: string) => ({ authorization: `Bearer ${token}` });
 
 auth('without the token every endpoint is 401 with WWW-Authenticate', async () => {
-	for (const [method, path] of [['GET', '/functions'], ['GET', '/functions/x'], ['DELETE', '/functions/x'], ['POST', '/functions/x/invoke'], ['GET', '/nope']] as const) {
+	for (const [method, path] of [
+		['GET', '/functions'],
+		['GET', '/functions/x'],
+		['DELETE', '/functions/x'],
+		['POST', '/functions/x/invoke'],
+		['GET', '/nope'],
+	] as const) {
 		const res = await request(platform.app.url, method, path);
 		assert.is(res.status, 401, `${method} ${path}`);
 		assert.is(res.body.error.code, 'unauthorized');

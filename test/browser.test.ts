@@ -11,7 +11,8 @@ import { type Platform, containersOf, dataFiles, fixture, startPlatform } from '
 interface Answer {
 	status: number;
 	headers: Record<string, string | string[] | undefined>;
-	body: any; // eslint-disable-line @typescript-eslint/no-explicit-any -- tests read arbitrary JSON shapes
+	// biome-ignore lint/suspicious/noExplicitAny: tests read arbitrary JSON shapes
+	body: any;
 }
 
 /** One request with exactly these headers (Host included; fetch will not send a forged one). */
@@ -87,7 +88,14 @@ browser('an empty HTML form POST does not invoke: 403 with its Origin, 415 witho
 
 browser('DNS rebinding: a Host that names another site is refused on every path, /healthz included', async () => {
 	const rebind = { host: `rebind.attacker.example:${new URL(platform.app.url).port}` };
-	for (const [method, path] of [['GET', '/functions?show_env=true'], ['GET', '/functions/dropped?show_env=true'], ['GET', '/healthz'], ['GET', '/runs'], ['GET', '/fn/dropped/'], ['GET', '/nope']]) {
+	for (const [method, path] of [
+		['GET', '/functions?show_env=true'],
+		['GET', '/functions/dropped?show_env=true'],
+		['GET', '/healthz'],
+		['GET', '/runs'],
+		['GET', '/fn/dropped/'],
+		['GET', '/nope'],
+	]) {
 		const res = await call(platform.app.url, method!, path!, rebind);
 		assert.is(res.status, 421, `${method} ${path}`);
 		assert.is(res.body.error.code, 'host_not_allowed');
@@ -170,7 +178,9 @@ allowed('bound to 0.0.0.0, the machine’s own addresses are its own; a rebindin
 	try {
 		const auth = { authorization: 'Bearer front-door-token-0123456789' };
 		const { port } = new URL(p.app.url);
-		const own = Object.values(networkInterfaces()).flat().find((a) => a && a.family === 'IPv4' && !a.internal);
+		const own = Object.values(networkInterfaces())
+			.flat()
+			.find((a) => a && a.family === 'IPv4' && !a.internal);
 		if (own) assert.is((await call(p.app.url, 'GET', '/functions', { ...auth, host: `${own.address}:${port}` })).status, 200, own.address);
 		assert.is((await call(p.app.url, 'GET', '/functions', { ...auth, host: `localhost:${port}` })).status, 200);
 		const res = await call(p.app.url, 'GET', '/functions', { ...auth, host: `rebind.attacker.example:${port}` });

@@ -10,8 +10,7 @@ const TOKEN = 'cli-test-token-0123456789';
 let platform: Platform;
 let work: string;
 
-const cli = (args: string[], input?: string) =>
-	execa('node', ['dist/src/cli.js', ...args], { reject: false, input, env: { LOWCODE_FAAS_URL: platform.app.url, LOWCODE_FAAS_TOKEN: TOKEN } });
+const cli = (args: string[], input?: string) => execa('node', ['dist/src/cli.js', ...args], { reject: false, input, env: { LOWCODE_FAAS_URL: platform.app.url, LOWCODE_FAAS_TOKEN: TOKEN } });
 
 const suiteCli = suite('the lowcode-faas command');
 suiteCli.before(async () => {
@@ -90,7 +89,18 @@ suiteCli('a failed or timed-out function exits 1', async () => {
 });
 
 suiteCli('usage errors exit 2; --help exits 0', async () => {
-	for (const args of [['frobnicate'], ['deploy'], ['deploy', join(work, 'notes.txt')], ['invoke', 'x', '--input', '{bad'], ['invoke', 'x', '--nope'], ['invoke'], ['list', 'extra'], ['deploy', join(work, 'hello.py'), '--env', 'NOEQUALS'], ['invoke', 'x', '--timeout', '0'], ['runs', 'x', '--limit', '5000']]) {
+	for (const args of [
+		['frobnicate'],
+		['deploy'],
+		['deploy', join(work, 'notes.txt')],
+		['invoke', 'x', '--input', '{bad'],
+		['invoke', 'x', '--nope'],
+		['invoke'],
+		['list', 'extra'],
+		['deploy', join(work, 'hello.py'), '--env', 'NOEQUALS'],
+		['invoke', 'x', '--timeout', '0'],
+		['runs', 'x', '--limit', '5000'],
+	]) {
 		const res = await cli(args);
 		assert.is(res.exitCode, 2, `${args.join(' ')}: ${res.stderr}`);
 		assert.match(res.stderr, /Usage: lowcode-faas/);
@@ -115,7 +125,10 @@ suiteCli('list follows the pages: more than the 1000 functions of one response',
 	for (let i = 0; i < 1001; i++) await writeFile(join(platform.dataDir, 'functions', `many${String(i).padStart(4, '0')}.py`), 'print(1)\n');
 	const res = await cli(['list']);
 	assert.is(res.exitCode, 0, res.stderr);
-	const names = res.stdout.split('\n').map((line) => line.split('\t')[0]!).filter((name) => name.startsWith('many'));
+	const names = res.stdout
+		.split('\n')
+		.map((line) => line.split('\t')[0]!)
+		.filter((name) => name.startsWith('many'));
 	assert.is(names.length, 1001);
 	assert.is(new Set(names).size, 1001, 'no function twice');
 });

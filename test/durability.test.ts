@@ -55,7 +55,11 @@ durable('concurrent creates, deletes and invocations of one name never cross bod
 		const files = (await readdir(join(platform.dataDir, 'functions'))).filter((f) => f.startsWith('contested'));
 		assert.ok(files.length <= 1, `one name, one source: ${files}`);
 		const now = await platform.request('GET', '/functions/contested');
-		if (now.status === 200) assert.ok(versions.some((v) => v.source_code === now.body.source_code && v.language === now.body.language), 'the source is one version in full');
+		if (now.status === 200)
+			assert.ok(
+				versions.some((v) => v.source_code === now.body.source_code && v.language === now.body.language),
+				'the source is one version in full',
+			);
 		assert.equal(await orphans(platform), []);
 	} finally {
 		await platform.close();
@@ -80,7 +84,12 @@ durable('kill -9 during creates and invocations: every source old or new in full
 			}
 		})();
 		// Kill it in the middle of the traffic: some rounds done, more in flight.
-		await eventually('a few rounds of traffic', async () => rounds, (n) => n >= 3, 30_000);
+		await eventually(
+			'a few rounds of traffic',
+			async () => rounds,
+			(n) => n >= 3,
+			30_000,
+		);
 		child.kill('SIGKILL');
 		await child;
 		await traffic;

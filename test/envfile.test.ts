@@ -10,7 +10,10 @@ import { type Platform, containersOfFunction, deploy, fixture, orphans, startPla
 const ENV_TOTAL = 1024 * 1024;
 const MARKER = `marker-${randomBytes(8).toString('hex')}`;
 const sha = (text: string) => createHash('sha256').update(text).digest('hex');
-const filler = (bytes: number) => randomBytes(Math.ceil(bytes / 2)).toString('hex').slice(0, bytes);
+const filler = (bytes: number) =>
+	randomBytes(Math.ceil(bytes / 2))
+		.toString('hex')
+		.slice(0, bytes);
 
 /** 64 variables, two of the largest size, filling exactly the largest total (names and values). */
 function largestEnv(): Record<string, string> {
@@ -52,7 +55,10 @@ envFile('the run folder is private and emptied at start', async () => {
 
 envFile('the largest environment validation allows reaches the function whole', async () => {
 	const env = largestEnv();
-	assert.is(Object.entries(env).reduce((sum, [k, v]) => sum + k.length + v.length, 0), ENV_TOTAL);
+	assert.is(
+		Object.entries(env).reduce((sum, [k, v]) => sum + k.length + v.length, 0),
+		ENV_TOTAL,
+	);
 	const res = await platform.request('POST', '/functions', { name: 'big', language: 'python', source_code: await fixture('env.py'), env });
 	assert.is(res.status, 201, JSON.stringify(res.body).slice(0, 300));
 	const r = (await platform.request('POST', '/functions/big/invoke', { input: ['V00', 'V01', 'V37', 'V63'] })).body;

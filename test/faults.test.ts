@@ -113,7 +113,7 @@ faults('a function runs unprivileged: a uid no host account has, no capabilities
 	assert.is(r.output.uid, 2000000000);
 	assert.is(r.output.gid, 2000000000);
 	const { stdout: accounts } = await execa('getent', ['passwd', '2000000000'], { reject: false });
-	assert.is(accounts, '', 'no host account owns the functions\' processes');
+	assert.is(accounts, '', "no host account owns the functions' processes");
 	assert.is(r.output.cap_eff, '0000000000000000');
 	assert.is(r.output.cap_bnd, '0000000000000000');
 	assert.is(r.output.no_new_privs, '1');

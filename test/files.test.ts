@@ -124,7 +124,10 @@ links('GET /functions lists them with the reason, never the content, and does no
 	assert.is(res.status, 200, text);
 	assert.not.ok(text.includes(SECRET));
 	const list = JSON.parse(text) as { name: string; error?: { code: string } }[];
-	assert.equal(list.map((f) => f.name), ['dir', 'fifo', 'fine', 'hard', 'host', 'leak']);
+	assert.equal(
+		list.map((f) => f.name),
+		['dir', 'fifo', 'fine', 'hard', 'host', 'leak'],
+	);
 	for (const entry of list) assert.is(entry.error?.code, entry.name === 'fine' ? undefined : 'unsafe_function_file', entry.name);
 });
 
@@ -174,7 +177,7 @@ links('GET /functions/NAME of a huge hand-dropped file is 413 source_too_large w
 		// PATCH answers with the source: refused before the settings are changed, not after.
 		const patched = await platform.request('PATCH', '/functions/huge', { timeout_ms: 1000 });
 		assert.is(patched.status, 413, JSON.stringify(patched.body).slice(0, 200));
-		assert.is((await stat(join(platform.dataDir, 'settings/huge.json')).catch(() => null)), null, 'nothing was written');
+		assert.is(await stat(join(platform.dataDir, 'settings/huge.json')).catch(() => null), null, 'nothing was written');
 	} finally {
 		await unlink(path);
 	}
@@ -216,7 +219,10 @@ race('load() does not hang on a FIFO put in place after locate()', async () => {
 		await unlink(join(data, 'functions/pipe.py'));
 		await execa('mkfifo', [join(data, 'functions/pipe.py')]);
 		const outcome = await Promise.race([
-			store.load(ref!).then(() => 'read', (err: { code?: string }) => err.code),
+			store.load(ref!).then(
+				() => 'read',
+				(err: { code?: string }) => err.code,
+			),
 			// A bound on a hang, not a wait: the refusal comes at once.
 			new Promise((resolve) => setTimeout(resolve, 3_000, 'hung')).then((v) => v),
 		]);

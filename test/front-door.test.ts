@@ -97,7 +97,11 @@ early('20 of 20 curl uploads of 8 MiB read their 413, with and without Expect: 1
 	for (const expect of [[], ['-H', 'Expect:']]) {
 		const codes: string[] = [];
 		for (let i = 0; i < 20; i++) {
-			const res = await execa('curl', ['-sS', '-o', '/dev/null', '-w', '%{http_code}', '-X', 'POST', '-H', 'Content-Type: application/json', '-H', `Authorization: Bearer ${TOKEN}`, ...expect, '--data-binary', `@${upload}`, `${platform.app.url}/functions`], { reject: false });
+			const res = await execa(
+				'curl',
+				['-sS', '-o', '/dev/null', '-w', '%{http_code}', '-X', 'POST', '-H', 'Content-Type: application/json', '-H', `Authorization: Bearer ${TOKEN}`, ...expect, '--data-binary', `@${upload}`, `${platform.app.url}/functions`],
+				{ reject: false },
+			);
 			codes.push(res.stdout + (res.stderr ? ` ${res.stderr}` : ''));
 		}
 		assert.equal(codes, Array(20).fill('413'), `curl ${expect.join(' ')}`);
@@ -165,7 +169,10 @@ order('an unauthenticated CONNECT or Expect: foo gets 401; with the token, 404/4
 order('Expect: 100-continue is refused without a 100 when the token, the size or the Host is wrong', async () => {
 	const port = Number(new URL(platform.app.url).port);
 	const head = (extra: string, length = 2) => `POST /functions HTTP/1.1\r\nhost: 127.0.0.1\r\nexpect: 100-continue\r\ncontent-type: application/json\r\ncontent-length: ${length}\r\n${extra}\r\n`;
-	for (const [wire, status] of [[head(''), 401], [head(`authorization: Bearer ${TOKEN}\r\n`, 7 * MiB), 413]] as const) {
+	for (const [wire, status] of [
+		[head(''), 401],
+		[head(`authorization: Bearer ${TOKEN}\r\n`, 7 * MiB), 413],
+	] as const) {
 		const { text } = await rawExchange(port, wire);
 		assert.match(text, new RegExp(`^HTTP/1\\.1 ${status} `), 'a final answer, no 100 Continue first');
 	}
@@ -234,7 +241,15 @@ crowd('when every socket is busy, a newcomer gets a 503 rather than a reset', as
 		assert.match(text, /^HTTP\/1\.1 503 /);
 		assert.ok(text.includes('"code":"too_many_connections"'), text);
 		for (const socket of held) socket.destroy();
-		await eventually('/healthz served again once the busy sockets are gone', () => fetch(`${p.app.url}/healthz`).then((r) => r.status, () => 0), (status) => status === 200);
+		await eventually(
+			'/healthz served again once the busy sockets are gone',
+			() =>
+				fetch(`${p.app.url}/healthz`).then(
+					(r) => r.status,
+					() => 0,
+				),
+			(status) => status === 200,
+		);
 	} finally {
 		for (const socket of held) socket.destroy();
 		await p.close();

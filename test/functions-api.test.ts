@@ -60,7 +60,10 @@ crud('a file dropped by hand is listed, gets an id, and keeps it', async () => {
 	await writeFile(join(platform.dataDir, 'functions/dropped.py'), 'print("dropped")\n');
 	const list = await platform.request('GET', '/functions');
 	assert.is(list.status, 200);
-	assert.equal(list.body.map((f: { name: string }) => f.name), ['dropped', 'hello']);
+	assert.equal(
+		list.body.map((f: { name: string }) => f.name),
+		['dropped', 'hello'],
+	);
 	const dropped = list.body.find((f: { name: string }) => f.name === 'dropped');
 	assert.is(dropped.language, 'python');
 	assert.match(dropped.created_at, RFC3339_UTC);
@@ -143,9 +146,15 @@ paging('limit and after walk the list; Link names the next page', async () => {
 		seen.push(...page.map((f) => f.name));
 		path = /^<([^>]+)>; rel="next"$/.exec(res.headers.get('link') ?? '')?.[1] ?? null;
 	}
-	assert.equal(seen, Array.from({ length: 12 }, (_, i) => `f${String(i).padStart(2, '0')}`));
+	assert.equal(
+		seen,
+		Array.from({ length: 12 }, (_, i) => `f${String(i).padStart(2, '0')}`),
+	);
 	const after = await platform.request('GET', '/functions?after=f09');
-	assert.equal(after.body.map((f: { name: string }) => f.name), ['f10', 'f11']);
+	assert.equal(
+		after.body.map((f: { name: string }) => f.name),
+		['f10', 'f11'],
+	);
 	assert.equal((await platform.request('GET', '/functions?after=zzz')).body, []);
 	assert.is((await platform.request('GET', '/functions?limit=5&show_env=true')).headers.get('link'), '</functions?limit=5&show_env=true&after=f04>; rel="next"');
 });

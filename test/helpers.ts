@@ -24,7 +24,8 @@ export interface ApiResponse {
 	status: number;
 	headers: Headers;
 	// Parsed JSON, or the raw text when the body is not JSON.
-	body: any; // eslint-disable-line @typescript-eslint/no-explicit-any -- tests read arbitrary JSON shapes
+	// biome-ignore lint/suspicious/noExplicitAny: tests read arbitrary JSON shapes
+	body: any;
 }
 
 /** Starts the real server on a free port with a fresh data folder, holding `seed` (file → source) in functions/. */
@@ -133,7 +134,10 @@ export async function containersOfFunction(config: Config, fn: string): Promise<
 
 async function namesOf(config: Config): Promise<[string, string][]> {
 	const { stdout } = await execa('docker', ['ps', '-a', '--format', '{{.ID}} {{.Names}}', '--filter', `label=lowcode-faas.instance=${config.instance}`]);
-	return stdout.split('\n').filter(Boolean).map((line) => line.split(' ') as [string, string]);
+	return stdout
+		.split('\n')
+		.filter(Boolean)
+		.map((line) => line.split(' ') as [string, string]);
 }
 
 /**
@@ -164,7 +168,12 @@ export async function logsOf(platform: Platform, name: string): Promise<string> 
 
 /** Waits until the function's logs show `text`: how a fixture says it got a request. */
 export function logged(platform: Platform, name: string, text: string, timeoutMs = 10_000): Promise<string> {
-	return eventually(`${name}'s logs to show ${JSON.stringify(text)}`, () => logsOf(platform, name), (logs) => logs.includes(text), timeoutMs);
+	return eventually(
+		`${name}'s logs to show ${JSON.stringify(text)}`,
+		() => logsOf(platform, name),
+		(logs) => logs.includes(text),
+		timeoutMs,
+	);
 }
 
 /**

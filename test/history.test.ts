@@ -19,15 +19,30 @@ async function segments(dataDir: string, functionId = ''): Promise<{ path: strin
 }
 
 const runDone = (platform: Platform, id: string, timeoutMs = 15_000) =>
-	eventually(`run ${id} to finish`, async () => (await platform.request('GET', `/runs/${id}`)).body, (r) => r?.status === 'success' || r?.status === 'failed', timeoutMs);
+	eventually(
+		`run ${id} to finish`,
+		async () => (await platform.request('GET', `/runs/${id}`)).body,
+		(r) => r?.status === 'success' || r?.status === 'failed',
+		timeoutMs,
+	);
 
 const fakeId = (n: number) => `01890f3e-0000-7000-8000-${String(n).padStart(12, '0')}`;
 const FN_ID = '0b7a4d1e-2f0c-4c1a-9d7e-5a6b7c8d9e0f';
 
 function legacyRecord(runId: string, output: unknown): RunRecord {
 	return {
-		run_id: runId, function_id: FN_ID, status: 'success', http_status_code: 200, http_headers: {}, output, error_message: '',
-		duration_ms: 1, cold_start: false, function: 'bulky', created_at: new Date().toISOString(), finished_at: new Date().toISOString(),
+		run_id: runId,
+		function_id: FN_ID,
+		status: 'success',
+		http_status_code: 200,
+		http_headers: {},
+		output,
+		error_message: '',
+		duration_ms: 1,
+		cold_start: false,
+		function: 'bulky',
+		created_at: new Date().toISOString(),
+		finished_at: new Date().toISOString(),
 	};
 }
 
@@ -48,14 +63,26 @@ size('1 MiB of control bytes: the reply has it all, history keeps 64 KiB of it, 
 	assert.is(res.status, 200);
 	assert.is(res.body.output.length, 1 << 20, 'the caller gets the whole output');
 	assert.is(res.body.output_truncated, undefined);
-	const kept = await eventually('the run in history', async () => (await platform.request('GET', `/runs/${res.body.run_id}`)).body, (r) => r?.run_id === res.body.run_id);
+	const kept = await eventually(
+		'the run in history',
+		async () => (await platform.request('GET', `/runs/${res.body.run_id}`)).body,
+		(r) => r?.run_id === res.body.run_id,
+	);
 	assert.is(kept.output_truncated, true);
 	assert.ok(typeof kept.output === 'string' && kept.output.length > 1000 && JSON.stringify(kept.output).length <= 64 * 1024, `${JSON.stringify(kept.output).length} characters kept`);
 	assert.ok(kept.output.startsWith('\x01\x01'));
-	await eventually('a history segment on disk', () => segments(platform.dataDir, id), (s) => s.length > 0);
+	await eventually(
+		'a history segment on disk',
+		() => segments(platform.dataDir, id),
+		(s) => s.length > 0,
+	);
 	for (const s of await segments(platform.dataDir, id)) assert.ok(s.size < 70 * 1024, `${s.path} is ${s.size} bytes`);
 	const small = await platform.request('POST', `/functions/${name}/invoke`, { input: { size: 10 } });
-	const shown = await eventually('the small run in history', async () => (await platform.request('GET', `/runs/${small.body.run_id}`)).body, (r) => r?.run_id === small.body.run_id);
+	const shown = await eventually(
+		'the small run in history',
+		async () => (await platform.request('GET', `/runs/${small.body.run_id}`)).body,
+		(r) => r?.run_id === small.body.run_id,
+	);
 	assert.equal(shown.output, { x: 'y'.repeat(10) });
 	assert.is(shown.output_truncated, undefined, 'small outputs are kept whole');
 });
@@ -64,7 +91,11 @@ size('segments rotate by size as well as by count', async () => {
 	const name = uniqueName('bulky');
 	const { id } = await deploy(platform, name, 'bulky.py');
 	for (let i = 0; i < 100; i++) await invoke(platform, name, { input: { size: 60_000 } });
-	const all = await eventually('all 100 runs listed', async () => (await platform.request('GET', `/runs?function=${name}&limit=1000`)).body, (l) => l.length >= 100);
+	const all = await eventually(
+		'all 100 runs listed',
+		async () => (await platform.request('GET', `/runs?function=${name}&limit=1000`)).body,
+		(l) => l.length >= 100,
+	);
 	assert.is(all.length, 100);
 	const files = await segments(platform.dataDir, id);
 	assert.ok(files.length >= 2, `${files.length} segments`);
@@ -122,7 +153,10 @@ huge('a 580 MB segment with an 80 MiB line: the platform starts, GET /runs and G
 		try {
 			const list = await restarted.request('GET', '/runs?limit=1');
 			assert.is(list.status, 200);
-			assert.equal(list.body.map((r: RunRecord) => r.run_id), [fakeId(2)]);
+			assert.equal(
+				list.body.map((r: RunRecord) => r.run_id),
+				[fakeId(2)],
+			);
 			const one = await restarted.request('GET', `/runs/${fakeId(2)}`);
 			assert.is(one.status, 200);
 			assert.equal(one.body.output, { small: true });
@@ -150,7 +184,11 @@ torn('a fragment left at the end of a segment: the next async run runs and is fo
 	try {
 		await deploy(first, 'echo', 'echo.py');
 		const sync = await first.request('POST', '/functions/echo/invoke', { input: 1 });
-		await eventually('a history segment on disk', () => segments(dataDir), (s) => s.length > 0);
+		await eventually(
+			'a history segment on disk',
+			() => segments(dataDir),
+			(s) => s.length > 0,
+		);
 		const tear = async () => appendFile((await segments(dataDir)).at(-1)!.path, `{"run_id":"${fakeId(9)}","function_id":"x","sta`);
 		await tear();
 		const queued = await first.request('POST', '/functions/echo/invoke?async=true', { input: { n: 2 } });
@@ -202,7 +240,10 @@ deep('input nested 20,000 deep is 400 invalid_input, sync and async; the warm co
 	const again = await platform.request('POST', '/functions/bulky/invoke', { input: { size: 1 } });
 	assert.is(again.status, 200);
 	assert.is(again.body.cold_start, false, 'the warm container was kept');
-	assert.equal(platform.app.scheduler.snapshot().map((c) => c.name), before);
+	assert.equal(
+		platform.app.scheduler.snapshot().map((c) => c.name),
+		before,
+	);
 	const ok = `{"input":${'['.repeat(64)}${']'.repeat(64)}}`;
 	assert.is((await platform.request('POST', '/functions/bulky/invoke', ok)).status, 200, '64 levels are fine');
 });
@@ -255,16 +296,28 @@ owner('a deleted function takes its history along; its queued runs fail and neve
 		const old = await p.request('POST', '/functions/slow/invoke', { input: { seconds: 0 } });
 		const busy = await p.request('POST', '/functions/slow/invoke?async=true', { input: { seconds: 2 } });
 		const queued = await p.request('POST', '/functions/slow/invoke?async=true', { input: { seconds: 0 } });
-		await eventually('the busy run running', async () => (await p.request('GET', `/runs/${busy.body.run_id}`)).body.status, (s) => s === 'running');
+		await eventually(
+			'the busy run running',
+			async () => (await p.request('GET', `/runs/${busy.body.run_id}`)).body.status,
+			(s) => s === 'running',
+		);
 		assert.is((await p.request('DELETE', '/functions/slow')).status, 204);
 		await deploy(p, 'slow', 'echo.py');
 		const failed = await runDone(p, queued.body.run_id);
 		assert.is(failed.status, 'failed', JSON.stringify(failed));
 		assert.is(failed.error_message, 'The function was deleted before the run started.');
-		assert.is((await p.request('GET', `/runs/${old.body.run_id}`)).status, 404, 'the old function\'s runs are gone');
+		assert.is((await p.request('GET', `/runs/${old.body.run_id}`)).status, 404, "the old function's runs are gone");
 		const fresh = await p.request('POST', '/functions/slow/invoke', { input: { n: 1 } });
-		const listed = await eventually('the fresh run listed', async () => (await p.request('GET', '/runs?function=slow')).body, (l) => l.some((r: RunRecord) => r.run_id === fresh.body.run_id));
-		assert.equal(listed.map((r: RunRecord) => r.run_id), [fresh.body.run_id], 'only the new function\'s runs are listed under its name');
+		const listed = await eventually(
+			'the fresh run listed',
+			async () => (await p.request('GET', '/runs?function=slow')).body,
+			(l) => l.some((r: RunRecord) => r.run_id === fresh.body.run_id),
+		);
+		assert.equal(
+			listed.map((r: RunRecord) => r.run_id),
+			[fresh.body.run_id],
+			"only the new function's runs are listed under its name",
+		);
 		assert.equal(listed[0].output.body, { n: 1 });
 		assert.ok(['success', 'failed'].includes((await runDone(p, busy.body.run_id)).status), 'the run under way when its function went is still found');
 	} finally {
@@ -278,7 +331,11 @@ owner('a function deleted by hand and created again: its queued run does not run
 		await deploy(p, 'slow', 'slow.py');
 		const busy = await p.request('POST', '/functions/slow/invoke?async=true', { input: { seconds: 2 } });
 		const queued = await p.request('POST', '/functions/slow/invoke?async=true', { input: { seconds: 0 } });
-		await eventually('the busy run running', async () => (await p.request('GET', `/runs/${busy.body.run_id}`)).body.status, (s) => s === 'running');
+		await eventually(
+			'the busy run running',
+			async () => (await p.request('GET', `/runs/${busy.body.run_id}`)).body.status,
+			(s) => s === 'running',
+		);
 		await rm(join(p.dataDir, 'functions/slow.py'));
 		await deploy(p, 'slow', 'echo.py');
 		const failed = await runDone(p, queued.body.run_id);
@@ -301,14 +358,25 @@ index('GET /runs?limit=2 answers without touching older segments', async () => {
 		await deploy(p, 'echo', 'echo.py');
 		const ids: string[] = [];
 		for (let i = 0; i < 6; i++) ids.push((await p.request('POST', '/functions/echo/invoke', { input: i })).body.run_id);
-		await eventually('three history segments', () => segments(p.dataDir), (s) => s.length >= 3);
-		await eventually('the newest run in history', async () => (await p.request('GET', `/runs/${ids[5]}`)).status, (s) => s === 200);
+		await eventually(
+			'three history segments',
+			() => segments(p.dataDir),
+			(s) => s.length >= 3,
+		);
+		await eventually(
+			'the newest run in history',
+			async () => (await p.request('GET', `/runs/${ids[5]}`)).status,
+			(s) => s === 200,
+		);
 		// A reader of the oldest segment would hang on this pipe.
 		fifo = (await segments(p.dataDir))[0]!.path;
 		await rm(fifo);
 		await execa('mkfifo', [fifo]);
 		const res = await fetch(`${p.app.url}/runs?limit=2`, { signal: AbortSignal.timeout(5_000) });
-		assert.equal(((await res.json()) as RunRecord[]).map((r) => r.run_id), [ids[5], ids[4]]);
+		assert.equal(
+			((await res.json()) as RunRecord[]).map((r) => r.run_id),
+			[ids[5], ids[4]],
+		);
 		const one = await fetch(`${p.app.url}/runs/${ids[3]}`, { signal: AbortSignal.timeout(5_000) });
 		assert.is(one.status, 200);
 	} finally {
@@ -336,7 +404,11 @@ for (const mask of [0o027, 0o000]) {
 			await p.request('POST', '/functions/echo/invoke', { input: 1 });
 			const queued = await p.request('POST', '/functions/echo/invoke?async=true', { input: 2 });
 			await runDone(p, queued.body.run_id);
-			await eventually('a history segment on disk', () => segments(p!.dataDir), (s) => s.length > 0);
+			await eventually(
+				'a history segment on disk',
+				() => segments(p!.dataDir),
+				(s) => s.length > 0,
+			);
 			const root = join(p.dataDir, 'runs');
 			assert.is((await stat(root)).mode & 0o777, 0o700, 'runs/');
 			for (const dir of await readdir(root)) assert.is((await stat(join(root, dir))).mode & 0o777, 0o700, `runs/${dir}`);
@@ -360,11 +432,17 @@ layout('runs/NAME/ moves to runs/FUNCTION_ID/ at start; its queued runs are stil
 		await appendFile(join(dataDir, 'runs/bulky/0000000001.jsonl'), `${JSON.stringify(legacyRecord(fakeId(1), 1))}\n${JSON.stringify(queued)}\n`);
 		const runs = createHistory(loadConfig({ LOWCODE_FAAS_DATA: dataDir }), 100);
 		const pending = await runs.init();
-		assert.equal(pending.map((r) => r.run_id), [fakeId(2)]);
+		assert.equal(
+			pending.map((r) => r.run_id),
+			[fakeId(2)],
+		);
 		assert.equal(await readdir(join(dataDir, 'runs')), [FN_ID]);
 		assert.is((await runs.get(fakeId(1)))?.output, 1);
 		assert.equal((await runs.get(fakeId(2)))?.input, { n: 1 }, 'the input is read back when the run starts');
-		assert.equal((await runs.list({ name: 'bulky' }, 10)).map((r) => r.run_id), [fakeId(2), fakeId(1)]);
+		assert.equal(
+			(await runs.list({ name: 'bulky' }, 10)).map((r) => r.run_id),
+			[fakeId(2), fakeId(1)],
+		);
 	} finally {
 		await rm(dataDir, { recursive: true, force: true });
 	}

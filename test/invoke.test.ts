@@ -13,7 +13,11 @@ async function noContainersLeft() {
 
 /** Waits until the function has no container left; fails the test otherwise. */
 async function goneFor(fn: string) {
-	await eventually(`no container of ${fn} left`, () => containersOfFunction(platform.config, fn), (left) => left.length === 0);
+	await eventually(
+		`no container of ${fn} left`,
+		() => containersOfFunction(platform.config, fn),
+		(left) => left.length === 0,
+	);
 }
 
 const run = suite('invoke: functions that answer');

@@ -35,7 +35,11 @@ logs('the last lines of a removed container are kept', async () => {
 	await deploy(platform, name, 'echo.py');
 	await invoke(platform, name, { input: 1 });
 	await platform.request('PATCH', `/functions/${name}`, { env: { A: '1' } }); // retires the container
-	const res = await eventually('the removed container\'s lines in the logs', () => text(`/functions/${name}/logs`), (r) => r.body.includes('(removed)'));
+	const res = await eventually(
+		"the removed container's lines in the logs",
+		() => text(`/functions/${name}/logs`),
+		(r) => r.body.includes('(removed)'),
+	);
 	assert.match(res.body, /\(removed\) <==\n(.*\n)*.*echo got a request/);
 });
 

@@ -3,9 +3,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import { suite } from 'uvu';
+import * as assert from 'uvu/assert';
 import { loadConfig } from '../src/config.js';
 import { unguardBridge } from '../src/firewall.js';
-import * as assert from 'uvu/assert';
 import { startPlatform } from './helpers.js';
 
 const network = suite('network: functions run only on a bridge with inter-container traffic off');

@@ -79,7 +79,10 @@ function parseExposition(text: string): { types: Map<string, string>; samples: S
 			assert.is(buckets.at(-1)!.labels.le, '+Inf');
 			const count = samples.find((s) => s.name === `${family}_count` && JSON.stringify(s.labels) === key);
 			assert.is(count?.value, buckets.at(-1)!.value, '+Inf equals _count');
-			assert.ok(samples.some((s) => s.name === `${family}_sum` && JSON.stringify(s.labels) === key), '_sum present');
+			assert.ok(
+				samples.some((s) => s.name === `${family}_sum` && JSON.stringify(s.labels) === key),
+				'_sum present',
+			);
 		}
 	}
 	return { types, samples };
@@ -150,7 +153,11 @@ ready('GET /readyz turns 503 when a runtime image is removed', async () => {
 		assert.equal(Object.keys(body.stem_cells), ['python', 'deno'], 'with the stem cells ready per language');
 		await execa('docker', ['rmi', tag]);
 		// The probe's answer is cached for a while: wait for the change, not for the cache's lifetime.
-		const res = await eventually('/readyz to turn 503', () => p.request('GET', '/readyz'), (r) => r.status === 503);
+		const res = await eventually(
+			'/readyz to turn 503',
+			() => p.request('GET', '/readyz'),
+			(r) => r.status === 503,
+		);
 		assert.match(res.body.reason, new RegExp(`${tag.replace(/[/.]/g, '\\$&')} is missing`));
 	} finally {
 		await execa('docker', ['rmi', tag], { reject: false });

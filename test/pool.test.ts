@@ -48,7 +48,11 @@ warm('an update through the API is served on the next call; the old container go
 	const r = await invoke(platform, name);
 	assert.is(r.output, 'v2');
 	assert.is(r.cold_start, true);
-	await eventually('only the new version running', () => containersOfFunction(platform.config, name), (ids) => ids.length === 1);
+	await eventually(
+		'only the new version running',
+		() => containersOfFunction(platform.config, name),
+		(ids) => ids.length === 1,
+	);
 });
 
 warm('a file edited on disk is served on the next call', async () => {
@@ -65,7 +69,11 @@ warm('a file deleted by hand is 404 and its containers go', async () => {
 	assert.is((await invoke(platform, name)).output, 'v1');
 	await rm(join(platform.dataDir, `functions/${name}.py`));
 	assert.is((await platform.request('POST', `/functions/${name}/invoke`, {})).status, 404);
-	await eventually('no container of the deleted function', () => containersOfFunction(platform.config, name), (ids) => ids.length === 0);
+	await eventually(
+		'no container of the deleted function',
+		() => containersOfFunction(platform.config, name),
+		(ids) => ids.length === 0,
+	);
 });
 
 warm('concurrent invocations of a cold function start one container', async () => {
@@ -73,7 +81,10 @@ warm('concurrent invocations of a cold function start one container', async () =
 	await deploy(platform, name, 'slow.py');
 	const results = await Promise.all(Array.from({ length: 8 }, () => invoke(platform, name, { input: { seconds: 0.2 } })));
 	for (const r of results) assert.is(r.status, 'success', r.error_message);
-	assert.ok(results.every((r) => r.cold_start), 'all of them waited for the one start');
+	assert.ok(
+		results.every((r) => r.cold_start),
+		'all of them waited for the one start',
+	);
 	assert.is(new Set(results.map((r) => r.output.host)).size, 1, 'one container answered them all');
 	assert.is((await containersOfFunction(platform.config, name)).length, 1);
 });
@@ -105,7 +116,11 @@ warm('a hung request times out and its container is replaced', async () => {
 	assert.is(next.status, 'success', next.error_message);
 	assert.is(next.cold_start, true, 'a fresh container answered');
 	assert.is.not(next.output.host, warmUp.output.host);
-	await eventually('the timed-out container gone, one left', () => containersOfFunction(platform.config, name), (ids) => ids.length === 1);
+	await eventually(
+		'the timed-out container gone, one left',
+		() => containersOfFunction(platform.config, name),
+		(ids) => ids.length === 1,
+	);
 });
 
 warm.run();
@@ -116,7 +131,12 @@ idle('a container idle past LOWCODE_FAAS_IDLE_S is removed', async () => {
 	await deploy(platform, 'echo', 'echo.py');
 	assert.is((await invoke(platform, 'echo')).status, 'success');
 	assert.is((await containersOfFunction(platform.config, 'echo')).length, 1);
-	await eventually('the idle container removed', () => containersOfFunction(platform.config, 'echo'), (ids) => ids.length === 0, 6_000);
+	await eventually(
+		'the idle container removed',
+		() => containersOfFunction(platform.config, 'echo'),
+		(ids) => ids.length === 0,
+		6_000,
+	);
 	const again = await invoke(platform, 'echo');
 	assert.is(again.cold_start, true);
 });
@@ -144,9 +164,19 @@ caps('past the caps invocations queue, and a full queue gets 429 with Retry-Afte
 		}
 	})();
 	const a = [invoke(platform, 'slowa', slow), invoke(platform, 'slowa', slow), invoke(platform, 'slowa', slow)];
-	await eventually('one invocation queued', async () => platform.app.scheduler.queueDepth(), (depth) => depth === 1, 5_000);
+	await eventually(
+		'one invocation queued',
+		async () => platform.app.scheduler.queueDepth(),
+		(depth) => depth === 1,
+		5_000,
+	);
 	const b = invoke(platform, 'slowb', slow);
-	await eventually('two invocations queued', async () => platform.app.scheduler.queueDepth(), (depth) => depth === 2, 5_000);
+	await eventually(
+		'two invocations queued',
+		async () => platform.app.scheduler.queueDepth(),
+		(depth) => depth === 2,
+		5_000,
+	);
 	const rejected = await platform.request('POST', '/functions/slowa/invoke', slow);
 	assert.is(rejected.status, 429);
 	assert.is(rejected.body.error.code, 'too_many_invocations');
@@ -164,7 +194,12 @@ caps('a queued invocation still times out within its own deadline', async () => 
 	await deploy(platform, a, 'slow.py');
 	await deploy(platform, b, 'slow.py');
 	const busy = [invoke(platform, a, { input: { seconds: 2 } }), invoke(platform, b, { input: { seconds: 2 } })];
-	await eventually('both containers busy', async () => platform.app.scheduler.snapshot().filter((c) => c.used > 0).length, (n) => n === 2, 5_000);
+	await eventually(
+		'both containers busy',
+		async () => platform.app.scheduler.snapshot().filter((c) => c.used > 0).length,
+		(n) => n === 2,
+		5_000,
+	);
 	const started = Date.now();
 	const queued = await invoke(platform, a, { input: { seconds: 0 }, timeout_ms: 500 });
 	assert.is(queued.status, 'timeout');
@@ -177,7 +212,11 @@ caps('an invocation queued while its function changes runs with the new settings
 	const first = invoke(platform, 'swap', { input: 1.5, timeout_ms: 20_000 });
 	await logged(platform, 'swap', 'saying got a request');
 	const queued = invoke(platform, 'swap', { input: 0, timeout_ms: 20_000 });
-	await eventually('the second invocation queued', async () => platform.app.scheduler.queueDepth(), (depth) => depth === 1);
+	await eventually(
+		'the second invocation queued',
+		async () => platform.app.scheduler.queueDepth(),
+		(depth) => depth === 1,
+	);
 	await platform.request('PATCH', '/functions/swap', { env: { WORD: 'new' } });
 	assert.is((await first).output, 'old', 'the request already sent finishes on the old container');
 	assert.is((await queued).output, 'new', 'the queued one runs with the new settings');
@@ -190,7 +229,11 @@ const prewarm = suite('pool: prewarm');
 prewarm('a prewarmed function is warm before its first invocation', async () => {
 	platform = await startPlatform({ LOWCODE_FAAS_PREWARM: 'early' }, { 'early.py': await fixture('echo.py'), 'late.py': await fixture('echo.py') });
 	try {
-		await eventually('the prewarmed container ready', async () => platform.app.scheduler.snapshot().map((c) => `${c.fn}:${c.state}`), (all) => all.includes('early:ready'));
+		await eventually(
+			'the prewarmed container ready',
+			async () => platform.app.scheduler.snapshot().map((c) => `${c.fn}:${c.state}`),
+			(all) => all.includes('early:ready'),
+		);
 		assert.equal(await containersOfFunction(platform.config, 'late'), [], 'only the listed function is prewarmed');
 		const r = await invoke(platform, 'early');
 		assert.is(r.status, 'success', r.error_message);

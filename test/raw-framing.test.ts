@@ -9,7 +9,10 @@ let port: number;
 
 const framing = suite('raw route, property: whatever the headers, the function reads exactly one request with exactly the body sent');
 framing.before(async () => {
-	({ platform, port } = await startEchoPlatform([['py', 'echo_http.py', 'python'], ['deno', 'echo_http.ts', 'deno']]));
+	({ platform, port } = await startEchoPlatform([
+		['py', 'echo_http.py', 'python'],
+		['deno', 'echo_http.ts', 'deno'],
+	]));
 });
 framing.after.each(async () => {
 	assert.equal(await orphans(platform), []);
@@ -22,18 +25,25 @@ const HOP_BY_HOP = ['keep-alive', 'te', 'trailer', 'upgrade', 'proxy-connection'
 // What a caller may name in Connection: framing headers, its own headers, hop-by-hop ones.
 const NAMEABLE = ['content-length', 'transfer-encoding', 'host', 'x-a', 'x-b', 'keep-alive', 'upgrade', 'close', 'keep-alive'];
 
-const casing = (name: string) => fc.constantFrom(name, name.toUpperCase(), name.replace(/(^|-)[a-z]/g, (m) => m.toUpperCase()));
+const casing = (name: string) =>
+	fc.constantFrom(
+		name,
+		name.toUpperCase(),
+		name.replace(/(^|-)[a-z]/g, (m) => m.toUpperCase()),
+	);
 const token = fc.stringMatching(/^[A-Za-z0-9._~-]{1,12}$/);
 
 const requestArb = fc.record({
 	fn: fc.constantFrom('py', 'deno'),
 	method: fc.constantFrom('GET', 'POST', 'PUT', 'DELETE', 'OPTIONS', 'PATCH'),
 	// Dot segments are left to the isolation test: Deno's own URL parser resolves them.
-	path: fc.array(token.filter((t) => t !== '.' && t !== '..'), { maxLength: 3 }).map((parts) => `/${parts.join('/')}`),
-	body: fc.oneof(
-		fc.constant(null),
-		fc.record({ bytes: fc.uint8Array({ maxLength: 3_000 }), chunked: fc.boolean(), sizes: fc.array(fc.integer({ min: 1, max: 700 }), { maxLength: 5 }) }),
-	),
+	path: fc
+		.array(
+			token.filter((t) => t !== '.' && t !== '..'),
+			{ maxLength: 3 },
+		)
+		.map((parts) => `/${parts.join('/')}`),
+	body: fc.oneof(fc.constant(null), fc.record({ bytes: fc.uint8Array({ maxLength: 3_000 }), chunked: fc.boolean(), sizes: fc.array(fc.integer({ min: 1, max: 700 }), { maxLength: 5 }) })),
 	// Connection naming random headers, in one header or several.
 	connection: fc.array(fc.array(fc.constantFrom(...NAMEABLE), { minLength: 1, maxLength: 3 }), { maxLength: 2 }),
 	hop: fc.array(fc.tuple(fc.constantFrom(...HOP_BY_HOP), token), { maxLength: 3 }),
@@ -49,7 +59,7 @@ async function toWire(r: Sent): Promise<{ wire: Buffer; body: Buffer }> {
 	for (const [name, value] of [...r.hop, ...r.own]) headers.push([name, value]);
 	const body = Buffer.from(r.body?.bytes ?? []);
 	let payload: Buffer = Buffer.alloc(0);
-	if (r.body && r.body.chunked) {
+	if (r.body?.chunked) {
 		headers.push(['Transfer-Encoding', 'chunked']);
 		payload = chunked(body, r.body.sizes);
 	} else if (r.body) {

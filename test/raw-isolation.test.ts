@@ -10,7 +10,10 @@ let port: number;
 
 const isolation = suite('raw route: a path stays in its function, answers cannot pass as the platform’s, nor run as the API');
 isolation.before(async () => {
-	({ platform, port } = await startEchoPlatform([['a', 'echo_http.ts', 'deno'], ['b', 'echo_http.py', 'python']]));
+	({ platform, port } = await startEchoPlatform([
+		['a', 'echo_http.ts', 'deno'],
+		['b', 'echo_http.py', 'python'],
+	]));
 });
 isolation.after.each(async () => {
 	assert.equal(await orphans(platform), []);
@@ -19,7 +22,16 @@ isolation.after(async () => {
 	await platform.close();
 });
 
-const get = async (path: string) => (await exchange(port, wireRequest('GET', path, [['Host', 'x'], ['Connection', 'close']]))).responses[0]!;
+const get = async (path: string) =>
+	(
+		await exchange(
+			port,
+			wireRequest('GET', path, [
+				['Host', 'x'],
+				['Connection', 'close'],
+			]),
+		)
+	).responses[0]!;
 
 isolation('dot segments, encoded or not, and backslashes never cross from one function into another', async () => {
 	// Each: the path sent, and what function a must get as its path when the request is passed on.

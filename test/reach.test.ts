@@ -1,6 +1,6 @@
+import { execa } from 'execa';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { execa } from 'execa';
 import { unguardBridge } from '../src/firewall.js';
 import { type Platform, containersOfFunction, deploy, invoke, startPlatform, uniqueName } from './helpers.js';
 

@@ -33,14 +33,18 @@ function unquoted(line: string): string {
 /** Every string literal of the sources, as a regex where each interpolation matches anything, with how much of it is fixed text. */
 function sourceMessages(): { regex: RegExp; literal: number }[] {
 	const patterns: { regex: RegExp; literal: number }[] = [];
-	const escape = (text: string) => text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
-	const files = ['src', 'src/api'].flatMap((dir) => readdirSync(resolve(dir)).filter((f) => f.endsWith('.ts')).map((f) => join(dir, f)));
+	const escapeRegex = (text: string) => text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+	const files = ['src', 'src/api'].flatMap((dir) =>
+		readdirSync(resolve(dir))
+			.filter((f) => f.endsWith('.ts'))
+			.map((f) => join(dir, f)),
+	);
 	for (const file of files) {
 		// Messages are one line each: pairing quotes per line keeps a stray quote from spoiling the rest.
 		for (const line of readFileSync(resolve(file), 'utf8').split('\n')) {
 			for (const [literal] of line.matchAll(/`(?:[^`\\]|\\.)*`|'(?:[^'\\]|\\.)*'|"(?:[^"\\]|\\.)*"/g)) {
 				const parts = splitTemplate(literal!.slice(1, -1));
-				patterns.push({ regex: new RegExp('^' + parts.map(escape).join('.+') + '$'), literal: parts.join('').length });
+				patterns.push({ regex: new RegExp('^' + parts.map(escapeRegex).join('.+') + '$'), literal: parts.join('').length });
 			}
 		}
 	}
@@ -48,7 +52,7 @@ function sourceMessages(): { regex: RegExp; literal: number }[] {
 	for (const file of readdirSync(resolve('scripts')).filter((f) => f.endsWith('.sh'))) {
 		for (const [, text] of readFileSync(resolve('scripts', file), 'utf8').matchAll(/\b(?:die|say) "((?:[^"\\]|\\.)*)"/g)) {
 			const parts = ('setup: ' + text!).split(/\$\{[^}]*\}|\$\([^)]*\)|\$\w+/);
-			patterns.push({ regex: new RegExp('^' + parts.map(escape).join('.+') + '$'), literal: parts.join('').length });
+			patterns.push({ regex: new RegExp('^' + parts.map(escapeRegex).join('.+') + '$'), literal: parts.join('').length });
 		}
 	}
 	return patterns;
@@ -139,7 +143,7 @@ docs('shown run ids are UUIDv7, as the code makes them', () => {
 });
 
 docs('the module map names every module in src/', () => {
-	const map = section('Development');
+	const map = section('Architecture');
 	for (const dir of ['src', 'src/api']) {
 		for (const file of readdirSync(resolve(dir)).filter((f) => f.endsWith('.ts'))) assert.ok(map.includes(`${dir}/${file}`), `${dir}/${file} is in the module map`);
 	}
@@ -154,7 +158,10 @@ docs('the raw-route examples use the shipped example function, which git keeps',
 	for (const line of raw) assert.match(line, new RegExp(`/fn/${name}(?:/|'|\\s|$)`), `a raw example calls the shipped ${name}: ${line}`);
 	assert.ok(README.includes(`data/functions/${RAW_EXAMPLE}`), 'the README names the file');
 	// The upload example needs its file made first.
-	assert.ok(shellLines().some((line) => /> big\.bin\b/.test(line)), 'the README shows how to make big.bin');
+	assert.ok(
+		shellLines().some((line) => /> big\.bin\b/.test(line)),
+		'the README shows how to make big.bin',
+	);
 	// .gitignore drops everything under data/functions but the examples it lists. (Not every file there:
 	// `npm start` serves ./data, so a developer's own functions lie there too.)
 	const kept = [...readFileSync(resolve('.gitignore'), 'utf8').matchAll(/^!\/data\/functions\/(.+)$/gm)].map((m) => m[1]!);

@@ -107,7 +107,7 @@ folders('a data/.run that is a link: its target is neither emptied nor chmodded,
 	}
 });
 
-folders('linked functions/, meta/, settings/ and runs/ keep their targets\' modes', async () => {
+folders("linked functions/, meta/, settings/ and runs/ keep their targets' modes", async () => {
 	const dataDir = await mkdtemp(join(tmpdir(), 'lowcode-faas-test-'));
 	const targets: string[] = [];
 	for (const sub of ['functions', 'meta', 'settings', 'runs']) {

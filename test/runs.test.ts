@@ -22,7 +22,12 @@ runs('?async=true answers 202 at once; GET /runs/{id} shows it queued or running
 	assert.is(res.status, 202);
 	assert.equal(Object.keys(res.body).sort(), ['run_id', 'status']);
 	assert.is(res.body.status, 'queued');
-	const done = await eventually('the async run to succeed', async () => (await platform.request('GET', `/runs/${res.body.run_id}`)).body, (r) => r.status === 'success', 15_000);
+	const done = await eventually(
+		'the async run to succeed',
+		async () => (await platform.request('GET', `/runs/${res.body.run_id}`)).body,
+		(r) => r.status === 'success',
+		15_000,
+	);
 	assert.is(done.status, 'success', done.error_message);
 	assert.equal(done.output.body, { n: 1 });
 	assert.is(done.run_id, res.body.run_id);
@@ -36,8 +41,15 @@ runs('sync runs are kept too; GET /runs lists newest first, by function, with a 
 	await deploy(platform, name, 'echo.py');
 	const ids: string[] = [];
 	for (let i = 0; i < 3; i++) ids.push((await invoke(platform, name, { input: i })).run_id);
-	const listed = await eventually('the newest sync run listed first', async () => (await platform.request('GET', `/runs?function=${name}&limit=2`)).body, (list) => list[0]?.run_id === ids[2]);
-	assert.equal(listed.map((r: { run_id: string }) => r.run_id), [ids[2], ids[1]]);
+	const listed = await eventually(
+		'the newest sync run listed first',
+		async () => (await platform.request('GET', `/runs?function=${name}&limit=2`)).body,
+		(list) => list[0]?.run_id === ids[2],
+	);
+	assert.equal(
+		listed.map((r: { run_id: string }) => r.run_id),
+		[ids[2], ids[1]],
+	);
 	assert.is((await platform.request('GET', `/runs/${ids[0]}`)).body.output.body, 0);
 });
 
@@ -56,7 +68,11 @@ runs('retention keeps the newest LOWCODE_FAAS_RUNS_KEEP runs, give or take a seg
 	assert.ok(kept.length >= 8 && kept.length <= 8 + 2, `${kept.length} runs kept`);
 	assert.equal(kept.slice(0, 8), ids.slice(-8).reverse(), 'the newest ones');
 	assert.is((await platform.request('GET', `/runs/${ids[0]}`)).status, 404, 'the oldest is gone');
-	await eventually('whole segments deleted', () => readdir(join(platform.dataDir, 'runs', functionId)), (files) => files.length <= 5);
+	await eventually(
+		'whole segments deleted',
+		() => readdir(join(platform.dataDir, 'runs', functionId)),
+		(files) => files.length <= 5,
+	);
 });
 
 runs('bad run ids, limits and async values are 400; unknown runs 404', async () => {
@@ -81,13 +97,22 @@ restart('queued async runs left by kill -9 run after a restart; the interrupted 
 		await deploy(apiAt(url), 'slow', 'slow.py');
 		const first = (await request(url, 'POST', '/functions/slow/invoke?async=true', { input: { seconds: 30 }, timeout_ms: 60_000 })).body;
 		const second = (await request(url, 'POST', '/functions/slow/invoke?async=true', { input: { seconds: 0 } })).body;
-		await eventually('the first run running', async () => (await request(url, 'GET', `/runs/${first.run_id}`)).body.status, (status) => status === 'running');
+		await eventually(
+			'the first run running',
+			async () => (await request(url, 'GET', `/runs/${first.run_id}`)).body.status,
+			(status) => status === 'running',
+		);
 		assert.is((await request(url, 'GET', `/runs/${second.run_id}`)).body.status, 'queued');
 		child.kill('SIGKILL');
 		await child;
 		const restarted = await startPlatform({ LOWCODE_FAAS_DATA: dataDir });
 		try {
-			const done = await eventually('the queued run to succeed after the restart', async () => (await restarted.request('GET', `/runs/${second.run_id}`)).body, (r) => r.status === 'success', 20_000);
+			const done = await eventually(
+				'the queued run to succeed after the restart',
+				async () => (await restarted.request('GET', `/runs/${second.run_id}`)).body,
+				(r) => r.status === 'success',
+				20_000,
+			);
 			assert.is(done.status, 'success', done.error_message);
 			const interrupted = (await restarted.request('GET', `/runs/${first.run_id}`)).body;
 			assert.is(interrupted.status, 'failed');

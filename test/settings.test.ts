@@ -57,7 +57,11 @@ settings('PATCH changes settings; the next invocation runs a new container with 
 	const r = await invoke(platform, name, { input: ['GREETING', 'TOKEN'] });
 	assert.equal(r.output, { GREETING: 'bonjour', TOKEN: null });
 	assert.is(r.cold_start, true);
-	await eventually('the old container gone', () => containersOfFunction(platform.config, name), (ids) => ids.length === 1);
+	await eventually(
+		'the old container gone',
+		() => containersOfFunction(platform.config, name),
+		(ids) => ids.length === 1,
+	);
 });
 
 settings('timeout_ms is the default deadline of the function', async () => {
@@ -102,7 +106,12 @@ settings('bad settings are 400 with a clear code; PATCH of an unknown function i
 settings('min_warm keeps containers up without an invocation', async () => {
 	const name = uniqueName('warmed');
 	await deploy(platform, name, 'echo.py', { min_warm: 2 });
-	await eventually('two warm containers', () => containersOfFunction(platform.config, name), (list) => list.length === 2, 12_000);
+	await eventually(
+		'two warm containers',
+		() => containersOfFunction(platform.config, name),
+		(list) => list.length === 2,
+		12_000,
+	);
 	await platform.request('PATCH', `/functions/${name}`, { min_warm: null });
 });
 

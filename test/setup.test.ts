@@ -14,16 +14,22 @@ const fresh = suite('setup: the from-nothing path');
 const tag = `fresh-${process.pid}`;
 const images = { LOWCODE_FAAS_PYTHON_IMAGE: `lowcode-faas/python:${tag}`, LOWCODE_FAAS_DENO_IMAGE: `lowcode-faas/deno:${tag}` };
 
-fresh('setup.sh builds missing images, one line per step with its time, and the tools\' output in a log', async () => {
+fresh("setup.sh builds missing images, one line per step with its time, and the tools' output in a log", async () => {
 	const log = `/tmp/lowcode-faas-setup-test-${process.pid}.log`;
 	try {
 		const result = await execa('bash', ['scripts/setup.sh'], { env: { ...images, SETUP_LOG: log }, reject: false, all: true });
 		assert.is(result.exitCode, 0, result.all);
 		const lines = (result.all ?? '').split('\n').filter(Boolean);
 		for (const image of Object.values(images)) {
-			assert.ok(lines.some((line) => line.includes(`building ${image}`) && / done \(\d+\.\d s\)$/.test(line)), `a timed step for ${image}:\n${result.all}`);
+			assert.ok(
+				lines.some((line) => line.includes(`building ${image}`) && / done \(\d+\.\d s\)$/.test(line)),
+				`a timed step for ${image}:\n${result.all}`,
+			);
 		}
-		assert.ok(lines.every((line) => line.startsWith('setup: ')), `nothing but step lines:\n${result.all}`);
+		assert.ok(
+			lines.every((line) => line.startsWith('setup: ')),
+			`nothing but step lines:\n${result.all}`,
+		);
 		assert.ok((await stat(log)).size > 0, 'the tools wrote to the log');
 		for (const image of Object.values(images)) await execa('docker', ['image', 'inspect', image]);
 	} finally {

@@ -10,7 +10,10 @@ const gotBody = (echo: Echo, body: string) => bodyOf(echo) === body || (echo.run
 
 let platform: Platform;
 let port: number;
-const FUNCTIONS = [['deno', 'echo_http.ts', 'deno'], ['py', 'echo_http.py', 'python']] as const;
+const FUNCTIONS = [
+	['deno', 'echo_http.ts', 'deno'],
+	['py', 'echo_http.py', 'python'],
+] as const;
 
 const smuggling = suite('the raw route: the caller never decides framing, and answers never cross callers');
 smuggling.before(async () => {
@@ -38,7 +41,16 @@ const hidden = 'POST /smuggled HTTP/1.1\r\nHost: x\r\nContent-Length: 40\r\n\r\n
 
 /** A caller naming `Content-Length` in `Connection`, so a filter of hop-by-hop headers would drop it. */
 async function attacker(fn: string, method: string, tag: string) {
-	const wire = wireRequest(method, `/fn/${fn}/${tag}`, [['Host', 'x'], ['Connection', 'content-length'], ['Content-Length', String(hidden.length)]], hidden);
+	const wire = wireRequest(
+		method,
+		`/fn/${fn}/${tag}`,
+		[
+			['Host', 'x'],
+			['Connection', 'content-length'],
+			['Content-Length', String(hidden.length)],
+		],
+		hidden,
+	);
 	const { responses } = await exchange(port, wire);
 	assert.is(responses[0]?.status, 200, `${fn} ${method}: ${JSON.stringify(responses[0])}`);
 	const echo = JSON.parse(responses[0]!.body.toString()) as Echo;
@@ -70,12 +82,30 @@ for (const [fn] of FUNCTIONS) {
 
 smuggling('Connection naming Transfer-Encoding or Host changes nothing: one framed request, the platform’s Host', async () => {
 	for (const [fn] of FUNCTIONS) {
-		const te = wireRequest('GET', `/fn/${fn}/te`, [['Host', 'x'], ['Connection', 'transfer-encoding'], ['Transfer-Encoding', 'chunked']], chunked(Buffer.from(hidden), [5, 7]));
+		const te = wireRequest(
+			'GET',
+			`/fn/${fn}/te`,
+			[
+				['Host', 'x'],
+				['Connection', 'transfer-encoding'],
+				['Transfer-Encoding', 'chunked'],
+			],
+			chunked(Buffer.from(hidden), [5, 7]),
+		);
 		const echoTe = JSON.parse((await exchange(port, te)).responses[0]!.body.toString()) as Echo;
 		assert.is(echoTe.path, '/te');
 		assert.ok(gotBody(echoTe, hidden), JSON.stringify(echoTe));
 		await victim(fn, 'after-te');
-		const host = wireRequest('POST', `/fn/${fn}/host`, [['Host', 'attacker.example'], ['Connection', 'host, content-length'], ['Content-Length', '5']], 'hello');
+		const host = wireRequest(
+			'POST',
+			`/fn/${fn}/host`,
+			[
+				['Host', 'attacker.example'],
+				['Connection', 'host, content-length'],
+				['Content-Length', '5'],
+			],
+			'hello',
+		);
 		const echoHost = JSON.parse((await exchange(port, host)).responses[0]!.body.toString()) as Echo;
 		assert.is(bodyOf(echoHost), 'hello');
 		assert.match(echoHost.headers.host ?? '', /^\d+\.\d+\.\d+\.\d+:\d+$/, 'the container is asked under its own address');
@@ -86,10 +116,38 @@ smuggling('Connection naming Transfer-Encoding or Host changes nothing: one fram
 
 smuggling('ambiguous framing is refused with a clean 400, or read as one framed request', async () => {
 	const cases: [string, [string, string][], string][] = [
-		['two different Content-Lengths', [['Content-Length', '5'], ['Content-Length', '40']], hidden],
-		['the same Content-Length twice', [['Content-Length', String(hidden.length)], ['Content-Length', String(hidden.length)]], hidden],
-		['Content-Length and Transfer-Encoding', [['Content-Length', '5'], ['Transfer-Encoding', 'chunked']], chunked(Buffer.from(hidden)).toString('latin1')],
-		['Transfer-Encoding twice', [['Transfer-Encoding', 'chunked'], ['Transfer-Encoding', 'chunked']], chunked(Buffer.from(hidden)).toString('latin1')],
+		[
+			'two different Content-Lengths',
+			[
+				['Content-Length', '5'],
+				['Content-Length', '40'],
+			],
+			hidden,
+		],
+		[
+			'the same Content-Length twice',
+			[
+				['Content-Length', String(hidden.length)],
+				['Content-Length', String(hidden.length)],
+			],
+			hidden,
+		],
+		[
+			'Content-Length and Transfer-Encoding',
+			[
+				['Content-Length', '5'],
+				['Transfer-Encoding', 'chunked'],
+			],
+			chunked(Buffer.from(hidden)).toString('latin1'),
+		],
+		[
+			'Transfer-Encoding twice',
+			[
+				['Transfer-Encoding', 'chunked'],
+				['Transfer-Encoding', 'chunked'],
+			],
+			chunked(Buffer.from(hidden)).toString('latin1'),
+		],
 		['a Transfer-Encoding that is not chunked', [['Transfer-Encoding', 'gzip']], hidden],
 		['a transfer coding besides chunked', [['Transfer-Encoding', 'gzip, chunked']], chunked(Buffer.from(hidden)).toString('latin1')],
 		['Content-Length with a sign', [['Content-Length', '+5']], hidden],

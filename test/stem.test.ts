@@ -76,7 +76,11 @@ stem("env and PORT are the function's; the stem cell's key is not visible", asyn
 	assert.is(d.cold_start, true);
 	assert.equal(d.output, { secret: 'charlie', port: '8080', key: null });
 	assert.is(await stemLabelOf(platform, ts), 'deno', 'a Deno stem cell served it');
-	const logs = await eventually(`${ts}'s logs`, async () => (await platform.request('GET', `/functions/${ts}/logs`)).body, (text) => String(text).includes('marker.ts loading'));
+	const logs = await eventually(
+		`${ts}'s logs`,
+		async () => (await platform.request('GET', `/functions/${ts}/logs`)).body,
+		(text) => String(text).includes('marker.ts loading'),
+	);
 	assert.ok(String(logs).includes('marker.ts loading'), 'what the function prints reaches its logs');
 });
 
@@ -100,7 +104,10 @@ stem('two functions never share a container: no file, no env of one is seen by t
 	assert.is(a.status, 'success', a.error_message);
 	assert.is(b.status, 'success', b.error_message);
 	assert.is(b.output.secret, 'echo');
-	assert.not.ok(b.output.tmp_at_start.some((f: string) => f.startsWith('marker-')), `the second sees no marker: ${b.output.tmp_at_start}`);
+	assert.not.ok(
+		b.output.tmp_at_start.some((f: string) => f.startsWith('marker-')),
+		`the second sees no marker: ${b.output.tmp_at_start}`,
+	);
 	assert.is.not(a.output.host, b.output.host, 'two containers');
 	assert.is(await stemLabelOf(platform, first), 'python');
 	assert.is(await stemLabelOf(platform, second), 'python');
@@ -206,7 +213,11 @@ life('after kill -9, a restart removes the stem cells of the previous run', asyn
 	const restarted = await startPlatform({ LOWCODE_FAAS_DATA: dataDir });
 	try {
 		const now = await stemCellsOf(config);
-		assert.equal(now.filter((name) => left.includes(name)), [], 'the restart removed them before serving');
+		assert.equal(
+			now.filter((name) => left.includes(name)),
+			[],
+			'the restart removed them before serving',
+		);
 	} finally {
 		await restarted.close();
 	}

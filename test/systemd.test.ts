@@ -1,8 +1,8 @@
+import { randomBytes } from 'node:crypto';
 import { chmod, copyFile, mkdir, mkdtemp, readFile, readdir, rm, stat, statfs } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { networkInterfaces } from 'node:os';
 import { join, resolve } from 'node:path';
-import { randomBytes } from 'node:crypto';
 import { execa } from 'execa';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
@@ -88,6 +88,7 @@ sd('systemctl start serves greet; stop removes every container; the JSON log is 
 		await copyFile('data/functions/greet.py', join(dataDir, 'functions', 'greet.py'));
 		await chmod(join(dataDir, 'functions', 'greet.py'), 0o644);
 		// prettier-ignore
+		// biome-ignore format: docker flags stay paired with their values
 		await execa('docker', ['run', '-d', '--name', name, '--label', 'lowcode-faas.test=systemd',
 			'--network', 'host',
 			// --privileged fails on a host whose bounding set lacks CAP_SYS_RESOURCE; this is the rest of it.
@@ -141,7 +142,8 @@ sd('systemctl start serves greet; stop removes every container; the JSON log is 
 			req.end(${JSON.stringify(body === undefined ? '' : JSON.stringify(body))});`;
 			const { stdout } = await execa('docker', ['exec', name, 'node', '-e', script]);
 			const { status: code, text } = JSON.parse(stdout) as { status: number; text: string };
-			let parsed: any; // eslint-disable-line @typescript-eslint/no-explicit-any -- the API's JSON, read field by field
+			// biome-ignore lint/suspicious/noExplicitAny: the API's JSON, read field by field
+			let parsed: any;
 			try {
 				parsed = JSON.parse(text);
 			} catch {
@@ -149,7 +151,12 @@ sd('systemctl start serves greet; stop removes every container; the JSON log is 
 			}
 			return { status: code, body: parsed };
 		};
-		await eventually('the service to answer /healthz', () => call('GET', '/healthz'), (r) => r.status === 200, 15_000).catch(async (err: Error) => {
+		await eventually(
+			'the service to answer /healthz',
+			() => call('GET', '/healthz'),
+			(r) => r.status === 200,
+			15_000,
+		).catch(async (err: Error) => {
 			throw new Error(`${err.message}\n${await status()}`);
 		});
 
@@ -168,7 +175,9 @@ sd('systemctl start serves greet; stop removes every container; the JSON log is 
 
 		// Bound to every interface, the API serves a Host naming one of the machine's addresses: the
 		// Host check lists the interfaces (os.networkInterfaces(), a netlink socket).
-		const own = Object.values(networkInterfaces()).flat().find((a) => a && a.family === 'IPv4' && !a.internal);
+		const own = Object.values(networkInterfaces())
+			.flat()
+			.find((a) => a && a.family === 'IPv4' && !a.internal);
 		if (own) {
 			const byAddress = await call('GET', '/healthz', undefined, `${own.address}:${port}`);
 			assert.is(byAddress.status, 200, `Host: ${own.address} answered ${byAddress.status} ${JSON.stringify(byAddress.body)}`);
@@ -184,12 +193,28 @@ sd('systemctl start serves greet; stop removes every container; the JSON log is 
 		const lines = await eventually('the "stopping" record in the journal', journal, (all) => all.some((l) => l.includes('"msg":"stopping"')), 5_000);
 		const records = lines.filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as { level: string; msg: string; status?: number; url?: string });
 		const uid = (await inside('id -u lowcode-faas')).stdout.trim();
-		assert.ok(lines.some((l) => l.includes(`only uids 0, ${uid} may open connections to functions on ${bridge}`)), `the firewall step ran:\n${lines.join('\n')}`);
-		assert.ok(records.some((r) => r.msg === 'listening'), 'a "listening" record');
-		assert.ok(records.some((r) => r.msg === 'request' && r.url === '/functions/greet/invoke' && r.status === 200), 'the invocation is logged');
-		assert.ok(records.some((r) => r.msg === 'stopping'), 'the SIGTERM is logged');
+		assert.ok(
+			lines.some((l) => l.includes(`only uids 0, ${uid} may open connections to functions on ${bridge}`)),
+			`the firewall step ran:\n${lines.join('\n')}`,
+		);
+		assert.ok(
+			records.some((r) => r.msg === 'listening'),
+			'a "listening" record',
+		);
+		assert.ok(
+			records.some((r) => r.msg === 'request' && r.url === '/functions/greet/invoke' && r.status === 200),
+			'the invocation is logged',
+		);
+		assert.ok(
+			records.some((r) => r.msg === 'stopping'),
+			'the SIGTERM is logged',
+		);
 		// On stop only the platform may get SIGTERM: signalled too, its `docker rm` and `docker events` die under it.
-		assert.equal(records.filter((r) => r.level === 'warn' || r.level === 'error'), [], `no warning in the log:\n${lines.join('\n')}`);
+		assert.equal(
+			records.filter((r) => r.level === 'warn' || r.level === 'error'),
+			[],
+			`no warning in the log:\n${lines.join('\n')}`,
+		);
 	} finally {
 		await execa('docker', ['rm', '-f', name], { reject: false });
 		const left = await containers();

@@ -1,6 +1,6 @@
 import type { Config } from '../config.js';
-import { ApiError } from '../errors.js';
 import type { ContainerLogs } from '../container-logs.js';
+import { ApiError } from '../errors.js';
 import type { History } from '../history.js';
 import type { Scheduler } from '../scheduler.js';
 import type { Handler } from '../server.js';

@@ -1,8 +1,8 @@
 import type { Backend } from '../backend.js';
 import type { Metrics } from '../metrics.js';
 import type { Scheduler } from '../scheduler.js';
-import type { StemCells } from '../stem-cells.js';
 import type { Handler } from '../server.js';
+import type { StemCells } from '../stem-cells.js';
 
 /** GET /healthz: the process serves. */
 export function healthz(): Handler {
@@ -28,6 +28,10 @@ export function metricsHandler(metrics: Metrics, scheduler: Scheduler, stems: Pi
 	return async () => {
 		const containers = new Map<string, number>();
 		for (const c of scheduler.snapshot()) containers.set(c.fn, (containers.get(c.fn) ?? 0) + 1);
-		return { status: 200, text: metrics.render({ containers, queueDepth: scheduler.queueDepth(), stemCells: stems?.ready() ?? { python: 0, deno: 0 }, starts: stems?.starts() ?? null }), headers: { 'content-type': 'text/plain; version=0.0.4; charset=utf-8' } };
+		return {
+			status: 200,
+			text: metrics.render({ containers, queueDepth: scheduler.queueDepth(), stemCells: stems?.ready() ?? { python: 0, deno: 0 }, starts: stems?.starts() ?? null }),
+			headers: { 'content-type': 'text/plain; version=0.0.4; charset=utf-8' },
+		};
 	};
 }

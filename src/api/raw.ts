@@ -1,15 +1,14 @@
-import { type ErrorCode, ApiError } from '../errors.js';
+import { ApiError, type ErrorCode } from '../errors.js';
 import { RAW_ANSWER_HEADERS } from '../forward.js';
 import type { Runner } from '../runner.js';
 import type { Scheduler } from '../scheduler.js';
-import { timeoutFor } from '../settings.js';
 import type { Handler } from '../server.js';
+import { timeoutFor } from '../settings.js';
 import { type Store, UnsafeFile } from '../store.js';
 import { isValidName } from '../validate.js';
 
 /** An error the platform makes on the raw route: JSON, and marked as the platform's own, not the function's. */
-const platformError = (code: ErrorCode, message: string, headers: Readonly<Record<string, string>> = {}) =>
-	new ApiError(code, message, { ...headers, ...RAW_ANSWER_HEADERS, 'x-lowcode-faas-error': code });
+const platformError = (code: ErrorCode, message: string, headers: Readonly<Record<string, string>> = {}) => new ApiError(code, message, { ...headers, ...RAW_ANSWER_HEADERS, 'x-lowcode-faas-error': code });
 
 /**
  * `/fn/{name}` and `/fn/{name}/{rest...}`, any method: the function gets the method, the rest of the

@@ -19,12 +19,22 @@ function setup(targets: Map<string, number> = new Map(), known: Record<string, S
 }
 
 keepWarm('start removes what a previous run left, then starts the functions kept warm', async () => {
-	const { fake, upkeep } = setup(new Map([['a', 2], ['gone', 1]]), { a: ref('a') });
+	const { fake, upkeep } = setup(
+		new Map([
+			['a', 2],
+			['gone', 1],
+		]),
+		{ a: ref('a') },
+	);
 	fake.existing.add('lcf-unit-a-left0ver');
 	await upkeep.start();
 	upkeep.stop();
 	assert.equal(fake.removed, ['lcf-unit-a-left0ver']);
-	assert.equal(fake.starts.map((s) => s.spec.function), ['a', 'a'], 'two of a; none of a function that has no source');
+	assert.equal(
+		fake.starts.map((s) => s.spec.function),
+		['a', 'a'],
+		'two of a; none of a function that has no source',
+	);
 });
 
 keepWarm('a sweep removes instances the scheduler does not track, and idle ones past the idle time', async () => {

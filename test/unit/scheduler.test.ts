@@ -13,7 +13,10 @@ scheduler('a cold function starts one instance however many invocations arrive t
 	const s = createScheduler(limits({ concurrency: 3 }), fake.backend);
 	const leases = await Promise.all([s.lease(ref('a'), never), s.lease(ref('a'), never), s.lease(ref('a'), never)]);
 	assert.is(fake.starts.length, 1, 'one start for three invocations');
-	assert.ok(leases.every((l) => l.cold && l.instance === leases[0]!.instance), 'all three wait for the same instance, cold');
+	assert.ok(
+		leases.every((l) => l.cold && l.instance === leases[0]!.instance),
+		'all three wait for the same instance, cold',
+	);
 	fake.starts[0]!.answer('http://a/');
 	await leases[0]!.instance.ready;
 	await settle();
@@ -94,7 +97,13 @@ scheduler('the total cap: an idle instance of another function is evicted for ro
 	assert.is(c.cold, true);
 	await s.drain();
 	assert.equal(fake.removed, [a!.name], 'the least recently used idle instance (a) went');
-	assert.equal(s.snapshot().map((i) => i.fn).sort(), ['b', 'c']);
+	assert.equal(
+		s
+			.snapshot()
+			.map((i) => i.fn)
+			.sort(),
+		['b', 'c'],
+	);
 });
 
 scheduler('the total cap with nothing idle: invocations wait, they do not start more', async () => {
@@ -154,7 +163,11 @@ scheduler('idle instances go after the idle time, except those a function asked 
 	clock.advance(1);
 	s.removeIdle(new Map([['b', 1]]));
 	await s.drain();
-	assert.equal(s.snapshot().map((i) => i.fn), ['b'], 'b is kept warm, a went');
+	assert.equal(
+		s.snapshot().map((i) => i.fn),
+		['b'],
+		'b is kept warm, a went',
+	);
 });
 
 scheduler('a ready instance that dies is explained, removed, and replaced on the next invocation', async () => {
@@ -231,6 +244,24 @@ scheduler('close refuses queued invocations, removes every instance, and stops f
 	assert.ok(fake.removed.includes('lcf-unit-stray'), 'a straggler the engine holds is removed too');
 	assert.is(fake.watching(), false);
 	assert.ok((await s.lease(ref('a'), never).catch((err: unknown) => err)) instanceof ShuttingDown);
+});
+
+scheduler('a backend that cannot say why an instance died still has it removed and replaced', async () => {
+	const fake = fakeBackend();
+	fake.backend.explain = async () => {
+		throw new Error('the engine went away');
+	};
+	const s = createScheduler(limits(), fake.backend);
+	const first = await s.lease(ref('a'), never);
+	fake.starts[0]!.answer();
+	await first.instance.ready;
+	s.release(first.instance);
+	fake.exit(first.instance.name);
+	assert.is(await first.instance.why, 'stopped');
+	await settle();
+	await s.drain();
+	assert.equal(fake.removed, [first.instance.name]);
+	assert.is.not((await s.lease(ref('a'), never)).instance, first.instance);
 });
 
 scheduler.run();

@@ -1,6 +1,6 @@
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { answeredResult, parseOutput, publicHeaders, unansweredResult } from '../src/result.js';
+import { answeredResult, parseOutput, publicHeaders, unansweredResult } from '../../src/result.js';
 
 const ctx = { runId: 'r1', functionId: 'f1', startedAt: performance.now(), coldStart: true };
 const answer = (status: number, body: string, headers: Record<string, string> = {}) => ({ status, headers, body: Buffer.from(body) });

@@ -3,8 +3,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { loadConfig } from '../src/config.js';
-import { SourceTooLarge, type Store, UnsafeFile, createStore } from '../src/store.js';
+import { loadConfig } from '../../src/config.js';
+import { SourceTooLarge, type Store, UnsafeFile, createStore } from '../../src/store.js';
 
 // The store's refusals are classes of their own, so callers catch them and nothing else. No Docker.
 

@@ -3,9 +3,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { loadConfig } from '../src/config.js';
-import { ApiError } from '../src/errors.js';
-import { createSettingsFiles, mergeSettings, timeoutFor, warmTargets } from '../src/settings.js';
+import { loadConfig } from '../../src/config.js';
+import { ApiError } from '../../src/errors.js';
+import { createSettingsFiles, mergeSettings, timeoutFor, warmTargets } from '../../src/settings.js';
 
 // The rules of src/settings.ts on their own: no server, no Docker.
 
@@ -20,7 +20,15 @@ async function rejects(promise: Promise<unknown>) {
 const warm = suite('settings.warmTargets');
 
 warm('min_warm alone: the functions that asked, with their count', () => {
-	const targets = warmTargets([['a', { min_warm: 2 }], ['b', {}], ['c', { min_warm: 0 }]], [], ['a', 'b', 'c']);
+	const targets = warmTargets(
+		[
+			['a', { min_warm: 2 }],
+			['b', {}],
+			['c', { min_warm: 0 }],
+		],
+		[],
+		['a', 'b', 'c'],
+	);
 	assert.equal([...targets], [['a', 2]]);
 });
 
@@ -57,7 +65,11 @@ merge('null resets a field, undefined leaves it, a value sets it', () => {
 
 merge('min_warm is checked against the resulting max_replicas, else the platform cap', () => {
 	assert.equal(mergeSettings({ max_replicas: 3 }, { min_warm: 3 }, 1), { max_replicas: 3, min_warm: 3 });
-	for (const [current, patch, cap] of [[{ max_replicas: 2 }, { min_warm: 3 }, 4], [{}, { min_warm: 5 }, 4], [{ min_warm: 2 }, { max_replicas: 1 }, 4]] as const) {
+	for (const [current, patch, cap] of [
+		[{ max_replicas: 2 }, { min_warm: 3 }, 4],
+		[{}, { min_warm: 5 }, 4],
+		[{ min_warm: 2 }, { max_replicas: 1 }, 4],
+	] as const) {
 		try {
 			mergeSettings(current, patch, cap);
 			assert.unreachable(JSON.stringify({ current, patch, cap }));

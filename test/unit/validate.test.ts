@@ -1,8 +1,8 @@
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { ApiError } from '../src/errors.js';
-import { boundSettings } from '../src/settings.js';
-import { checkCreate, checkInvoke, deeperThan, isValidName } from '../src/validate.js';
+import { ApiError } from '../../src/errors.js';
+import { boundSettings } from '../../src/settings.js';
+import { checkCreate, checkInvoke, deeperThan, isValidName } from '../../src/validate.js';
 
 function rejects(fn: () => unknown, status: number, code: string) {
 	try {

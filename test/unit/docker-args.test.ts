@@ -1,7 +1,7 @@
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { loadConfig } from '../src/config.js';
-import { envFileText, runArgs } from '../src/docker.js';
+import { loadConfig } from '../../src/config.js';
+import { envFileText, runArgs } from '../../src/docker.js';
 
 const MARKER = 'marker-5b1f0c-never-on-a-command-line';
 const ENV_FILE = '/data/.run/lcf-x.env';
@@ -25,7 +25,19 @@ const pairs = (list: string[]) => list.map((item, i) => `${item} ${list[i + 1] ?
 args('the defaults confine the container', () => {
 	const list = runArgs(spec(), ENV_FILE);
 	const joined = pairs(list);
-	for (const expected of ['--cap-drop ALL', '--security-opt no-new-privileges', '--user 2000000000:2000000000', '--pids-limit 128', '--memory 256m', '--memory-swap 256m', '--cpus 1', '--ulimit nofile=1024:1024', '--network lowcode-faas', '--log-driver json-file', '--publish 127.0.0.1:40000:8080/tcp']) {
+	for (const expected of [
+		'--cap-drop ALL',
+		'--security-opt no-new-privileges',
+		'--user 2000000000:2000000000',
+		'--pids-limit 128',
+		'--memory 256m',
+		'--memory-swap 256m',
+		'--cpus 1',
+		'--ulimit nofile=1024:1024',
+		'--network lowcode-faas',
+		'--log-driver json-file',
+		'--publish 127.0.0.1:40000:8080/tcp',
+	]) {
 		assert.ok(joined.includes(expected), expected);
 	}
 	assert.ok(list.includes('--read-only') && list.includes('--init'));
@@ -37,7 +49,10 @@ args('the defaults confine the container', () => {
 args('the environment goes through the env file, never on the command line', () => {
 	const list = runArgs(spec(), ENV_FILE);
 	assert.ok(pairs(list).includes(`--env-file ${ENV_FILE}`));
-	assert.not.ok(list.some((arg) => arg === '--env' || arg === '-e' || arg.startsWith('--env=')), 'no --env');
+	assert.not.ok(
+		list.some((arg) => arg === '--env' || arg === '-e' || arg.startsWith('--env=')),
+		'no --env',
+	);
 	assert.not.ok(list.join(' ').includes(MARKER), 'no value of the environment');
 });
 

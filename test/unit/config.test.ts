@@ -3,7 +3,7 @@ import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { ConfigError, ContainerHttpPort, DenoImage, PythonImage, ServerReadyWait, loadConfig } from '../src/config.js';
+import { ConfigError, ContainerHttpPort, DenoImage, PythonImage, ServerReadyWait, loadConfig } from '../../src/config.js';
 
 const config = suite('config');
 
@@ -19,7 +19,15 @@ config('defaults: 127.0.0.1:8080, ./data, the seed constants', () => {
 });
 
 config('each setting is read from the environment', () => {
-	const c = loadConfig({ LOWCODE_FAAS_PORT: '9000', LOWCODE_FAAS_HOST: '0.0.0.0', LOWCODE_FAAS_INSECURE: '1', LOWCODE_FAAS_DATA: '/srv/faas', LOWCODE_FAAS_PYTHON_IMAGE: 'python:3.12-slim', LOWCODE_FAAS_DENO_IMAGE: 'denoland/deno:2.1.4', LOWCODE_FAAS_READY_WAIT_S: '3' });
+	const c = loadConfig({
+		LOWCODE_FAAS_PORT: '9000',
+		LOWCODE_FAAS_HOST: '0.0.0.0',
+		LOWCODE_FAAS_INSECURE: '1',
+		LOWCODE_FAAS_DATA: '/srv/faas',
+		LOWCODE_FAAS_PYTHON_IMAGE: 'python:3.12-slim',
+		LOWCODE_FAAS_DENO_IMAGE: 'denoland/deno:2.1.4',
+		LOWCODE_FAAS_READY_WAIT_S: '3',
+	});
 	assert.equal([c.port, c.host, c.dataDir, c.images.python, c.images.deno, c.readyWaitMs], [9000, '0.0.0.0', '/srv/faas', 'python:3.12-slim', 'denoland/deno:2.1.4', 3000]);
 });
 
@@ -28,7 +36,10 @@ config('a token from both the variable and a file stops the start', () => {
 });
 
 config('an unknown log level stops the start', () => {
-	assert.throws(() => loadConfig({ LOWCODE_FAAS_LOG_LEVEL: 'verbose' }), (err: Error) => err instanceof ConfigError && /LOWCODE_FAAS_LOG_LEVEL/.test(err.message));
+	assert.throws(
+		() => loadConfig({ LOWCODE_FAAS_LOG_LEVEL: 'verbose' }),
+		(err: Error) => err instanceof ConfigError && /LOWCODE_FAAS_LOG_LEVEL/.test(err.message),
+	);
 	for (const level of ['debug', 'info', 'warn', 'error', 'silent', '']) loadConfig({ LOWCODE_FAAS_LOG_LEVEL: level });
 });
 
@@ -38,7 +49,14 @@ config('the instance id follows the data folder', () => {
 });
 
 config('bad values stop with a one-line message naming the variable', () => {
-	for (const [key, value] of [['LOWCODE_FAAS_PORT', '80a'], ['LOWCODE_FAAS_PORT', '70000'], ['LOWCODE_FAAS_READY_WAIT_S', '0'], ['LOWCODE_FAAS_READY_WAIT_S', '-1'], ['LOWCODE_FAAS_PYTHON_IMAGE', ' '], ['LOWCODE_FAAS_HOST', 'a b']]) {
+	for (const [key, value] of [
+		['LOWCODE_FAAS_PORT', '80a'],
+		['LOWCODE_FAAS_PORT', '70000'],
+		['LOWCODE_FAAS_READY_WAIT_S', '0'],
+		['LOWCODE_FAAS_READY_WAIT_S', '-1'],
+		['LOWCODE_FAAS_PYTHON_IMAGE', ' '],
+		['LOWCODE_FAAS_HOST', 'a b'],
+	]) {
 		try {
 			loadConfig({ [key!]: value });
 			assert.unreachable(`${key}=${value} should be refused`);
@@ -74,7 +92,10 @@ async function logged(task: () => unknown): Promise<string> {
 token('an empty or blank token, from the variable or the file, refuses to start', async () => {
 	const dir = await mkdtemp(join(tmpdir(), 'lowcode-faas-token-'));
 	try {
-		for (const [content, label] of [['', 'empty'], [' \n\t\n', 'blank']]) {
+		for (const [content, label] of [
+			['', 'empty'],
+			[' \n\t\n', 'blank'],
+		]) {
 			const file = join(dir, label!);
 			await writeFile(file, content!, { mode: 0o600 });
 			for (const host of ['0.0.0.0', '127.0.0.1']) {
@@ -127,7 +148,14 @@ names('image names follow the docker reference grammar; a flag is never an image
 	for (const image of ['python:3.12-slim', 'denoland/deno:2.1.4', 'localhost:5000/team/py_thon:v1.2', 'registry.example.com/a/b@sha256:' + 'a'.repeat(64), 'lowcode-faas/python:3.11']) {
 		assert.is(loadConfig({ LOWCODE_FAAS_PYTHON_IMAGE: image }).images.python, image);
 	}
-	for (const [key, image] of [['LOWCODE_FAAS_PYTHON_IMAGE', '--privileged'], ['LOWCODE_FAAS_DENO_IMAGE', '-v/:/host'], ['LOWCODE_FAAS_PYTHON_IMAGE', 'Python:3'], ['LOWCODE_FAAS_PYTHON_IMAGE', 'a/-b'], ['LOWCODE_FAAS_DENO_IMAGE', 'deno:-x'], ['LOWCODE_FAAS_DENO_IMAGE', 'deno@sha256:12']]) {
+	for (const [key, image] of [
+		['LOWCODE_FAAS_PYTHON_IMAGE', '--privileged'],
+		['LOWCODE_FAAS_DENO_IMAGE', '-v/:/host'],
+		['LOWCODE_FAAS_PYTHON_IMAGE', 'Python:3'],
+		['LOWCODE_FAAS_PYTHON_IMAGE', 'a/-b'],
+		['LOWCODE_FAAS_DENO_IMAGE', 'deno:-x'],
+		['LOWCODE_FAAS_DENO_IMAGE', 'deno@sha256:12'],
+	]) {
 		assert.match(refused({ [key!]: image! }).message, new RegExp(`^${key}`));
 	}
 });

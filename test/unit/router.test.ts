@@ -1,7 +1,7 @@
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { ApiError } from '../src/errors.js';
-import { createRouter, splitPath } from '../src/router.js';
+import { ApiError } from '../../src/errors.js';
+import { createRouter, splitPath } from '../../src/router.js';
 
 const routes = () => {
 	const r = createRouter<string>();

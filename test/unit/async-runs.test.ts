@@ -3,15 +3,15 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { type AsyncRuns, createAsyncRuns } from '../src/async-runs.js';
-import { type Config, loadConfig } from '../src/config.js';
-import { ApiError } from '../src/errors.js';
-import { type History, createHistory, newRunId } from '../src/history.js';
-import { PoolFull } from '../src/scheduler.js';
-import type { RunRecord, RunResult } from '../src/result.js';
-import type { Runner } from '../src/runner.js';
-import { type Store, createStore } from '../src/store.js';
-import { eventually } from './helpers.js';
+import { type AsyncRuns, createAsyncRuns } from '../../src/async-runs.js';
+import { type Config, loadConfig } from '../../src/config.js';
+import { ApiError } from '../../src/errors.js';
+import { type History, createHistory, newRunId } from '../../src/history.js';
+import type { RunRecord, RunResult } from '../../src/result.js';
+import type { Runner } from '../../src/runner.js';
+import { PoolFull } from '../../src/scheduler.js';
+import { type Store, createStore } from '../../src/store.js';
+import { eventually } from '../helpers.js';
 
 // Async runs against a real store and history in a temporary folder and a runner that is a script: no Docker.
 
@@ -54,12 +54,33 @@ async.after.each(async () => {
 /** Creates the function and queues one run of it, as POST /functions/f/invoke?async=true does. */
 async function queue(timeoutMs: number | undefined, settings = {}): Promise<string> {
 	const fn = await store.save('f', 'python', 'print(1)', settings);
-	const record: RunRecord = { run_id: newRunId(), function_id: fn.id, function: 'f', status: 'queued', http_status_code: null, http_headers: {}, output: null, error_message: '', duration_ms: 0, cold_start: false, created_at: new Date().toISOString(), finished_at: null, input: {}, timeout_ms: timeoutMs };
+	const record: RunRecord = {
+		run_id: newRunId(),
+		function_id: fn.id,
+		function: 'f',
+		status: 'queued',
+		http_status_code: null,
+		http_headers: {},
+		output: null,
+		error_message: '',
+		duration_ms: 0,
+		cold_start: false,
+		created_at: new Date().toISOString(),
+		finished_at: null,
+		input: {},
+		timeout_ms: timeoutMs,
+	};
 	await history.save(record, true);
 	return record.run_id;
 }
 
-const finished = (id: string) => eventually(`run ${id} finished`, () => history.get(id), (r) => r !== null && r.finished_at !== null, 5_000);
+const finished = (id: string) =>
+	eventually(
+		`run ${id} finished`,
+		() => history.get(id),
+		(r) => r !== null && r.finished_at !== null,
+		5_000,
+	);
 
 async('a full pool (PoolFull) makes the run wait and try again, not fail', async () => {
 	const { runner, timeouts } = scriptedRunner([new PoolFull(), success]);
@@ -82,7 +103,7 @@ async('any other refusal fails the run at once, even one with status 429', async
 	assert.is(timeouts.length, 1);
 });
 
-async('a run queued without a timeout gets the function\'s timeout_ms, else the default', async () => {
+async("a run queued without a timeout gets the function's timeout_ms, else the default", async () => {
 	const { runner, timeouts } = scriptedRunner([success, success]);
 	runs = createAsyncRuns(runner, store, history, 1);
 	const first = await queue(undefined);

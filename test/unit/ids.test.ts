@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { createIdFiles } from '../src/ids.js';
+import { createIdFiles } from '../../src/ids.js';
 
 // Function ids on their own: a temporary folder, no server, no Docker.
 

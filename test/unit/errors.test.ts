@@ -2,7 +2,7 @@ import { readFile } from 'node:fs/promises';
 import { glob } from 'tinyglobby';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { ERROR_CODES, type ErrorCode } from '../src/errors.js';
+import { ERROR_CODES, type ErrorCode } from '../../src/errors.js';
 
 /** The README's error table is the registry in src/errors.ts, rendered; the code uses the registry's statuses. */
 const errors = suite('error codes');

@@ -4,8 +4,8 @@ import { join } from 'node:path';
 import fc from 'fast-check';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { readLines } from '../src/lines.js';
-import { KEPT_OUTPUT_CHARS, keptOutput } from '../src/result.js';
+import { readLines } from '../../src/lines.js';
+import { KEPT_OUTPUT_CHARS, keptOutput } from '../../src/result.js';
 
 const MiB = 1024 * 1024;
 
@@ -58,7 +58,7 @@ kept('small outputs are kept whole; long ones as a string starting like them, wi
 	);
 	const control = keptOutput('\x01'.repeat(MiB));
 	assert.is(control.output_truncated, true);
-	assert.is(JSON.stringify(control.output).length, KEPT_OUTPUT_CHARS - (KEPT_OUTPUT_CHARS - 2) % 6);
+	assert.is(JSON.stringify(control.output).length, KEPT_OUTPUT_CHARS - ((KEPT_OUTPUT_CHARS - 2) % 6));
 	const pair = keptOutput('😀'.repeat(40_000)).output as string;
 	assert.ok(pair.isWellFormed(), 'never half a surrogate pair');
 });
