@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { loadConfig } from '../src/config.js';
-import { apiAt, containersOf, deploy, fixture, invoke, spawnServer, startPlatform } from './helpers.js';
+import { apiAt, containersOf, deploy, eventually, fixture, invoke, request, spawnServer, startPlatform } from './helpers.js';
 
 async function warmUp(url: string, name: string) {
 	await deploy(apiAt(url), name, 'echo.py');
@@ -35,6 +35,10 @@ life('SIGTERM removes every container and exits 0', async () => {
 life('after kill -9, a restart removes the orphans of the previous run', async () => {
 	const { child, url } = await spawnServer(dataDir);
 	await warmUp(url, 'echo');
+	// No `docker run` in flight at the kill (the stem cell that replaced the claimed one): one would
+	// create its container after the restart had looked, and outlive this test.
+	const full = (cells: { python?: number; deno?: number } | undefined) => cells?.python === 2 && cells?.deno === 2;
+	await eventually('both stem pools refilled', async () => (await request(url, 'GET', '/readyz')).body?.stem_cells, full, 30_000);
 	child.kill('SIGKILL');
 	await child;
 	const config = loadConfig({ LOWCODE_FAAS_DATA: dataDir });
