@@ -26,7 +26,8 @@ function classify(stderr: string): DockerFailure {
 	if (/Cannot connect to the Docker daemon|docker daemon is not running|permission denied while trying to connect|ENOENT/i.test(stderr)) return 'unreachable';
 	if (/No such image|Unable to find image|pull access denied|manifest unknown/i.test(stderr)) return 'no_image';
 	if (/port is already allocated|address already in use/i.test(stderr)) return 'port_taken';
-	if (/No such container|is not running/i.test(stderr)) return 'not_found';
+	// Being removed by another call (a shutdown and a sweep meeting): as good as gone for whoever removes it.
+	if (/No such container|is not running|removal of container .* is already in progress/i.test(stderr)) return 'not_found';
 	return 'other';
 }
 
@@ -201,7 +202,7 @@ export async function removeContainers(names: string[]): Promise<void> {
 		log('info', 'containers removed', { containers: names });
 	} catch (err) {
 		if (err instanceof DockerError && err.kind === 'not_found') {
-			// Some were gone already; docker still removed the others.
+			// Some were gone already (or going); docker still removed the others.
 			log('info', 'containers removed', { containers: names });
 			return;
 		}
