@@ -30,7 +30,7 @@ export function createKeepWarm(config: Config, scheduler: Scheduler, backend: Ba
 	async function warm(targets: ReadonlyMap<string, number>) {
 		for (const [fn, count] of targets) {
 			const ref = await sources.locate(fn);
-			if (ref && !scheduler.isClosed()) scheduler.warm(ref, count);
+			if (ref) scheduler.warm(ref, count);
 		}
 	}
 

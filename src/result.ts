@@ -34,6 +34,26 @@ export interface RunRecord extends Omit<RunResult, 'status'> {
 	timeout_ms?: number;
 }
 
+/** An async run as accepted: queued, with what it needs to run after a restart (its input and deadline). */
+export function queuedRecord(runId: string, functionId: string, fn: string, input: unknown, timeoutMs: number, createdAt: Date): RunRecord {
+	return {
+		run_id: runId,
+		function_id: functionId,
+		function: fn,
+		status: 'queued',
+		http_status_code: null,
+		http_headers: {},
+		output: null,
+		error_message: '',
+		duration_ms: 0,
+		cold_start: false,
+		created_at: createdAt.toISOString(),
+		finished_at: null,
+		input,
+		timeout_ms: timeoutMs,
+	};
+}
+
 export interface RunContext {
 	runId: string;
 	functionId: string;

@@ -366,7 +366,6 @@ export function createScheduler(limits: Limits, backend: Backend, options: Sched
 		removeIdle,
 		/** Whether the scheduler knows the instance (serving, starting, or being removed). */
 		tracks: (name: string) => byName.has(name) || removing.has(name),
-		isClosed: () => closed,
 		close,
 		drain,
 		snapshot,

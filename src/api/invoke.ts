@@ -1,7 +1,7 @@
 import type { AsyncRuns } from '../async-runs.js';
 import { ApiError } from '../errors.js';
 import { type History, newRunId } from '../history.js';
-import type { RunRecord, RunResult } from '../result.js';
+import { type RunRecord, type RunResult, queuedRecord } from '../result.js';
 import type { Runner } from '../runner.js';
 import type { Scheduler } from '../scheduler.js';
 import type { Handler } from '../server.js';
@@ -36,22 +36,7 @@ export function invokeFunction(store: Store, scheduler: Scheduler, runner: Runne
 		const createdAt = new Date();
 		if (mode === 'true') {
 			if (asyncRuns.full()) throw new ApiError('too_many_async_runs', 'Too many async runs are waiting; retry shortly.', { 'retry-after': '5' });
-			const record: RunRecord = {
-				run_id: newRunId(),
-				function_id: functionId,
-				function: name,
-				status: 'queued',
-				http_status_code: null,
-				http_headers: {},
-				output: null,
-				error_message: '',
-				duration_ms: 0,
-				cold_start: false,
-				created_at: createdAt.toISOString(),
-				finished_at: null,
-				input,
-				timeout_ms: timeout,
-			};
+			const record = queuedRecord(newRunId(), functionId, name, input, timeout, createdAt);
 			// On disk before it is acknowledged: a crash after the 202 still runs it.
 			await history.save(record, true);
 			asyncRuns.enqueue(record.run_id);

@@ -7,7 +7,7 @@ import { type AsyncRuns, createAsyncRuns } from '../../src/async-runs.js';
 import { type Config, loadConfig } from '../../src/config.js';
 import { ApiError } from '../../src/errors.js';
 import { type History, createHistory, newRunId } from '../../src/history.js';
-import type { RunRecord, RunResult } from '../../src/result.js';
+import { type RunRecord, type RunResult, queuedRecord } from '../../src/result.js';
 import type { Runner } from '../../src/runner.js';
 import { PoolFull } from '../../src/scheduler.js';
 import { type Store, createStore } from '../../src/store.js';
@@ -54,22 +54,8 @@ async.after.each(async () => {
 /** Creates the function and queues one run of it, as POST /functions/f/invoke?async=true does. */
 async function queue(timeoutMs: number | undefined, settings = {}): Promise<string> {
 	const fn = await store.save('f', 'python', 'print(1)', settings);
-	const record: RunRecord = {
-		run_id: newRunId(),
-		function_id: fn.id,
-		function: 'f',
-		status: 'queued',
-		http_status_code: null,
-		http_headers: {},
-		output: null,
-		error_message: '',
-		duration_ms: 0,
-		cold_start: false,
-		created_at: new Date().toISOString(),
-		finished_at: null,
-		input: {},
-		timeout_ms: timeoutMs,
-	};
+	// Without a timeout_ms when asked: a record an older version queued.
+	const record: RunRecord = { ...queuedRecord(newRunId(), fn.id, 'f', {}, 0, new Date()), timeout_ms: timeoutMs };
 	await history.save(record, true);
 	return record.run_id;
 }
