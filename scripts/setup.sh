@@ -78,17 +78,11 @@ ensure_node_modules() {
   fi
 }
 
-build() {
-  rm -rf dist
-  node_modules/.bin/tsc -p .
-  # tsc writes files without the execute bit: the installed `lowcode-faas` command needs it.
-  chmod 0755 dist/src/cli.js
-}
 
 ensure_build() {
   local stamp=dist/.build-stamp
   if [ ! -f "$stamp" ] || [ -n "$(find src test bench tsconfig.json package.json -newer "$stamp" -print -quit 2>/dev/null)" ]; then
-    step "building (tsc)" build
+    step "building (tsc)" bash scripts/build.sh
     touch "$stamp"
   fi
 }
@@ -117,8 +111,17 @@ ensure_shellcheck() {
   apt_install shellcheck
 }
 
+# The console's tests drive a real browser: Debian's Chromium, headless (playwright-core downloads none).
+ensure_chromium() {
+  [ -n "${SETUP_FOR_TESTS:-}" ] || return 0
+  [ -x "${LOWCODE_FAAS_CHROMIUM:-/usr/bin/chromium}" ] && return 0
+  can_apt || die "the console tests need Chromium: apt-get install chromium (or set LOWCODE_FAAS_CHROMIUM)"
+  apt_install chromium
+}
+
 ensure_docker
 ensure_shellcheck
+ensure_chromium
 ensure_node_modules
 ensure_build
 ensure_images

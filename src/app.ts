@@ -1,6 +1,7 @@
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { consoleRoutes } from './api/console.js';
 import { createFunction, deleteFunction, functionLogs, getFunction, listFunctions, patchFunction } from './api/functions.js';
 import { healthz, metricsHandler, readyz } from './api/health.js';
 import { invokeFunction } from './api/invoke.js';
@@ -73,13 +74,17 @@ export async function startApp(config: Config): Promise<App> {
 	routes.add('GET', '/functions/:name/logs', functionLogs(store, scheduler, logs));
 	routes.add('*', '/fn/:name/*', rawRoute(store, scheduler, runner));
 	routes.add('GET', '/healthz', healthz());
+	// The console's page and scripts are public (they hold nothing); what they call asks for the token.
+	const page = consoleRoutes();
+	routes.add('GET', '/', page.index);
+	routes.add('GET', '/console/*', page.asset);
 	routes.add('GET', '/readyz', readyz(backend, stems));
 	routes.add('GET', '/metrics', metricsHandler(metrics, scheduler, stems));
 
 	const server = createApiServer(routes, {
 		maxBodyBytes: config.maxBodyBytes,
 		token: config.token,
-		openPaths: ['/healthz'],
+		openPaths: ['/healthz', '/', '/console/*'],
 		headersTimeoutMs: config.headersTimeoutMs,
 		requestTimeoutMs: config.requestTimeoutMs,
 		door: { bindHost: config.host, allowedHosts: config.allowedHosts, allowedOrigins: config.allowedOrigins },

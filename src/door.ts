@@ -87,15 +87,17 @@ function isOwnOrigin(origin: string, host: string | undefined): boolean {
  * Origin (a GET from an <img> or a link carries no Origin). same-site is refused too because a site
  * ignores ports: every other program serving pages on localhost is "same-site" to this API.
  * `same-origin` and `none` (typed into the address bar) pass; curl and the CLI send neither header.
+ * `pageVisit`: a top-level navigation to the console's static page, which a link elsewhere may open
+ * (framing it is refused by its own headers, and the page does nothing on load but read).
  */
-export function checkOrigin(headers: IncomingHttpHeaders, door: DoorOptions): void {
+export function checkOrigin(headers: IncomingHttpHeaders, door: DoorOptions, pageVisit = false): void {
 	const origin = headers.origin?.trim().toLowerCase();
 	const listed = origin !== undefined && door.allowedOrigins.includes(origin);
 	if (origin !== undefined && !listed && !isOwnOrigin(origin, headers.host)) {
 		throw new ApiError('origin_not_allowed', 'Requests from this web page are not allowed; list its origin in LOWCODE_FAAS_ALLOWED_ORIGINS to allow them.', { connection: 'close' });
 	}
 	const site = headers['sec-fetch-site']?.trim().toLowerCase();
-	if ((site === 'cross-site' || site === 'same-site') && !listed) {
+	if ((site === 'cross-site' || site === 'same-site') && !listed && !pageVisit) {
 		throw new ApiError('cross_site_request', 'Requests from another site are not allowed; list its origin in LOWCODE_FAAS_ALLOWED_ORIGINS to allow them.', { connection: 'close' });
 	}
 }

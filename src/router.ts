@@ -70,6 +70,9 @@ function remainder(pathname: string, count: number): string {
 
 /** Splits a raw path into decoded segments; a trailing slash is tolerated, an empty inner segment is not. */
 export function splitPath(pathname: string): string[] {
+	// The root is no segment at all: the route '/' has none. The asterisk form is one no route has.
+	if (pathname === '/') return [];
+	if (!pathname.startsWith('/')) return [pathname];
 	const trimmed = pathname.length > 1 && pathname.endsWith('/') ? pathname.slice(0, -1) : pathname;
 	return trimmed
 		.split('/')

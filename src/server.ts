@@ -38,7 +38,7 @@ export interface ServerOptions {
 	maxBodyBytes: number;
 	/** Bearer token required on every path but the open ones; null for none. */
 	token: string | null;
-	/** Paths served without a token (health checks). */
+	/** Paths served without a token (health checks, the console's page); one ending in '/*' opens every path under it. */
 	openPaths: readonly string[];
 	/** A client must have sent its headers within this, and its whole request within `requestTimeoutMs`. */
 	headersTimeoutMs: number;
@@ -114,14 +114,18 @@ function answerThenDrain(req: IncomingMessage, res: ServerResponse, reply: Reply
 	req.resume();
 }
 
+const isOpen = (pathname: string, open: readonly string[]) => open.some((path) => (path.endsWith('/*') ? pathname.startsWith(path.slice(0, -1)) : path === pathname));
+
 /** Host, origin, then token: who may knock at all. Runs before anything else, the body included. */
 function admit(req: IncomingMessage, options: ServerOptions): Target {
 	// HTTP/1.1 requires Host (RFC 9112 §3.2); Node's own answer to its absence would not be JSON.
 	if (req.httpVersion === '1.1' && req.headers.host === undefined) throw new ApiError('missing_host', 'An HTTP/1.1 request needs a Host header.');
 	checkHost(req.headers.host, options.door);
-	checkOrigin(req.headers, options.door);
 	const url = parseTarget(req.url);
-	if (options.token !== null && !options.openPaths.includes(url.pathname) && !authorized(req.headers.authorization, options.token)) {
+	// A link to the console from another site (a wiki, a chat) opens its page; nothing else it may reach.
+	const pageVisit = req.method === 'GET' && url.pathname === '/' && req.headers['sec-fetch-mode'] === 'navigate' && req.headers['sec-fetch-dest'] === 'document';
+	checkOrigin(req.headers, options.door, pageVisit);
+	if (options.token !== null && !isOpen(url.pathname, options.openPaths) && !authorized(req.headers.authorization, options.token)) {
 		throw new ApiError('unauthorized', 'Send the API token as: Authorization: Bearer <token>.', { 'www-authenticate': 'Bearer realm="lowcode-faas"', connection: 'close' });
 	}
 	return url;

@@ -431,7 +431,8 @@ add(
 
 // -- Unknown paths and odd paths.
 add(
-	{ title: 'unknown path /', method: 'GET', path: '/', status: 404, code: 'not_found' },
+	{ title: 'unknown path', method: 'GET', path: '/nope', status: 404, code: 'not_found' },
+	{ title: 'the console page takes no POST', method: 'POST', path: '/', status: 405, code: 'method_not_allowed' },
 	{ title: 'unknown path /nope', method: 'GET', path: '/nope', status: 404, code: 'not_found' },
 	{ title: 'unknown path /function', method: 'POST', path: '/function', body: valid, status: 404, code: 'not_found' },
 	{ title: 'unknown path /FUNCTIONS', method: 'GET', path: '/FUNCTIONS', status: 404, code: 'not_found' },

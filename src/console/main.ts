@@ -1,0 +1,3 @@
+// Placeholder: the console's entry point.
+const app = document.getElementById('app');
+if (app) app.dataset.ready = 'true';
