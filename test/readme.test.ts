@@ -144,7 +144,7 @@ docs('shown run ids are UUIDv7, as the code makes them', () => {
 
 docs('the module map names every module in src/', () => {
 	const map = section('Architecture');
-	for (const dir of ['src', 'src/api']) {
+	for (const dir of ['src', 'src/api', 'src/console']) {
 		for (const file of readdirSync(resolve(dir)).filter((f) => f.endsWith('.ts'))) assert.ok(map.includes(`${dir}/${file}`), `${dir}/${file} is in the module map`);
 	}
 	for (const [, path] of map.matchAll(/^(src\/\S+\.ts)/gm)) assert.ok(readdirSync(resolve(path!, '..')).includes(path!.split('/').at(-1)!), `${path} exists`);
