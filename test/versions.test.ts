@@ -63,15 +63,24 @@ versions('save, invoke, roll back: each run says which version ran, the function
 	const again = await platform.request('POST', `/functions/${name}/rollback`, { version: 1 });
 	assert.equal([again.status, again.body.version], [200, 3]);
 	assert.is((await versionsOf(name)).length, 3);
+	// An async run says it once it has run.
+	const queued = await platform.request('POST', `/functions/${name}/invoke?async=true`, {});
+	assert.is(queued.status, 202);
+	const done = await eventually(
+		'the async run to finish',
+		async () => (await platform.request('GET', `/runs/${queued.body.run_id}`)).body,
+		(r) => r.status === 'success',
+	);
+	assert.equal([done.output, done.version], ['one', 3]);
 	// Run history says it too.
 	const runs = await eventually(
-		'both runs in history',
+		'the three runs in history',
 		async () => (await platform.request('GET', `/runs?function=${name}`)).body as { version: number }[],
-		(list) => list.length === 2,
+		(list) => list.length === 3,
 	);
 	assert.equal(
 		runs.map((r) => r.version),
-		[3, 2],
+		[3, 3, 2],
 	);
 });
 
@@ -165,6 +174,8 @@ versions('bad versions are 400 invalid_version, missing ones 404, and nothing re
 		[{ version: 0 }, 'invalid_version'],
 		[{ version: -1 }, 'invalid_version'],
 		[{ version: 2 ** 53 }, 'invalid_version'],
+		[{ version: 1e21 }, 'invalid_version'],
+		[{ version: null }, 'invalid_version'],
 		[{ version: 1, extra: true }, 'unknown_field'],
 		['{"version":', 'invalid_json'],
 		[[1], 'invalid_body'],
