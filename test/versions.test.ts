@@ -1,4 +1,5 @@
-import { lstat, readdir, writeFile } from 'node:fs/promises';
+import { lstat, mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import { suite } from 'uvu';
@@ -229,3 +230,35 @@ versions('the CLI lists versions and rolls back', async () => {
 });
 
 versions.run();
+
+const full = suite('versions on a full disk');
+
+full('a source whose version does not fit answers 507 and changes nothing', async () => {
+	const dataDir = await mkdtemp(join(tmpdir(), 'lowcode-faas-versions-full-'));
+	await execa('mount', ['-t', 'tmpfs', '-o', 'size=256k', 'tmpfs', dataDir]);
+	try {
+		const p = await startPlatform({ LOWCODE_FAAS_DATA: dataDir, LOWCODE_FAAS_STEM_CELLS: '0' });
+		try {
+			const old = `# old\n${'#'.repeat(8 * 1024)}\nprint("old")\n`;
+			assert.is((await createFunction(p, 'keep', 'python', old)).version, 1);
+			// The source itself fits; its version, written next, does not.
+			const big = `# new\n${'#'.repeat(140 * 1024)}\nprint("new")\n`;
+			const res = await p.request('POST', '/functions', { name: 'keep', language: 'python', source_code: big });
+			assert.equal([res.status, res.body.error?.code], [507, 'insufficient_storage']);
+			assert.is(await readFile(join(dataDir, 'functions/keep.py'), 'utf8'), old);
+			assert.equal(await readdir(join(dataDir, 'functions')), ['keep.py'], 'no temp file is left');
+			assert.equal(await readdir(join(dataDir, 'versions', 'keep')), ['1.py'], 'no version, no temp file');
+			assert.equal(
+				(await p.request('GET', '/functions/keep/versions')).body.map((v: { version: number; current: boolean }) => [v.version, v.current]),
+				[[1, true]],
+			);
+		} finally {
+			await p.app.close();
+		}
+	} finally {
+		await execa('umount', [dataDir]);
+		await rm(dataDir, { recursive: true, force: true });
+	}
+});
+
+full.run();
