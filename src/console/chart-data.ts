@@ -52,6 +52,8 @@ const MARGIN = { left: 40, right: 6, top: 8, bottom: 8 };
 export function niceCeiling(value: number): number {
 	if (!(value > 0) || !Number.isFinite(value)) return 1;
 	const power = 10 ** Math.floor(Math.log10(value));
+	// Below about 1e-308 the power underflows to 0.
+	if (!(power > 0)) return 1;
 	for (const step of [1, 2, 2.5, 5, 10]) {
 		// The tolerance absorbs floating point (0.3 / 0.1 is 2.9999…).
 		if (step * power >= value * (1 - 1e-12)) return step * power;
@@ -87,7 +89,8 @@ export function chartGeometry(runs: readonly RunPoint[], width = CHART_WIDTH, he
 	};
 	const durations = runs.map((run) => cleanDuration(run.duration_ms));
 	const longest = durations.reduce((a, b) => Math.max(a, b), 0);
-	const max = niceCeiling(longest);
+	// Never below 1 ms: sub-millisecond runs are drawn short on a readable axis, not magnified to noise.
+	const max = niceCeiling(Math.max(1, longest));
 	const mid = median(durations);
 	const slot = runs.length ? plot.width / runs.length : plot.width;
 	// Gaps of a quarter slot between bars, but a bar is never thinner than a pixel.

@@ -1,4 +1,4 @@
-import { type Language, type Token, tokenize } from './highlight.js';
+import { type HighlightedLines, type Language, type Token, highlightLines } from './highlight.js';
 
 /**
  * The console's code editor: a real <textarea> (so typing, selection, undo, IME, screen readers and
@@ -37,19 +37,6 @@ function element<K extends keyof HTMLElementTagNameMap>(tag: K, className: strin
 	node.className = className;
 	if (text !== undefined) node.textContent = text;
 	return node;
-}
-
-/** The tokens of each line (a token spanning lines is cut at each newline), as DOM-free data. */
-function tokenLines(tokens: Token[]): Token[][] {
-	const lines: Token[][] = [[]];
-	for (const token of tokens) {
-		const parts = token.text.split('\n');
-		parts.forEach((text, n) => {
-			if (n > 0) lines.push([]);
-			if (text) (lines[lines.length - 1] as Token[]).push({ type: token.type, text });
-		});
-	}
-	return lines;
 }
 
 function renderLine(line: Token[]): HTMLElement {
@@ -162,22 +149,13 @@ export function createEditor(options: EditorOptions): Editor {
 	root.append(label, frame, hint);
 
 	/*
-	 * Only the lines in view (and a margin) are drawn, and only the text up to them is tokenized (a
-	 * token depends only on what precedes it): a keystroke or a scroll near the top of a long source
-	 * costs little, and never more than one pass over the text. The result is kept until the next edit.
+	 * Only the lines in view (and a margin) are drawn, and only the text up to them is tokenized,
+	 * from the first line an edit touched (highlight.ts highlightLines): a keystroke costs about the
+	 * same at line 10 or at line 5,000 of a long source.
 	 */
-	let lines: Token[][] = [];
-	let complete = false;
+	let highlighted: HighlightedLines | undefined;
 	let pending = 0;
 	let lineHeight = 0;
-
-	function highlightUpTo(count: number): void {
-		const text = area.value;
-		let end = 0;
-		for (let n = 0; n < count && end !== -1; n++) end = text.indexOf('\n', end + (n ? 1 : 0));
-		complete = end === -1 || count === 0;
-		lines = tokenLines(tokenize(complete ? text : text.slice(0, end), language));
-	}
 
 	function lineCount(text: string): number {
 		let count = 1;
@@ -194,10 +172,12 @@ export function createEditor(options: EditorOptions): Editor {
 		const total = lineCount(area.value);
 		const first = Math.min(total, Math.max(0, Math.floor(top / step) - OVERSCAN));
 		const last = Math.min(total, Math.ceil((top + (area.clientHeight || 800)) / step) + OVERSCAN);
-		// Tokenized a screenful beyond the view, so scrolling on does not re-tokenize at every frame.
-		if (!complete && lines.length < last) highlightUpTo(last + 4 * OVERSCAN);
+		// A screenful beyond the view is tokenized too, so scrolling on does not re-tokenize at every frame.
+		if (!highlighted || highlighted.text !== area.value || highlighted.language !== language || (!highlighted.complete && highlighted.lines.length < last)) {
+			highlighted = highlightLines(area.value, language, last + 2 * OVERSCAN, highlighted);
+		}
 		const fragment = document.createDocumentFragment();
-		for (let n = first; n < last; n++) fragment.append(renderLine(lines[n] ?? []));
+		for (let n = first; n < last; n++) fragment.append(renderLine(highlighted.lines[n] ?? []));
 		code.replaceChildren(fragment);
 		numbers.textContent = Array.from({ length: last - first }, (_, n) => String(first + n + 1)).join('\n');
 		const shift = first * step - top;
@@ -207,12 +187,6 @@ export function createEditor(options: EditorOptions): Editor {
 		root.dataset.firstLine = String(first + 1);
 		// The gutter is as wide as the largest number, not just the ones in view.
 		numbers.style.minWidth = `${String(total).length + 1}ch`;
-	}
-
-	/** The text or the language changed: what was tokenized is no longer true. */
-	function invalidate(): void {
-		lines = [];
-		complete = false;
 	}
 
 	// Typing and scrolling bursts are coalesced to one paint per frame.
@@ -251,7 +225,6 @@ export function createEditor(options: EditorOptions): Editor {
 		released = false;
 	});
 	area.addEventListener('input', () => {
-		invalidate();
 		schedule();
 		options.onChange?.(area.value);
 	});
@@ -269,13 +242,11 @@ export function createEditor(options: EditorOptions): Editor {
 		},
 		set value(text: string) {
 			area.value = text;
-			invalidate();
 			paint();
 		},
 		setLanguage(next: Language) {
 			language = next;
 			area.dataset.language = next;
-			invalidate();
 			paint();
 		},
 		focus() {

@@ -25,29 +25,36 @@ const DENO_NUMBER = /(?:0[xX][\da-fA-F_]+|0[oO][0-7_]+|0[bB][01_]+|(?:\d[\d_]*\.
 // The letters that may prefix a Python string: r, b, u, f and their pairs (rb, br, fr, rf), any case.
 const PYTHON_PREFIX = /^(?:[rRbBuUfF]|[rR][bBfF]|[bBfF][rR])$/;
 
+const BACKSLASH = 92;
+const NEWLINE = 10;
+
 /** Where a one-line string opened at `start` (on its quote) ends: after the closing quote, or at the line's end. */
-function lineStringEnd(source: string, start: number, quote: string): number {
+function lineStringEnd(source: string, start: number): number {
+	const quote = source.charCodeAt(start);
+	const length = source.length;
 	let i = start + 1;
-	while (i < source.length) {
-		const c = source[i];
-		if (c === '\\') i += 2;
+	while (i < length) {
+		const c = source.charCodeAt(i);
+		if (c === BACKSLASH) i += 2;
 		else if (c === quote) return i + 1;
-		else if (c === '\n') return i;
+		else if (c === NEWLINE) return i;
 		else i++;
 	}
-	return source.length;
+	return length;
 }
 
-/** Where a multi-line string opened at `start` ends: after `close`, or at the end of the source. */
+/** Where a multi-line string opened at `start` ends: after `close` (one quote, or three alike), or at the end of the source. */
 function blockStringEnd(source: string, start: number, close: string): number {
+	const quote = close.charCodeAt(0);
+	const length = source.length;
 	let i = start;
-	while (i < source.length) {
-		const c = source[i];
-		if (c === '\\') i += 2;
-		else if (c === close[0] && source.startsWith(close, i)) return i + close.length;
+	while (i < length) {
+		const c = source.charCodeAt(i);
+		if (c === BACKSLASH) i += 2;
+		else if (c === quote && (close.length === 1 || source.startsWith(close, i))) return i + close.length;
 		else i++;
 	}
-	return source.length;
+	return length;
 }
 
 function lineEnd(source: string, start: number): number {
@@ -64,7 +71,7 @@ function pythonStringEnd(source: string, quoteAt: number): number {
 	const quote = source[quoteAt] as string;
 	const triple = quote + quote + quote;
 	if (source.startsWith(triple, quoteAt)) return blockStringEnd(source, quoteAt + 3, triple);
-	return lineStringEnd(source, quoteAt, quote);
+	return lineStringEnd(source, quoteAt);
 }
 
 // What each ASCII character can start or continue (bit 1: an identifier's first character, bit 2: a later one).
@@ -108,7 +115,7 @@ export function tokenize(source: string, language: Language): Token[] {
 			end = close === -1 ? length : close + 2;
 		} else if (code === 34 /* " */ || code === 39 /* ' */) {
 			type = 'string';
-			end = python ? pythonStringEnd(source, i) : lineStringEnd(source, i, source[i] as string);
+			end = python ? pythonStringEnd(source, i) : lineStringEnd(source, i);
 		} else if (code === 96 /* ` */ && !python) {
 			type = 'string';
 			end = blockStringEnd(source, i + 1, '`');
@@ -137,4 +144,82 @@ export function tokenize(source: string, language: Language): Token[] {
 	}
 	if (plainFrom < length) tokens.push({ type: 'plain', text: source.slice(plainFrom) });
 	return tokens;
+}
+
+/**
+ * The tokens of a source cut into lines, as the editor draws them: only the lines up to `upTo` (the
+ * last one in view), and reusing a previous result for the lines an edit did not touch.
+ */
+export interface HighlightedLines {
+	text: string;
+	language: Language;
+	lines: Token[][];
+	/** Whether each line begins inside a token (a multi-line string or comment) that began above it. */
+	continued: boolean[];
+	/** Whether `lines` covers the whole text, rather than stopping at a line that was asked for. */
+	complete: boolean;
+}
+
+/** Appends the tokens to `into`, cut at each newline (a token spanning lines becomes a piece per line). */
+function splitIntoLines(tokens: Token[], into: HighlightedLines): void {
+	let current: Token[] = [];
+	into.lines.push(current);
+	into.continued.push(false);
+	for (const token of tokens) {
+		let from = 0;
+		for (let nl = token.text.indexOf('\n'); nl !== -1; nl = token.text.indexOf('\n', from)) {
+			if (nl > from) current.push({ type: token.type, text: token.text.slice(from, nl) });
+			current = [];
+			into.lines.push(current);
+			// A newline inside a plain run is a fresh start; inside a string or comment, it is not.
+			into.continued.push(token.type !== 'plain');
+			from = nl + 1;
+		}
+		if (from < token.text.length) current.push(from ? { type: token.type, text: token.text.slice(from) } : token);
+	}
+}
+
+/** Where line `n` (0-based) starts in `text`, or -1 when the text has fewer lines. */
+function lineOffset(text: string, n: number): number {
+	let at = 0;
+	for (let line = 0; line < n; line++) {
+		at = text.indexOf('\n', at) + 1;
+		if (at === 0) return -1;
+	}
+	return at;
+}
+
+/**
+ * Lines 0..upTo-1 of `text` highlighted (all of them when it has fewer). A token depends only on the
+ * text before it, so the lines above an edit are kept from `previous` back to the nearest line that
+ * does not begin inside a token, and the work is that of the edited lines down to `upTo`, not of the file.
+ */
+export function highlightLines(text: string, language: Language, upTo: number, previous?: HighlightedLines): HighlightedLines {
+	let keep = 0;
+	if (previous && previous.language === language && previous.lines.length > 0) {
+		if (previous.text === text && (previous.complete || previous.lines.length >= upTo)) return previous;
+		const old = previous.text;
+		const same = Math.min(old.length, text.length);
+		let prefix = 0;
+		while (prefix < same && old.charCodeAt(prefix) === text.charCodeAt(prefix)) prefix++;
+		// The lines that end (newline included) before the first difference are unchanged, and so are their tokens...
+		let unchanged = 0;
+		for (let at = text.indexOf('\n'); at !== -1 && at < prefix; at = text.indexOf('\n', at + 1)) unchanged++;
+		// ...except that tokenizing must restart at a line that begins outside any token, and one whose start is known.
+		keep = Math.min(unchanged, previous.lines.length - 1);
+		while (keep > 0 && previous.continued[keep]) keep--;
+	}
+	const result: HighlightedLines = {
+		text,
+		language,
+		lines: previous && keep > 0 ? previous.lines.slice(0, keep) : [],
+		continued: previous && keep > 0 ? previous.continued.slice(0, keep) : [],
+		complete: false,
+	};
+	const start = lineOffset(text, keep);
+	const end = lineOffset(text, Math.max(upTo, keep + 1));
+	result.complete = end === -1;
+	// Up to the end of line upTo-1, its newline left out (it would open an empty line past the ones asked for).
+	splitIntoLines(tokenize(text.slice(start, end === -1 ? text.length : end - 1), language), result);
+	return result;
 }
