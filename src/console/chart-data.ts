@@ -32,7 +32,7 @@ export interface ChartGeometry {
 	/** The area the bars are drawn in; the axis labels sit left of it. */
 	plot: { x: number; y: number; width: number; height: number };
 	bars: Bar[];
-	/** The top of the y axis: the longest duration rounded up to 1, 2, 2.5 or 5 × a power of ten. */
+	/** The top of the y axis: the longest duration (at least 1 ms) rounded up to a nice value (niceCeiling). */
 	max: number;
 	median: number;
 	/** Where the median line is drawn (y of the plot); absent without runs. */
@@ -46,17 +46,18 @@ export const CHART_WIDTH = 320;
 export const CHART_HEIGHT = 120;
 
 // Room for the y labels on the left and a little air on the other sides.
-const MARGIN = { left: 40, right: 6, top: 8, bottom: 8 };
+const MARGIN = { left: 50, right: 6, top: 8, bottom: 8 };
 
-/** The smallest of 1, 2, 2.5, 5 × 10^k that is ≥ value (1 for nothing). */
+/** The smallest of 1, 1.5, 2, 2.5, 3, 4, 5, 6, 8 × 10^k that is ≥ value (1 for nothing): the bars fill most of the height, and half of it is a round number too. */
 export function niceCeiling(value: number): number {
 	if (!(value > 0) || !Number.isFinite(value)) return 1;
 	const power = 10 ** Math.floor(Math.log10(value));
 	// Below about 1e-308 the power underflows to 0.
 	if (!(power > 0)) return 1;
-	for (const step of [1, 2, 2.5, 5, 10]) {
+	for (const step of [1, 1.5, 2, 2.5, 3, 4, 5, 6, 8, 10]) {
 		// The tolerance absorbs floating point (0.3 / 0.1 is 2.9999…).
-		if (step * power >= value * (1 - 1e-12)) return step * power;
+		// Rounded to 12 digits: 3 × 0.1 is 0.30000000000000004, and the label would say so.
+		if (step * power >= value * (1 - 1e-12)) return Number((step * power).toPrecision(12));
 	}
 	return 10 * power;
 }

@@ -197,6 +197,8 @@ export function createEditor(options: EditorOptions): Editor {
 	// After Escape, the next Tab is the browser's again (WCAG 2.1.2, no keyboard trap).
 	let released = false;
 	area.addEventListener('keydown', (event) => {
+		// Keys that compose a character (an IME, a dead key) are the input method's.
+		if (event.isComposing) return;
 		const command = event.ctrlKey || event.metaKey;
 		// Shift pressed on its way to Shift+Tab must not cancel an Escape.
 		if (MODIFIERS.has(event.key)) return;
@@ -216,7 +218,7 @@ export function createEditor(options: EditorOptions): Editor {
 		} else if (command && event.key === 'Enter') {
 			event.preventDefault();
 			options.onRun?.();
-		} else if (event.key === 'Enter' && !event.shiftKey && !event.altKey && !event.isComposing) {
+		} else if (event.key === 'Enter' && !event.shiftKey && !event.altKey) {
 			event.preventDefault();
 			newline(area, INDENT[language], language);
 		}
@@ -230,7 +232,11 @@ export function createEditor(options: EditorOptions): Editor {
 	});
 	area.addEventListener('scroll', schedule, { passive: true });
 	// Mounted, shown after being hidden, or resized by its handle: more or fewer lines are in view.
-	new ResizeObserver(schedule).observe(area);
+	new ResizeObserver(() => {
+		// The styles may have changed too (the stylesheet arrived, a larger font): measure the line height again.
+		lineHeight = 0;
+		schedule();
+	}).observe(area);
 
 	area.value = options.value ?? '';
 	paint();

@@ -5,13 +5,13 @@ import { chartGeometry, chartSummary, formatDuration, median, niceCeiling } from
 
 const chart = suite('duration chart geometry');
 
-chart('nice ceilings are 1, 2, 2.5 or 5 times a power of ten, at or above the value', () => {
-	assert.equal([0, 0.3, 1, 7, 11, 20, 21, 48, 240, 251, 999, 1001].map(niceCeiling), [1, 0.5, 1, 10, 20, 20, 25, 50, 250, 500, 1000, 2000]);
+chart('nice ceilings are 1, 1.5, 2, 2.5, 3, 4, 5, 6 or 8 times a power of ten, at or above the value', () => {
+	assert.equal([0, 0.3, 1, 7, 11, 20, 21, 48, 54, 240, 251, 999, 1001].map(niceCeiling), [1, 0.3, 1, 8, 15, 20, 25, 50, 60, 250, 300, 1000, 1500]);
 	fc.assert(
 		fc.property(fc.double({ min: 1e-3, max: 1e9, noNaN: true }), (value) => {
 			const nice = niceCeiling(value);
 			const mantissa = nice / 10 ** Math.floor(Math.log10(nice) + 1e-9);
-			return nice >= value * (1 - 1e-9) && nice <= value * 5 && [1, 2, 2.5, 5].some((m) => Math.abs(m - mantissa) < 1e-9);
+			return nice >= value * (1 - 1e-9) && nice <= value * 1.5 + 1e-9 && [1, 1.5, 2, 2.5, 3, 4, 5, 6, 8].some((m) => Math.abs(m - mantissa) < 1e-9);
 		}),
 	);
 });
