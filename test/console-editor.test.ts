@@ -122,6 +122,15 @@ test('Tab indents at the caret; with a selection it indents the lines, Shift+Tab
 	assert.is(await tab.page.evaluate('document.activeElement.id'), 'source', 'focus stayed in the editor');
 });
 
+test('indentation is one step of the browser undo stack', async () => {
+	await setValue('a\nb', 0);
+	await tab.page.keyboard.type('x');
+	await tab.page.keyboard.press('Tab');
+	assert.is((await state()).value, 'x    a\nb');
+	await tab.page.keyboard.press('Control+z');
+	assert.is((await state()).value, 'xa\nb', 'Ctrl+Z took back the indentation only');
+});
+
 test('Deno indents by two spaces and highlights TypeScript', async () => {
 	await tab.page.evaluate("window.editor.setLanguage('deno')");
 	await setValue('', 0);
@@ -217,6 +226,11 @@ test('the highlighted text and the line numbers follow the textarea when it scro
 	assert.ok(highlightTop >= areaTop && highlightTop - areaTop <= 4, `highlight ${highlightTop} vs textarea ${areaTop}`);
 	assert.is(gutterTop, areaTop, 'the gutter line is level with the textarea line');
 	assert.is(tops[3], 1, 'the gutter shows line 3001');
+	// Sideways too: a long line scrolled left moves its highlighted copy by as much.
+	await setValue(`${'x'.repeat(400)} = 1`, 0);
+	const sideways: number = await tab.page.evaluate("(() => { const a = document.getElementById('source'); a.scrollLeft = 120; return a.scrollLeft; })()");
+	assert.ok(sideways > 0, 'the textarea scrolls sideways');
+	await until(`document.querySelector('.lf-editor-highlight').style.transform.startsWith('translate(-${sideways}px,')`);
 });
 
 test('the chart is an image with a summary, a title per bar, and failed bars marked by class', async () => {
