@@ -165,4 +165,18 @@ input('a link where the versions of a function lie: nothing is read or written t
 	}
 });
 
+input('the CLI sends no name that fetch would turn into another path: `versions .` is not GET /functions/versions', async () => {
+	const cli = (args: string[]) => execa('node', ['dist/src/cli.js', ...args], { reject: false, env: { LOWCODE_FAAS_URL: platform.app.url } });
+	// Functions named like the routes a dot segment would land on.
+	for (const name of ['versions', 'logs']) await createFunction(platform, name, 'python', says(name));
+	for (const args of [['versions', '.'], ['versions', '..'], ['logs', '.'], ['rollback', '.', '1'], ['invoke', '.'], ['rm', '.']]) {
+		const run = await cli(args);
+		assert.is(run.exitCode, 2, `${args.join(' ')}: ${run.stdout}${run.stderr}`);
+		assert.match(run.stderr, /not a function name: "\.\.?"/, args.join(' '));
+		assert.is(run.stdout, '', args.join(' '));
+	}
+	const names = ((await platform.request('GET', '/functions')).body as { name: string }[]).map((f) => f.name);
+	assert.ok(names.includes('versions') && names.includes('logs'), 'nothing removed');
+});
+
 input.run();
