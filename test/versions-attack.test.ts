@@ -169,7 +169,14 @@ input('the CLI sends no name that fetch would turn into another path: `versions 
 	const cli = (args: string[]) => execa('node', ['dist/src/cli.js', ...args], { reject: false, env: { LOWCODE_FAAS_URL: platform.app.url } });
 	// Functions named like the routes a dot segment would land on.
 	for (const name of ['versions', 'logs']) await createFunction(platform, name, 'python', says(name));
-	for (const args of [['versions', '.'], ['versions', '..'], ['logs', '.'], ['rollback', '.', '1'], ['invoke', '.'], ['rm', '.']]) {
+	for (const args of [
+		['versions', '.'],
+		['versions', '..'],
+		['logs', '.'],
+		['rollback', '.', '1'],
+		['invoke', '.'],
+		['rm', '.'],
+	]) {
 		const run = await cli(args);
 		assert.is(run.exitCode, 2, `${args.join(' ')}: ${run.stdout}${run.stderr}`);
 		assert.match(run.stderr, /not a function name: "\.\.?"/, args.join(' '));
