@@ -7,6 +7,7 @@
 import { readFile, stat } from 'node:fs/promises';
 import { basename, extname } from 'node:path';
 import { parseArgs } from 'node:util';
+import { isValidName } from './validate.js';
 
 const HELP: Record<string, string> = {
 	main: `Usage: lowcode-faas [command] [options]
@@ -90,6 +91,12 @@ function one(positionals: string[], what: string): string {
 	return positionals[0]!;
 }
 
+/** The function's path; a name is checked here because fetch resolves `.` and `..` (`versions .` would ask GET /functions/versions). */
+function functionPath(name: string): string {
+	if (!isValidName(name)) throw new UsageError(`not a function name: "${name}" (1-64 characters of A-Z, a-z, 0-9, "_" and "-", starting with a letter or digit)`);
+	return `/functions/${encodeURIComponent(name)}`;
+}
+
 async function readStdin(): Promise<string> {
 	const chunks: Buffer[] = [];
 	for await (const chunk of process.stdin) chunks.push(chunk as Buffer);
@@ -143,7 +150,7 @@ const commands: Record<string, (args: string[]) => Promise<number>> = {
 			if (!/^\d+$/.test(values.timeout)) throw new UsageError('--timeout wants milliseconds');
 			body.timeout_ms = Number(values.timeout);
 		}
-		const { json } = await api('POST', `/functions/${encodeURIComponent(name)}/invoke`, body);
+		const { json } = await api('POST', `${functionPath(name)}/invoke`, body);
 		say(JSON.stringify(json, null, 2));
 		return (json as { status: string }).status === 'success' ? 0 : 1;
 	},
@@ -166,7 +173,7 @@ const commands: Record<string, (args: string[]) => Promise<number>> = {
 	async logs(args) {
 		const { values, positionals } = parseArgs({ args, allowPositionals: true, options: { tail: { type: 'string' } } });
 		const name = one(positionals, 'NAME');
-		const { text } = await api('GET', `/functions/${encodeURIComponent(name)}/logs${values.tail ? `?tail=${encodeURIComponent(values.tail)}` : ''}`);
+		const { text } = await api('GET', `${functionPath(name)}/logs${values.tail ? `?tail=${encodeURIComponent(values.tail)}` : ''}`);
 		process.stdout.write(neutralize(text));
 		return 0;
 	},
@@ -174,7 +181,7 @@ const commands: Record<string, (args: string[]) => Promise<number>> = {
 	async rm(args) {
 		const { positionals } = parseArgs({ args, allowPositionals: true, options: {} });
 		const name = one(positionals, 'NAME');
-		await api('DELETE', `/functions/${encodeURIComponent(name)}`);
+		await api('DELETE', functionPath(name));
 		say(`removed ${name}`);
 		return 0;
 	},
@@ -192,7 +199,7 @@ const commands: Record<string, (args: string[]) => Promise<number>> = {
 	async versions(args) {
 		const { positionals } = parseArgs({ args, allowPositionals: true, options: {} });
 		const name = one(positionals, 'NAME');
-		const { json } = await api('GET', `/functions/${encodeURIComponent(name)}/versions`);
+		const { json } = await api('GET', `${functionPath(name)}/versions`);
 		for (const v of json as { version: number; created_at: string; size: number; language: string; current: boolean }[]) {
 			say(`${v.version}\t${v.created_at}\t${v.size} bytes\t${v.language}${v.current ? '\tcurrent' : ''}`);
 		}
@@ -204,7 +211,7 @@ const commands: Record<string, (args: string[]) => Promise<number>> = {
 		if (positionals.length !== 2) throw new UsageError('expected NAME and VERSION');
 		const [name, wanted] = positionals as [string, string];
 		if (!/^[1-9]\d{0,14}$/.test(wanted)) throw new UsageError(`VERSION must be a positive integer, got "${wanted}"`);
-		const { json } = await api('POST', `/functions/${encodeURIComponent(name)}/rollback`, { version: Number(wanted) });
+		const { json } = await api('POST', `${functionPath(name)}/rollback`, { version: Number(wanted) });
 		const fn = json as { name: string; version: number };
 		say(`rolled ${fn.name} back to version ${wanted}: current version ${fn.version}`);
 		return 0;

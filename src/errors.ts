@@ -80,6 +80,17 @@ export class ApiError extends Error {
 	}
 }
 
+/**
+ * What a browser may do with the platform's own answers (JSON, text, errors), opened in a tab or framed
+ * by another page: sniff nothing into HTML, run nothing, be framed by nobody. A route with its own
+ * policy (the console's files, the raw route's sandbox) sets these headers itself and keeps them.
+ */
+export const ANSWER_HEADERS: Readonly<Record<string, string>> = {
+	'x-content-type-options': 'nosniff',
+	'x-frame-options': 'DENY',
+	'content-security-policy': "default-src 'none'; frame-ancestors 'none'",
+};
+
 export interface ErrorResponse {
 	status: number;
 	headers: Record<string, string>;
@@ -105,7 +116,7 @@ export function toErrorResponse(err: unknown): ErrorResponse {
 export function errorOnSocket(err: unknown): string {
 	const { status, headers, body } = toErrorResponse(err);
 	const payload = JSON.stringify(body);
-	const extra = Object.entries(headers)
+	const extra = Object.entries({ ...ANSWER_HEADERS, ...headers })
 		.filter(([key]) => key !== 'connection')
 		.map(([key, value]) => `${key}: ${value}\r\n`)
 		.join('');

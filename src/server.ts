@@ -4,7 +4,7 @@ import type { Duplex } from 'node:stream';
 import { checkJsonHeaders, parseObject, readBody } from './body.js';
 import { limitConnections } from './connections.js';
 import { type DoorOptions, checkHost, checkOrigin } from './door.js';
-import { ApiError, errorOnSocket, toErrorResponse } from './errors.js';
+import { ANSWER_HEADERS, ApiError, errorOnSocket, toErrorResponse } from './errors.js';
 import { log } from './log.js';
 import type { Params, createRouter } from './router.js';
 
@@ -63,7 +63,7 @@ function authorized(header: string | undefined, token: string): boolean {
 
 /** The status line's headers and the payload of a reply. */
 function render(reply: Reply): { headers: Record<string, string | number>; payload: string | undefined } {
-	const headers: Record<string, string | number> = { ...reply.headers };
+	const headers: Record<string, string | number> = { ...ANSWER_HEADERS, ...reply.headers };
 	if (reply.text !== undefined) {
 		headers['content-type'] ??= 'text/plain; charset=utf-8';
 		headers['content-length'] = Buffer.byteLength(reply.text);

@@ -170,8 +170,17 @@ export function createStore(config: Config) {
 		if (read.kind === 'unsafe') throw new UnsafeFile(file, read.reason);
 		// Removed since the stat: nothing to record; too large: not kept, and the reader is told so by a null.
 		if (read.kind === 'missing') return null;
-		const version = read.kind === 'ok' ? await versions.record(name, language, read.data) : null;
-		versions.remember(name, key, version);
+		if (read.kind !== 'ok') {
+			versions.remember(name, key, null);
+			return null;
+		}
+		// Keeping a version is bookkeeping: a full disk (or a versions folder unsafe to use) must not stop
+		// the function from being read or run. Not remembered, so the next lookup tries again.
+		const version = await versions.record(name, language, read.data).catch((err: unknown) => {
+			log('warn', 'cannot keep a version of a source edited by hand', { function: name, error: String(err) });
+			return null;
+		});
+		if (version !== null) versions.remember(name, key, version);
 		return version;
 	}
 

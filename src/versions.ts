@@ -2,6 +2,7 @@ import { lstatSync } from 'node:fs';
 import { lstat, mkdir, readdir, rename, rm, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Config, Language } from './config.js';
+import { ApiError } from './errors.js';
 import { FOLDER_MODE, PRIVATE_MODE, dropTemps, privateDir, readRegular, syncDir, unsafeReason, writeTemp } from './files.js';
 import { isValidName } from './validate.js';
 
@@ -96,7 +97,7 @@ export function createVersions(config: Pick<Config, 'dataDir' | 'versionsKeep' |
 	async function writableFolder(name: string): Promise<string> {
 		const folder = folderOf(name);
 		const state = folderState(folder);
-		if (state === 'unsafe') throw new Error(`versions/${name} is not a folder; remove it by hand`);
+		if (state === 'unsafe') throw new ApiError('unsafe_function_file', `versions/${name} is not a folder (a link?); nothing is written through it. Remove it by hand, or delete the function.`);
 		if (state === 'missing') {
 			await mkdir(folder, { mode: FOLDER_MODE }).catch((err: NodeJS.ErrnoException) => {
 				if (err.code !== 'EEXIST') throw err;
