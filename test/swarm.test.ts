@@ -14,6 +14,8 @@ import { type Platform, apiAt, createFunction, deploy, eventually, fixture, invo
 
 const SWARM = { LOWCODE_FAAS_BACKEND: 'swarm', LOWCODE_FAAS_SWARM_PORTS: '30000-30999' };
 let initialised = false;
+// A Swarm cold start (service created or scaled to one, task scheduled, container started) takes 1-3 s here, more under load.
+const COLD_MS = 60_000;
 
 async function ensureSwarm() {
 	const { stdout } = await execa('docker', ['info', '--format', '{{.Swarm.LocalNodeState}}']);
@@ -56,18 +58,18 @@ seed.before(ensureSwarm);
 seed('greet in Python and Deno answers through services published in host mode', async () => {
 	const platform = await startPlatform(SWARM, { 'greet.py': await fixture('../../data/functions/greet.py') });
 	try {
-		const r = await invoke(platform, 'greet', { input: { name: 'Swarm' } });
+		const r = await invoke(platform, 'greet', { input: { name: 'Swarm' }, timeout_ms: COLD_MS });
 		assert.equal(r.output, { message: 'Hello, Swarm' }, JSON.stringify(r));
 		assert.ok(r.cold_start);
 		await createFunction(platform, 'greet-ts', 'deno', await fixture('../../data/functions/greet.ts'));
-		const d = await invoke(platform, 'greet-ts', { input: { name: 'Deno' } });
+		const d = await invoke(platform, 'greet-ts', { input: { name: 'Deno' }, timeout_ms: COLD_MS });
 		assert.equal(d.output, { message: 'Hello, Deno' }, JSON.stringify(d));
 		const service = (await servicesOf(platform.config, 'greet'))[0]?.[0];
 		const { stdout } = await execa('docker', ['service', 'inspect', '--format', '{{json .Endpoint.Ports}} {{.Spec.TaskTemplate.ContainerSpec.ReadOnly}}', '--', service!]);
 		assert.match(stdout, /"PublishMode":"host"/);
 		assert.match(stdout, /"PublishedPort":30\d\d\d/);
 		assert.match(stdout, / true$/, 'read-only root');
-		const again = await invoke(platform, 'greet', { input: { name: 'warm' } });
+		const again = await invoke(platform, 'greet', { input: { name: 'warm' }, timeout_ms: COLD_MS });
 		assert.is(again.cold_start, false);
 		const ready = await platform.request('GET', '/readyz');
 		assert.is(ready.status, 200, JSON.stringify(ready.body));
@@ -83,7 +85,7 @@ seed("the environment travels as a secret: not in the service's spec, read by th
 	const marker = `marker-${Date.now()}-'q"$HOME`;
 	try {
 		await deploy(platform, 'env', 'env.py', { env: { SECRET_MARKER: marker } });
-		const r = await invoke(platform, 'env', { input: ['SECRET_MARKER', 'PORT'] });
+		const r = await invoke(platform, 'env', { input: ['SECRET_MARKER', 'PORT'], timeout_ms: COLD_MS });
 		assert.equal(r.output, { SECRET_MARKER: marker, PORT: '8080' }, JSON.stringify(r));
 		const service = (await servicesOf(platform.config, 'env'))[0]?.[0];
 		const { stdout } = await execa('docker', ['service', 'inspect', '--', service!]);
@@ -103,7 +105,7 @@ scale('concurrent load starts replicas up to max_replicas', async () => {
 	const platform = await startPlatform({ ...SWARM, LOWCODE_FAAS_CONCURRENCY: '1' });
 	try {
 		await deploy(platform, 'slow', 'slow.py', { max_replicas: 2 });
-		const results = await Promise.all([1, 2, 3, 4].map(() => invoke(platform, 'slow', { input: { seconds: 0.5 } })));
+		const results = await Promise.all([1, 2, 3, 4].map(() => invoke(platform, 'slow', { input: { seconds: 0.5 }, timeout_ms: COLD_MS })));
 		for (const r of results) assert.is(r.status, 'success', JSON.stringify(r));
 		const hosts = new Set(results.map((r) => r.output.host));
 		assert.is(hosts.size, 2, 'two replicas served');
@@ -117,14 +119,14 @@ scale('an idle instance is scaled to zero and parked; the next call scales the s
 	const platform = await startPlatform({ ...SWARM, LOWCODE_FAAS_IDLE_S: '1' });
 	try {
 		await deploy(platform, 'echo', 'echo.py');
-		assert.ok((await invoke(platform, 'echo', { input: 1 })).cold_start);
+		assert.ok((await invoke(platform, 'echo', { input: 1, timeout_ms: COLD_MS })).cold_start);
 		const [[service] = ['', '']] = await eventually(
 			'the service at zero replicas',
 			() => servicesOf(platform.config, 'echo'),
 			(list) => list.length === 1 && list[0]![1] === '0/0',
 			15_000,
 		);
-		const r = await invoke(platform, 'echo', { input: 2 });
+		const r = await invoke(platform, 'echo', { input: 2, timeout_ms: COLD_MS });
 		assert.is(r.status, 'success', JSON.stringify(r));
 		assert.ok(r.cold_start, 'a cold start: 0 -> 1');
 		assert.equal(await servicesOf(platform.config, 'echo'), [[service!, '1/1']], 'the parked service served it');
@@ -138,11 +140,11 @@ scale('new code wins; the old service and its config go', async () => {
 	try {
 		const source = await fixture('saying.py');
 		await createFunction(platform, 'say', 'python', source);
-		assert.is((await invoke(platform, 'say', {})).output, 'default');
+		assert.is((await invoke(platform, 'say', { timeout_ms: COLD_MS })).output, 'default');
 		const old = (await servicesOf(platform.config, 'say'))[0]?.[0];
 		const before = (await swarmObjectsOf(platform.config)).config;
 		await createFunction(platform, 'say', 'python', source.replace('WORD = "default"', 'WORD = "newer"'));
-		assert.is((await invoke(platform, 'say', {})).output, 'newer');
+		assert.is((await invoke(platform, 'say', { timeout_ms: COLD_MS })).output, 'newer');
 		await eventually(
 			'the old service removed',
 			() => servicesOf(platform.config, 'say'),
@@ -160,7 +162,7 @@ scale('delete removes the service, its config and its secret', async () => {
 	const platform = await startPlatform(SWARM);
 	try {
 		await deploy(platform, 'echo', 'echo.py');
-		assert.is((await invoke(platform, 'echo', {})).status, 'success');
+		assert.is((await invoke(platform, 'echo', { timeout_ms: COLD_MS })).status, 'success');
 		assert.is((await swarmObjectsOf(platform.config)).service.length, 1);
 		assert.is((await platform.request('DELETE', '/functions/echo')).status, 204);
 		await eventually(
@@ -177,7 +179,7 @@ scale('a task that dies is seen; the next call gets a new one', async () => {
 	const platform = await startPlatform(SWARM);
 	try {
 		await deploy(platform, 'echo', 'echo.py');
-		assert.is((await invoke(platform, 'echo', {})).status, 'success');
+		assert.is((await invoke(platform, 'echo', { timeout_ms: COLD_MS })).status, 'success');
 		const { stdout } = await execa('docker', ['ps', '-q', '--filter', `label=lowcode-faas.instance=${platform.config.instance}`]);
 		await execa('docker', ['kill', '--', stdout.trim()]);
 		await eventually(
@@ -185,7 +187,7 @@ scale('a task that dies is seen; the next call gets a new one', async () => {
 			async () => platform.app.scheduler.snapshot(),
 			(s) => s.length === 0,
 		);
-		const r = await invoke(platform, 'echo', {});
+		const r = await invoke(platform, 'echo', { timeout_ms: COLD_MS });
 		assert.is(r.status, 'success', JSON.stringify(r));
 		assert.ok(r.cold_start);
 	} finally {
@@ -208,17 +210,20 @@ life.after(leaveSwarm);
 
 life('after kill -9, a restart removes the services, configs and secrets of the previous run', async () => {
 	const { child, url } = await spawnServer(dataDir, SWARM);
-	await deploy(apiAt(url), 'echo', 'echo.py', { env: { A: 'b' } });
-	assert.is((await invoke(apiAt(url), 'echo', {})).status, 'success');
-	child.kill('SIGKILL');
-	await child;
+	try {
+		await deploy(apiAt(url), 'echo', 'echo.py', { env: { A: 'b' } });
+		assert.is((await invoke(apiAt(url), 'echo', { timeout_ms: COLD_MS })).status, 'success');
+	} finally {
+		child.kill('SIGKILL');
+		await child;
+	}
 	const config = loadConfig({ LOWCODE_FAAS_DATA: dataDir });
 	const left = await swarmObjectsOf(config);
 	assert.equal([left.service.length, left.config.length, left.secret.length], [1, 1, 1], 'kill -9 leaves them behind');
 	const restarted = await startPlatform({ ...SWARM, LOWCODE_FAAS_DATA: dataDir });
 	try {
 		assert.equal(await swarmObjectsOf(config), empty, 'the restart removed them before serving');
-		assert.is((await invoke(restarted, 'echo', {})).status, 'success');
+		assert.is((await invoke(restarted, 'echo', { timeout_ms: COLD_MS })).status, 'success');
 	} finally {
 		await closeClean(restarted);
 	}
@@ -226,10 +231,13 @@ life('after kill -9, a restart removes the services, configs and secrets of the 
 
 life('SIGTERM removes the services', async () => {
 	const { child, url } = await spawnServer(dataDir, SWARM);
-	await deploy(apiAt(url), 'echo2', 'echo.py');
-	assert.is((await invoke(apiAt(url), 'echo2', {})).status, 'success');
-	child.kill('SIGTERM');
-	assert.is((await child).exitCode, 0);
+	try {
+		await deploy(apiAt(url), 'echo2', 'echo.py');
+		assert.is((await invoke(apiAt(url), 'echo2', { timeout_ms: COLD_MS })).status, 'success');
+	} finally {
+		child.kill('SIGTERM');
+	}
+	assert.is((await child).exitCode, 0, 'SIGTERM ends it within 5 s');
 	assert.equal(await swarmObjectsOf(loadConfig({ LOWCODE_FAAS_DATA: dataDir })), empty);
 });
 
