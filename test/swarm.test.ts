@@ -1,11 +1,11 @@
-import { mkdtemp, rm } from 'node:fs/promises';
+import { chmod, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { type Config, loadConfig } from '../src/config.js';
-import { type Platform, apiAt, createFunction, deploy, eventually, fixture, invoke, spawnServer, startPlatform } from './helpers.js';
+import { type Platform, apiAt, createFunction, deploy, eventually, fixture, invoke, request, spawnServer, startPlatform } from './helpers.js';
 
 /**
  * The Swarm backend on a single-node swarm of this machine's own engine: initialised here when the
@@ -242,3 +242,31 @@ life('SIGTERM removes the services', async () => {
 });
 
 life.run();
+
+const ready = suite('swarm: /readyz');
+
+ready('503 with the reason when the engine is in no swarm (a docker CLI that says so, first on PATH)', async () => {
+	const dir = await mkdtemp(join(tmpdir(), 'lowcode-faas-fake-docker-'));
+	// biome-ignore format: a shell script
+	await writeFile(join(dir, 'docker'), [
+		'#!/bin/sh',
+		'case "$1" in',
+		'  version) echo 20.10.24 ;;',
+		'  info) echo \'{"LocalNodeState":"inactive","NodeID":"","ControlAvailable":false,"Error":""}\' ;;',
+		'  *) echo "Error response from daemon: This node is not a swarm manager." >&2; exit 1 ;;',
+		'esac',
+	].join('\n'));
+	await chmod(join(dir, 'docker'), 0o755);
+	const { child, url } = await spawnServer(join(dir, 'data'), { ...SWARM, PATH: `${dir}:${process.env.PATH}` });
+	try {
+		const res = await request(url, 'GET', '/readyz');
+		assert.is(res.status, 503, JSON.stringify(res.body));
+		assert.match(res.body.reason, /not in a swarm \(state: inactive\); run: docker swarm init/);
+	} finally {
+		child.kill('SIGTERM');
+		await child;
+		await rm(dir, { recursive: true, force: true });
+	}
+});
+
+ready.run();
