@@ -33,8 +33,9 @@ export interface ServiceSpec {
 export function serviceArgs(spec: ServiceSpec): string[] {
 	const { sandbox: box } = spec;
 	const [uid, gid = uid] = box.user.split(':');
-	// A failed task is not restarted by Swarm: the scheduler saw it die and decides what replaces it.
-	const args = ['service', 'create', '--detach', '--no-resolve-image', '--replicas', '1', '--restart-condition', 'none', '--name', spec.name];
+	// Swarm replaces a task that fails (the scheduler has let its instance go by then, and parks the service).
+	// Not `none`: with it, Swarm 20.10 starts no task when a service scaled to 0 goes back to 1, every other time.
+	const args = ['service', 'create', '--detach', '--no-resolve-image', '--replicas', '1', '--restart-condition', 'on-failure', '--name', spec.name];
 	for (const [key, value] of Object.entries(spec.labels)) args.push('--label', `${key}=${value}`, '--container-label', `${key}=${value}`);
 	for (const [key, value] of Object.entries(spec.env)) args.push('--env', `${key}=${value}`);
 	for (const c of spec.configs) args.push('--config', `source=${c.name},target=${c.target},mode=0444`);

@@ -47,7 +47,7 @@ args('every sandbox flag Swarm has, one replica published in host mode, never a 
 		'--limit-cpu 1',
 		'--ulimit nofile=1024:1024',
 		'--replicas 1',
-		'--restart-condition none',
+		'--restart-condition on-failure',
 		'--publish mode=host,target=8080,published=30001,protocol=tcp',
 		'--network lowcode-faas-swarm',
 		'--mount type=tmpfs,target=/tmp,tmpfs-size=67108864',
