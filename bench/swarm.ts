@@ -2,7 +2,7 @@
  * `node dist/bench/swarm.js` (on a swarm manager): the Swarm backend against the Docker backend in the
  * same run: cold starts (a new service; a parked one scaled 0 -> 1) and warm throughput.
  */
-import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm } from 'node:fs/promises';
 import { Agent, request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';

@@ -24,9 +24,18 @@ export function createPlacement(config: Config) {
 	let checked: { at: number; problem: string | null; label: string } | undefined;
 	let labelled = '';
 
-	/** Null when services can be created: the engine answers, manages a swarm, and holds the runtime images. */
-	async function managerProblem(): Promise<{ problem: string | null; label: string }> {
-		if (checked && Date.now() - checked.at < CACHE_MS) return checked;
+	let asking: Promise<{ problem: string | null; label: string }> | undefined;
+
+	/** Null when services can be created: the engine answers, manages a swarm, and holds the runtime images. One question at a time. */
+	function managerProblem(): Promise<{ problem: string | null; label: string }> {
+		if (checked && Date.now() - checked.at < CACHE_MS) return Promise.resolve(checked);
+		asking ??= askManager().finally(() => {
+			asking = undefined;
+		});
+		return asking;
+	}
+
+	async function askManager(): Promise<{ problem: string | null; label: string }> {
 		const engine = await engineProblem();
 		let problem: string | null = engine ? `Docker is unreachable: ${engine}` : null;
 		let label = '';
@@ -61,7 +70,7 @@ export function createPlacement(config: Config) {
 	return {
 		/** Why no service can be started now (null: they can). `full` also asks every node (for /readyz). */
 		async problem(full = false): Promise<string | null> {
-			const { problem, label } = await managerProblem().catch((err: Error) => ({ problem: `Docker is unreachable: ${err.message}`, label: '' }));
+			const { problem, label } = await managerProblem().catch((err: Error) => ({ problem: `The swarm cannot be asked: ${err.message}`, label: '' }));
 			if (problem || !full) return problem;
 			const nodes = await listNodes().catch(() => []);
 			const ready = nodes.filter((n) => n.state === 'ready' && n.availability === 'active');
