@@ -5,7 +5,7 @@ import { execa } from 'execa';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { type Config, loadConfig } from '../src/config.js';
-import { type Platform, apiAt, createFunction, deploy, eventually, fixture, invoke, request, spawnServer, startPlatform } from './helpers.js';
+import { type Platform, apiAt, createFunction, deploy, eventually, fixture, invoke, logged, request, spawnServer, startPlatform } from './helpers.js';
 
 /**
  * The Swarm backend on a single-node swarm of this machine's own engine: initialised here when the
@@ -71,6 +71,8 @@ seed('greet in Python and Deno answers through services published in host mode',
 		assert.match(stdout, / true$/, 'read-only root');
 		const again = await invoke(platform, 'greet', { input: { name: 'warm' }, timeout_ms: COLD_MS });
 		assert.is(again.cold_start, false);
+		// What it printed, from `docker service logs` of its task.
+		await logged(platform, 'greet', 'greet listening on 8080');
 		const ready = await platform.request('GET', '/readyz');
 		assert.is(ready.status, 200, JSON.stringify(ready.body));
 		assert.equal(ready.body.nodes_without_images, [], JSON.stringify(ready.body));
