@@ -111,6 +111,8 @@ export interface Config {
 	readonly swarmPorts: { readonly first: number; readonly last: number };
 	/** Swarm backend: a service scaled to zero is kept this long for the next start of its version, then removed. */
 	readonly swarmParkMs: number;
+	/** Swarm backend: placement constraints every service gets besides the images' (e.g. node.role==worker). */
+	readonly swarmConstraints: readonly string[];
 }
 
 export class ConfigError extends Error {
@@ -205,6 +207,17 @@ function portRange(env: Env, key: string, fallback: string): { first: number; la
 	const last = Number(b);
 	if (!a || first < 1024 || last > 65535 || first > last) throw new ConfigError(`${key} must be a port range FIRST-LAST within 1024-65535, got "${raw}"`);
 	return Object.freeze({ first, last });
+}
+
+/** Swarm placement constraints, `;`-separated: `node.role==worker;node.labels.zone!=b`. */
+function constraintList(env: Env, key: string): string[] {
+	const items = (env[key] ?? '')
+		.split(';')
+		.map((item) => item.trim())
+		.filter(Boolean);
+	const bad = items.find((item) => !/^[A-Za-z][A-Za-z0-9_.-]*\s*(==|!=)\s*[A-Za-z0-9_.:-]+$/.test(item));
+	if (bad !== undefined) throw new ConfigError(`${key} must be ;-separated constraints like node.role==worker, got "${bad}"`);
+	return items;
 }
 
 function userSpec(value: string): string {
@@ -328,6 +341,7 @@ export function loadConfig(env: Env = process.env): Config {
 		backend: backendName(env),
 		swarmPorts: portRange(env, 'LOWCODE_FAAS_SWARM_PORTS', '30000-30999'),
 		swarmParkMs: integer(env, 'LOWCODE_FAAS_SWARM_PARK_S', 3600, 1, 7 * 24 * 3600) * 1000,
+		swarmConstraints: Object.freeze(constraintList(env, 'LOWCODE_FAAS_SWARM_CONSTRAINTS')),
 		sandbox: Object.freeze({
 			readOnlyRoot: flag(env, 'LOWCODE_FAAS_READ_ONLY', true),
 			user: userSpec(text(env, 'LOWCODE_FAAS_USER', FunctionUser)),

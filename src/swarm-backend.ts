@@ -159,7 +159,7 @@ export async function createSwarmBackend(config: Config, options: SwarmOptions):
 					configs: [{ name: svc.config, target }, ...(entry ? [{ name: entry, target: '/app/.lowcode-faas-env.ts' }] : [])],
 					secret: svc.secret,
 					command,
-					constraints: constraint ? [constraint] : [],
+					constraints: [...(constraint ? [constraint] : []), ...config.swarmConstraints],
 					sandbox: { ...config.sandbox, memoryMb: spec.memoryMb, cpus: spec.cpus },
 				},
 				signal,

@@ -75,19 +75,22 @@ args("only the platform's constants are --env: the function's variables travel i
 
 const config = suite('swarm: configuration');
 
-config('LOWCODE_FAAS_BACKEND, LOWCODE_FAAS_SWARM_PORTS and LOWCODE_FAAS_SWARM_PARK_S are checked', () => {
+config('LOWCODE_FAAS_BACKEND and the LOWCODE_FAAS_SWARM_* settings are checked', () => {
 	const c = loadConfig({});
 	assert.is(c.backend, 'docker');
 	assert.equal(c.swarmPorts, { first: 30000, last: 30999 });
 	assert.is(c.swarmParkMs, 3_600_000);
 	const s = loadConfig({ LOWCODE_FAAS_BACKEND: 'swarm', LOWCODE_FAAS_SWARM_PORTS: '31000-31009', LOWCODE_FAAS_SWARM_PARK_S: '60' });
 	assert.equal([s.backend, s.swarmPorts, s.swarmParkMs], ['swarm', { first: 31000, last: 31009 }, 60_000]);
+	assert.equal(loadConfig({ LOWCODE_FAAS_SWARM_CONSTRAINTS: 'node.role==worker; node.labels.zone!=b' }).swarmConstraints, ['node.role==worker', 'node.labels.zone!=b']);
 	for (const [key, value, message] of [
 		['LOWCODE_FAAS_BACKEND', 'k8s', /LOWCODE_FAAS_BACKEND must be docker or swarm/],
 		['LOWCODE_FAAS_SWARM_PORTS', '30999-30000', /FIRST-LAST/],
 		['LOWCODE_FAAS_SWARM_PORTS', '80-90', /within 1024-65535/],
 		['LOWCODE_FAAS_SWARM_PORTS', '30000', /FIRST-LAST/],
 		['LOWCODE_FAAS_SWARM_PARK_S', '0', /LOWCODE_FAAS_SWARM_PARK_S must be an integer/],
+		['LOWCODE_FAAS_SWARM_CONSTRAINTS', 'node.role=worker', /constraints like node.role==worker/],
+		['LOWCODE_FAAS_SWARM_CONSTRAINTS', '--mount==x', /constraints like/],
 	] as const) {
 		assert.throws(
 			() => loadConfig({ [key]: value }),
