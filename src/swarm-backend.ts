@@ -217,9 +217,11 @@ export async function createSwarmBackend(config: Config, options: SwarmOptions):
 			throw new StartFailure(`The service could not be started: ${(err as Error).message}.`, { cause: err });
 		}
 		if (signal.aborted && !(signal.reason instanceof InstanceExited)) throw new StartFailure('The function was removed before answering.');
-		const task = await runningTask(svc, deadline, signal).catch((err) => {
+		const task = await runningTask(svc, deadline, signal).catch(async (err) => {
 			if (err instanceof StartFailure) throw err;
-			throw new StartFailure('The function was removed before answering.');
+			// Its task ended while Swarm placed or started it (seen by the task poll): say how, not just that.
+			const [ended] = signal.reason instanceof InstanceExited && svc.task ? await inspectTasks([svc.task]).catch(() => []) : [];
+			throw new StartFailure(ended ? `The function ${await explainTask(ended, spec.memoryMb)} before answering.` : 'The function was removed before answering.');
 		});
 		const url = `http://${await placement.address(task.nodeId)}:${task.port}/`;
 		const alive = async () => {
