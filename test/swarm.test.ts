@@ -25,7 +25,10 @@ async function ensureSwarm() {
 }
 
 async function leaveSwarm() {
-	if (initialised) await execa('docker', ['swarm', 'leave', '--force']);
+	if (!initialised) return;
+	await execa('docker', ['swarm', 'leave', '--force']);
+	// What joining left on this engine: Swarm's gateway bridge and the platform's config-only network.
+	await execa('docker', ['network', 'rm', 'lowcode-faas-swarm-config', 'docker_gwbridge'], { reject: false });
 }
 
 const names = async (kind: string, config: Config) => (await execa('docker', [kind, 'ls', '--format', '{{.Name}}', '--filter', `label=lowcode-faas.instance=${config.instance}`])).stdout.split('\n').filter(Boolean);
