@@ -10,6 +10,7 @@ import { ReadyTimeout, waitReady } from './readiness.js';
 import { envProblem } from './settings.js';
 import { type TaskState, createObject, createService, ensureNetwork, inspectTasks, listObjects, removeObjects, runningTasks, scaleService, taskLogs } from './swarm.js';
 import { type SwarmPlacement, createPlacement } from './swarm-nodes.js';
+import { DENO_ENTRY, LOG_LINES, MAX_CONFIG_BYTES, describeTask, ended, functionEnv, functionService } from './swarm-spec.js';
 
 /**
  * Function instances as Docker Swarm services: one service of one replica per instance, published in
@@ -19,26 +20,9 @@ import { type SwarmPlacement, createPlacement } from './swarm-nodes.js';
  * zero and parked; the next start of the same version scales it back to one (Swarm's cold start).
  */
 
-const LOG_LINES = 10;
 const SCHEDULE_WAIT_MS = 30_000;
 // How often the tasks of serving instances are checked, for nodes whose die events this engine does not see.
 const TASK_POLL_MS = 2_000;
-// Preloaded by Deno before the function's own module (which stays the main module): its environment from the secret.
-const DENO_ENTRY = `const env = JSON.parse(await Deno.readTextFile("/run/secrets/lowcode-faas-env"));
-for (const [key, value] of Object.entries(env)) Deno.env.set(key, String(value));
-`;
-// Python reads the secret, then becomes the function's own interpreter (its __main__ untouched).
-const PYTHON_ENTRY = `import json, os, sys
-with open("/run/secrets/lowcode-faas-env") as f:
-    os.environ.update(json.load(f))
-os.execv(sys.executable, [sys.executable, "-u", sys.argv[1]])`;
-/** Swarm refuses a config of 1,024,000 bytes or more (the API takes sources up to 1 MiB). */
-export const MAX_CONFIG_BYTES = 1_024_000 - 1;
-
-/** Task states after which a task never runs again. */
-const ENDED = new Set(['complete', 'failed', 'shutdown', 'rejected', 'orphaned', 'remove']);
-const ended = (task: TaskState | undefined) => !task || ENDED.has(task.state);
-
 /** One service, serving an instance or parked at zero replicas. */
 interface Service {
 	name: string;
@@ -112,19 +96,28 @@ export async function createSwarmBackend(config: Config, options: SwarmOptions):
 			cursor = cursor >= last ? first : cursor + 1;
 			if (!held.has(port)) return port;
 		}
-		throw new StartFailure(`Every port of LOWCODE_FAAS_SWARM_PORTS (${first}-${last}) is taken by a service; widen the range or lower LOWCODE_FAAS_MAX_CONTAINERS.`);
+		return 0;
 	}
 
 	async function createFor(spec: InstanceSpec, signal: AbortSignal): Promise<Service> {
 		const problem = envProblem(spec.env);
 		if (problem) throw new StartFailure(`The service was not created: its settings are refused: ${problem} Change them with PATCH /functions/${spec.function}.`);
 		const source = await readFile(spec.path);
+		// Parked services hold their ports: the longest parked gives its port up when the range is full.
+		let port = takePort();
+		const parked = [...services.values()].filter((s) => !s.instance && s.parkedAt > 0).sort((a, b) => a.parkedAt - b.parkedAt);
+		if (!port && parked[0]) {
+			await destroy(parked[0]).catch(() => {});
+			port = takePort();
+		}
+		const { first, last } = config.swarmPorts;
+		if (!port) throw new StartFailure(`Every port of LOWCODE_FAAS_SWARM_PORTS (${first}-${last}) is held by a service; widen the range or lower LOWCODE_FAAS_MAX_CONTAINERS.`);
 		if (source.length > MAX_CONFIG_BYTES) throw new StartFailure(`The source is ${source.length} bytes: a Swarm config holds at most ${MAX_CONFIG_BYTES}; make it smaller.`);
 		const svc: Service = {
 			name: spec.name,
 			fn: spec.function,
 			version: spec.version,
-			port: takePort(),
+			port,
 			config: `lcf-${config.instance}-src-${sha(source.toString('latin1')).slice(0, 24)}`,
 			// Named by version, not by content: a hash of the values would let a guess at a value be checked.
 			secret: `lcf-${config.instance}-env-${sha(`${spec.function}\n${spec.version}`).slice(0, 24)}`,
@@ -137,33 +130,14 @@ export async function createSwarmBackend(config: Config, options: SwarmOptions):
 		bound.set(spec.name, svc);
 		const create = async () => {
 			const constraint = await placement.constraint();
-			const env = { HOME: '/tmp', DENO_DIR: '/tmp/deno', PYTHONDONTWRITEBYTECODE: '1', ...spec.env, PORT: String(config.containerPort) };
 			const entry = spec.language === 'deno' ? entryConfig : null;
 			await Promise.all([
 				readyOnce('network', () => ensureNetwork(network)),
 				entry ? readyOnce('entry', () => createObject('config', entryConfig, labels, DENO_ENTRY)) : null,
 				createObject('config', svc.config, labels, source.toString('utf8')),
-				createObject('secret', svc.secret, labels, JSON.stringify(env)),
+				createObject('secret', svc.secret, labels, JSON.stringify(functionEnv(spec.env, config.containerPort))),
 			]);
-			const target = `/app/${spec.file}`;
-			const command =
-				spec.language === 'python' ? ['python3', '-c', PYTHON_ENTRY, target] : ['deno', 'run', '--no-prompt', '--allow-net', '--allow-env', '--allow-read=/run/secrets/lowcode-faas-env', '--preload', '/app/.lowcode-faas-env.ts', target];
-			await createService(
-				{
-					name: svc.name,
-					image: config.images[spec.language],
-					labels: { ...labels, [LABEL]: 'swarm', [`${LABEL}.function`]: spec.function },
-					env: { HOME: '/tmp', DENO_DIR: '/tmp/deno', PYTHONDONTWRITEBYTECODE: '1' },
-					port: { published: svc.port, target: config.containerPort },
-					network,
-					configs: [{ name: svc.config, target }, ...(entry ? [{ name: entry, target: '/app/.lowcode-faas-env.ts' }] : [])],
-					secret: svc.secret,
-					command,
-					constraints: [...(constraint ? [constraint] : []), ...config.swarmConstraints],
-					sandbox: { ...config.sandbox, memoryMb: spec.memoryMb, cpus: spec.cpus },
-				},
-				signal,
-			);
+			await createService(functionService(config, spec, { name: svc.name, port: svc.port, network, config: svc.config, secret: svc.secret, entry, constraint }), signal);
 		};
 		svc.pending = create();
 		await svc.pending;
@@ -292,17 +266,7 @@ export async function createSwarmBackend(config: Config, options: SwarmOptions):
 	}
 
 	async function explainTask(task: TaskState, memoryMb: number): Promise<string> {
-		const logs = (await taskLogsOf(task.id, LOG_LINES)).trim();
-		const how =
-			task.state === 'running'
-				? 'was removed'
-				: task.exitCode === 137
-					? `was killed (SIGKILL), most likely out of memory${memoryMb ? ` (limit ${memoryMb} MiB)` : ''}`
-					: task.state === 'rejected' || (task.exitCode <= 0 && task.error)
-						? `could not be started by Swarm (${task.error || task.state})`
-						: `exited with code ${task.exitCode}`;
-		const lines = logs ? logs.split('\n').slice(-LOG_LINES).join(' | ') : '';
-		return lines ? `${how} (last output: ${lines})` : how;
+		return describeTask(task, await taskLogsOf(task.id, LOG_LINES), memoryMb);
 	}
 
 	const taskLogsOf = taskLogs;

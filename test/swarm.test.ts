@@ -121,20 +121,29 @@ scale('concurrent load starts replicas up to max_replicas', async () => {
 });
 
 scale('an idle instance is scaled to zero and parked; the next call scales the same service back to one', async () => {
-	const platform = await startPlatform({ ...SWARM, LOWCODE_FAAS_IDLE_S: '1' });
+	// One port: a new function's service takes the port of the parked one.
+	const platform = await startPlatform({ ...SWARM, LOWCODE_FAAS_IDLE_S: '1', LOWCODE_FAAS_SWARM_PORTS: '30500-30500' });
+	const parked = async (fn: string) => {
+		const list = await eventually(
+			`${fn}'s service at zero replicas`,
+			() => servicesOf(platform.config, fn),
+			(l) => l.length === 1 && l[0]![1] === '0/0',
+			15_000,
+		);
+		return list[0]![0];
+	};
 	try {
 		await deploy(platform, 'echo', 'echo.py');
 		assert.ok((await invoke(platform, 'echo', { input: 1, timeout_ms: COLD_MS })).cold_start);
-		const [[service] = ['', '']] = await eventually(
-			'the service at zero replicas',
-			() => servicesOf(platform.config, 'echo'),
-			(list) => list.length === 1 && list[0]![1] === '0/0',
-			15_000,
-		);
+		const service = await parked('echo');
 		const r = await invoke(platform, 'echo', { input: 2, timeout_ms: COLD_MS });
 		assert.is(r.status, 'success', JSON.stringify(r));
 		assert.ok(r.cold_start, 'a cold start: 0 -> 1');
-		assert.equal(await servicesOf(platform.config, 'echo'), [[service!, '1/1']], 'the parked service served it');
+		assert.equal(await servicesOf(platform.config, 'echo'), [[service, '1/1']], 'the parked service served it');
+		await parked('echo');
+		await deploy(platform, 'other', 'echo.py');
+		assert.is((await invoke(platform, 'other', { timeout_ms: COLD_MS })).status, 'success', 'the parked service gave its port up');
+		assert.equal(await servicesOf(platform.config, 'echo'), [], 'and went');
 	} finally {
 		await closeClean(platform);
 	}
