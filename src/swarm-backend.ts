@@ -79,6 +79,8 @@ export async function createSwarmBackend(config: Config, options: SwarmOptions):
 	};
 	const entryConfig = `lcf-${config.instance}-entry-${sha(DENO_ENTRY).slice(0, 12)}`;
 
+	// Stem cells are runtime containers on this engine, handed a function over HTTP: no Swarm equivalent yet.
+	if (config.stemCells > 0) log('info', 'stem cells are off with LOWCODE_FAAS_BACKEND=swarm');
 	await removeEverything().catch((err) => log('warn', 'cannot remove the services left by a previous run', { error: (err as Error).message }));
 
 	function emit(svc: Service, task: TaskState | null) {
