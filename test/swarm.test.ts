@@ -28,7 +28,12 @@ async function leaveSwarm() {
 	if (!initialised) return;
 	await execa('docker', ['swarm', 'leave', '--force']);
 	// What joining left on this engine: Swarm's gateway bridge and the platform's config-only network.
-	await execa('docker', ['network', 'rm', 'lowcode-faas-swarm-config', 'docker_gwbridge'], { reject: false });
+	// The config-only network stays in use a moment after the swarm network made from it is gone.
+	await eventually(
+		'the networks removed',
+		async () => (await execa('docker', ['network', 'rm', 'lowcode-faas-swarm-config', 'docker_gwbridge'], { reject: false })).stderr,
+		(stderr) => !/in use/i.test(stderr),
+	);
 }
 
 const names = async (kind: string, config: Config) => (await execa('docker', [kind, 'ls', '--format', '{{.Name}}', '--filter', `label=lowcode-faas.instance=${config.instance}`])).stdout.split('\n').filter(Boolean);
