@@ -22,14 +22,17 @@ import { type Scheduler, createScheduler } from './scheduler.js';
 import { type Handler, createApiServer } from './server.js';
 import { type StemCells, createStemCells } from './stem-cells.js';
 import { createStore } from './store.js';
+import { type SwarmBackend, createSwarmBackend } from './swarm-backend.js';
 
 export interface App {
 	server: Server;
 	url: string;
 	scheduler: Scheduler;
 	backend: DockerBackend;
-	/** The pre-started runtime containers; null when LOWCODE_FAAS_STEM_CELLS=0. */
+	/** The pre-started runtime containers; null when LOWCODE_FAAS_STEM_CELLS=0 or with the Swarm backend. */
 	stems: StemCells | null;
+	/** The Swarm backend when LOWCODE_FAAS_BACKEND=swarm (instances are then services, not `backend`'s containers). */
+	swarm: SwarmBackend | null;
 	/** Stops accepting, lets in-flight requests finish (up to the shutdown time), removes every instance. */
 	close(): Promise<void>;
 }
@@ -42,9 +45,11 @@ export async function startApp(config: Config): Promise<App> {
 	const store = createStore(config);
 	await store.init();
 	const docker = await createDockerBackend(config);
-	// Stem cells count against the total cap with the scheduler's instances (asked only once it exists).
-	const stems = config.stemCells > 0 ? createStemCells(config, docker, () => scheduler.snapshot().length) : null;
-	const backend: Backend = stems ?? docker;
+	// A let-go service is parked only while its version is the function's current one.
+	const swarm = config.backend === 'swarm' ? await createSwarmBackend(config, { currentVersion: (fn) => store.locate(fn).then((ref) => ref?.version ?? null) }) : null;
+	// Stem cells count against the total cap with the scheduler's instances (asked only once it exists); not in a swarm.
+	const stems = config.stemCells > 0 && !swarm ? createStemCells(config, docker, () => scheduler.snapshot().length) : null;
+	const backend: Backend = swarm ?? stems ?? docker;
 	const logs = createContainerLogs(backend);
 	const scheduler = createScheduler(config, backend, { beforeRemove: logs.keep });
 	const keepWarm = createKeepWarm(config, scheduler, backend, {
@@ -102,6 +107,7 @@ export async function startApp(config: Config): Promise<App> {
 	} catch (err) {
 		keepWarm.stop();
 		await Promise.all([scheduler.close(), stems?.close()]);
+		await swarm?.close();
 		throw err;
 	}
 	const { port } = server.address() as AddressInfo;
@@ -117,7 +123,8 @@ export async function startApp(config: Config): Promise<App> {
 		keepWarm.stop();
 		// Together: the stem cells stop refilling at once, not each time an instance's removal frees room.
 		await Promise.all([scheduler.close(), stems?.close()]);
+		await swarm?.close();
 	}
 
-	return { server, scheduler, backend: docker, stems, url: `http://${host === '0.0.0.0' ? '127.0.0.1' : host}:${port}`, close };
+	return { server, scheduler, backend: docker, stems, swarm, url: `http://${host === '0.0.0.0' ? '127.0.0.1' : host}:${port}`, close };
 }

@@ -29,6 +29,8 @@ export interface Backend {
 	logs(name: string, tail: number): Promise<string>;
 	/** Null when instances can be started; else why not, for /readyz. */
 	problem(): Promise<string | null>;
+	/** More for /readyz besides the problem (the Swarm backend: nodes that lack the runtime images). */
+	notes?(): Promise<Record<string, unknown>>;
 }
 
 /** One instance to start: exactly one version of one function, with its limits and environment. */

@@ -107,6 +107,14 @@ export interface Config {
 	readonly allowedOrigins: readonly string[];
 	/** Open client connections; past it the oldest idle one is closed to make room. */
 	readonly maxConnections: number;
+	/** Where instances run: containers on this engine, or services of the swarm it manages. */
+	readonly backend: 'docker' | 'swarm';
+	/** Swarm backend: the node ports (host mode) its services are published on, first to last. */
+	readonly swarmPorts: { readonly first: number; readonly last: number };
+	/** Swarm backend: a service scaled to zero is kept this long for the next start of its version, then removed. */
+	readonly swarmParkMs: number;
+	/** Swarm backend: placement constraints every service gets besides the images' (e.g. node.role==worker). */
+	readonly swarmConstraints: readonly string[];
 }
 
 export class ConfigError extends Error {
@@ -186,6 +194,32 @@ function originList(env: Env, key: string): string[] {
 		if (!url) throw new ConfigError(`${key} must be a comma list of origins like https://host[:port], got "${origin}"`);
 		return url.origin;
 	});
+}
+
+function backendName(env: Env): 'docker' | 'swarm' {
+	const value = (env.LOWCODE_FAAS_BACKEND ?? '').trim() || 'docker';
+	if (value !== 'docker' && value !== 'swarm') throw new ConfigError(`LOWCODE_FAAS_BACKEND must be docker or swarm, got "${value}"`);
+	return value;
+}
+
+function portRange(env: Env, key: string, fallback: string): { first: number; last: number } {
+	const raw = (env[key] ?? '').trim() || fallback;
+	const [, a, b] = /^(\d{1,5})-(\d{1,5})$/.exec(raw) ?? [];
+	const first = Number(a);
+	const last = Number(b);
+	if (!a || first < 1024 || last > 65535 || first > last) throw new ConfigError(`${key} must be a port range FIRST-LAST within 1024-65535, got "${raw}"`);
+	return Object.freeze({ first, last });
+}
+
+/** Swarm placement constraints, `;`-separated: `node.role==worker;node.labels.zone!=b`. */
+function constraintList(env: Env, key: string): string[] {
+	const items = (env[key] ?? '')
+		.split(';')
+		.map((item) => item.trim())
+		.filter(Boolean);
+	const bad = items.find((item) => !/^[A-Za-z][A-Za-z0-9_.-]*\s*(==|!=)\s*[A-Za-z0-9_.:-]+$/.test(item));
+	if (bad !== undefined) throw new ConfigError(`${key} must be ;-separated constraints like node.role==worker, got "${bad}"`);
+	return items;
 }
 
 function userSpec(value: string): string {
@@ -308,6 +342,10 @@ export function loadConfig(env: Env = process.env): Config {
 		allowedHosts: Object.freeze(hostList(env, 'LOWCODE_FAAS_ALLOWED_HOSTS')),
 		allowedOrigins: Object.freeze(originList(env, 'LOWCODE_FAAS_ALLOWED_ORIGINS')),
 		maxConnections: integer(env, 'LOWCODE_FAAS_MAX_CONNECTIONS', 1024, 2, 1_000_000),
+		backend: backendName(env),
+		swarmPorts: portRange(env, 'LOWCODE_FAAS_SWARM_PORTS', '30000-30999'),
+		swarmParkMs: integer(env, 'LOWCODE_FAAS_SWARM_PARK_S', 3600, 1, 7 * 24 * 3600) * 1000,
+		swarmConstraints: Object.freeze(constraintList(env, 'LOWCODE_FAAS_SWARM_CONSTRAINTS')),
 		sandbox: Object.freeze({
 			readOnlyRoot: flag(env, 'LOWCODE_FAAS_READ_ONLY', true),
 			user: userSpec(text(env, 'LOWCODE_FAAS_USER', FunctionUser)),

@@ -38,14 +38,17 @@ function firstReason(stderr: string): string {
 	return reason.replace(/^docker: /, '').replace(/^Error( response from daemon)?:\s*/i, '');
 }
 
-interface CallOptions {
+export interface CallOptions {
 	timeoutMs?: number;
 	signal?: AbortSignal;
+	/** What the CLI reads on stdin (a Swarm config's or secret's content); none when unset. */
+	input?: string;
 }
 
-async function docker(args: string[], { timeoutMs = 30_000, signal }: CallOptions = {}): Promise<string> {
+/** One docker CLI call; its stdout, or a DockerError that never quotes the command line. */
+export async function docker(args: string[], { timeoutMs = 30_000, signal, input }: CallOptions = {}): Promise<string> {
 	try {
-		const { stdout } = await execa('docker', args, { timeout: timeoutMs, cancelSignal: signal, stdin: 'ignore' });
+		const { stdout } = await execa('docker', args, { timeout: timeoutMs, cancelSignal: signal, ...(input === undefined ? { stdin: 'ignore' as const } : { input }) });
 		return stdout;
 	} catch (err) {
 		const e = err as { stderr?: string; code?: string; isCanceled?: boolean; timedOut?: boolean; exitCode?: number };

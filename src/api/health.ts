@@ -13,12 +13,12 @@ export function healthz(): Handler {
 const READY_CACHE_MS = 2_000;
 
 /** GET /readyz: 200 when functions can be started (for Docker: it answers and the runtime images exist), else 503 with the reason. */
-export function readyz(backend: Pick<Backend, 'problem'>, stems: Pick<StemCells, 'ready'> | null = null): Handler {
-	let cached: { at: number; problem: string | null } | undefined;
+export function readyz(backend: Pick<Backend, 'problem' | 'notes'>, stems: Pick<StemCells, 'ready'> | null = null): Handler {
+	let cached: { at: number; problem: string | null; notes: Record<string, unknown> } | undefined;
 	return async () => {
-		if (!cached || Date.now() - cached.at > READY_CACHE_MS) cached = { at: Date.now(), problem: await backend.problem() };
+		if (!cached || Date.now() - cached.at > READY_CACHE_MS) cached = { at: Date.now(), problem: await backend.problem(), notes: (await backend.notes?.()) ?? {} };
 		// Stem cells ready now, by language: how many cold starts can skip `docker run` (not a readiness condition).
-		const stemCells = stems ? { stem_cells: stems.ready() } : {};
+		const stemCells = { ...cached.notes, ...(stems ? { stem_cells: stems.ready() } : {}) };
 		return cached.problem ? { status: 503, body: { status: 'unavailable', reason: cached.problem, ...stemCells } } : { status: 200, body: { status: 'ready', ...stemCells } };
 	};
 }

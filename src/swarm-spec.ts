@@ -1,0 +1,83 @@
+import type { InstanceSpec } from './backend.js';
+import type { Config } from './config.js';
+import { LABEL } from './docker-backend.js';
+import type { ServiceSpec, TaskState } from './swarm.js';
+
+/** What a function's Swarm service is made of: its runtime entry, command, variables and sandbox; how a task ended, in words. */
+
+// Lines of a task's output quoted in the message that says why it stopped.
+export const LOG_LINES = 10;
+/** Swarm refuses a config of 1,024,000 bytes or more (the API takes sources up to 1 MiB). */
+export const MAX_CONFIG_BYTES = 1_024_000 - 1;
+const ENV_FILE = '/run/secrets/lowcode-faas-env';
+const DENO_ENTRY_PATH = '/app/.lowcode-faas-env.ts';
+// Preloaded by Deno before the function's own module (which stays the main module): its environment from the secret.
+export const DENO_ENTRY = `const env = JSON.parse(await Deno.readTextFile("${ENV_FILE}"));
+for (const [key, value] of Object.entries(env)) Deno.env.set(key, String(value));
+`;
+// Python reads the secret, then becomes the function's own interpreter (its __main__ untouched).
+const PYTHON_ENTRY = `import json, os, sys
+with open("${ENV_FILE}") as f:
+    os.environ.update(json.load(f))
+os.execv(sys.executable, [sys.executable, "-u", sys.argv[1]])`;
+// What the runtimes need before any code runs (the root filesystem is read-only; the user has no home).
+const RUNTIME_ENV = { HOME: '/tmp', DENO_DIR: '/tmp/deno', PYTHONDONTWRITEBYTECODE: '1' };
+
+/** Task states after which a task never runs again. */
+const ENDED = new Set(['complete', 'failed', 'shutdown', 'rejected', 'orphaned', 'remove']);
+export const ended = (task: TaskState | undefined) => !task || ENDED.has(task.state);
+
+/** The variables a function's secret holds: the runtime's, the function's own, and the platform's PORT, which wins. */
+export function functionEnv(env: Readonly<Record<string, string>>, port: number): Record<string, string> {
+	return { ...RUNTIME_ENV, ...env, PORT: String(port) };
+}
+
+/** The command of a function's task: the runtime entry loads its variables from the secret, then runs `target`. */
+export function swarmCommand(language: InstanceSpec['language'], target: string): string[] {
+	if (language === 'python') return ['python3', '-c', PYTHON_ENTRY, target];
+	// The docker backend's permissions, and reading the one file that holds its own variables.
+	return ['deno', 'run', '--no-prompt', '--allow-net', '--allow-env', `--allow-read=${ENV_FILE}`, '--preload', DENO_ENTRY_PATH, target];
+}
+
+export interface ServiceParts {
+	name: string;
+	port: number;
+	network: string;
+	config: string;
+	secret: string;
+	/** The Deno entry's config; null for Python. */
+	entry: string | null;
+	/** The images' placement constraint ('' when unknown). */
+	constraint: string;
+}
+
+export function functionService(config: Config, spec: InstanceSpec, parts: ServiceParts): ServiceSpec {
+	const target = `/app/${spec.file}`;
+	return {
+		name: parts.name,
+		image: config.images[spec.language],
+		labels: { [`${LABEL}.instance`]: config.instance, [LABEL]: 'swarm', [`${LABEL}.function`]: spec.function },
+		env: RUNTIME_ENV,
+		port: { published: parts.port, target: config.containerPort },
+		network: parts.network,
+		configs: [{ name: parts.config, target }, ...(parts.entry ? [{ name: parts.entry, target: DENO_ENTRY_PATH }] : [])],
+		secret: parts.secret,
+		command: swarmCommand(spec.language, target),
+		constraints: [...(parts.constraint ? [parts.constraint] : []), ...config.swarmConstraints],
+		sandbox: { ...config.sandbox, memoryMb: spec.memoryMb, cpus: spec.cpus },
+	};
+}
+
+/** How a task ended, with the last lines it printed: "exited with code 3 (last output: ...)". */
+export function describeTask(task: TaskState, logs: string, memoryMb: number): string {
+	const how =
+		task.state === 'running'
+			? 'was removed'
+			: task.exitCode === 137
+				? `was killed (SIGKILL), most likely out of memory${memoryMb ? ` (limit ${memoryMb} MiB)` : ''}`
+				: task.state === 'rejected' || (task.exitCode <= 0 && task.error)
+					? `could not be started by Swarm (${task.error || task.state})`
+					: `exited with code ${task.exitCode}`;
+	const lines = logs.trim() ? logs.trim().split('\n').slice(-LOG_LINES).join(' | ') : '';
+	return lines ? `${how} (last output: ${lines})` : how;
+}

@@ -1,0 +1,291 @@
+import { chmod, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { execa } from 'execa';
+import { suite } from 'uvu';
+import * as assert from 'uvu/assert';
+import { type Config, loadConfig } from '../src/config.js';
+import { type Platform, apiAt, createFunction, deploy, eventually, fixture, invoke, logged, request, spawnServer, startPlatform } from './helpers.js';
+
+/**
+ * The Swarm backend on a single-node swarm of this machine's own engine: initialised here when the
+ * engine is in none, and left at the end only then (others' docker tests run beside it untouched).
+ */
+
+const SWARM = { LOWCODE_FAAS_BACKEND: 'swarm', LOWCODE_FAAS_SWARM_PORTS: '30000-30999' };
+let initialised = false;
+// A Swarm cold start (service created or scaled to one, task scheduled, container started) takes 1-3 s here, more under load.
+const COLD_MS = 60_000;
+
+async function ensureSwarm() {
+	const { stdout } = await execa('docker', ['info', '--format', '{{.Swarm.LocalNodeState}}']);
+	if (stdout.trim() === 'active') return;
+	await execa('docker', ['swarm', 'init', '--advertise-addr', '127.0.0.1']);
+	initialised = true;
+}
+
+async function leaveSwarm() {
+	if (!initialised) return;
+	await execa('docker', ['swarm', 'leave', '--force']);
+	// What joining left on this engine: Swarm's gateway bridge and the platform's config-only network.
+	// The config-only network stays in use a moment after the swarm network made from it is gone.
+	await eventually(
+		'the networks removed',
+		async () => (await execa('docker', ['network', 'rm', 'lowcode-faas-swarm-config', 'docker_gwbridge'], { reject: false })).stderr,
+		(stderr) => !/in use/i.test(stderr),
+	);
+}
+
+const names = async (kind: string, config: Config) => (await execa('docker', [kind, 'ls', '--format', '{{.Name}}', '--filter', `label=lowcode-faas.instance=${config.instance}`])).stdout.split('\n').filter(Boolean);
+
+/** Every service, config and secret of this platform instance, by kind. */
+async function swarmObjectsOf(config: Config) {
+	return { service: await names('service', config), config: await names('config', config), secret: await names('secret', config) };
+}
+
+/** A function's services with their replicas, e.g. [['lcf-..-greet-1a2b3c4d', '1/1']]. */
+async function servicesOf(config: Config, fn: string): Promise<[string, string][]> {
+	const { stdout } = await execa('docker', ['service', 'ls', '--format', '{{.Name}} {{.Replicas}}', '--filter', `label=lowcode-faas.function=${fn}`, '--filter', `label=lowcode-faas.instance=${config.instance}`]);
+	return stdout
+		.split('\n')
+		.filter(Boolean)
+		.map((line) => line.split(' ') as [string, string]);
+}
+
+const empty = { service: [], config: [], secret: [] };
+
+async function closeClean(platform: Platform) {
+	const { config } = platform;
+	await platform.close();
+	assert.equal(await swarmObjectsOf(config), empty, 'no service, config or secret is left');
+}
+
+const seed = suite('swarm: the seed example, both languages');
+seed.before(ensureSwarm);
+
+seed('greet in Python and Deno answers through services published in host mode', async () => {
+	const platform = await startPlatform(SWARM, { 'greet.py': await fixture('../../data/functions/greet.py') });
+	try {
+		const r = await invoke(platform, 'greet', { input: { name: 'Swarm' }, timeout_ms: COLD_MS });
+		assert.equal(r.output, { message: 'Hello, Swarm' }, JSON.stringify(r));
+		assert.ok(r.cold_start);
+		await createFunction(platform, 'greet-ts', 'deno', await fixture('../../data/functions/greet.ts'));
+		const d = await invoke(platform, 'greet-ts', { input: { name: 'Deno' }, timeout_ms: COLD_MS });
+		assert.equal(d.output, { message: 'Hello, Deno' }, JSON.stringify(d));
+		const service = (await servicesOf(platform.config, 'greet'))[0]?.[0];
+		const { stdout } = await execa('docker', ['service', 'inspect', '--format', '{{json .Endpoint.Ports}} {{.Spec.TaskTemplate.ContainerSpec.ReadOnly}}', '--', service!]);
+		assert.match(stdout, /"PublishMode":"host"/);
+		assert.match(stdout, /"PublishedPort":30\d\d\d/);
+		assert.match(stdout, / true$/, 'read-only root');
+		const again = await invoke(platform, 'greet', { input: { name: 'warm' }, timeout_ms: COLD_MS });
+		assert.is(again.cold_start, false);
+		// What it printed, from `docker service logs` of its task.
+		await logged(platform, 'greet', 'greet listening on 8080');
+		const ready = await platform.request('GET', '/readyz');
+		assert.is(ready.status, 200, JSON.stringify(ready.body));
+		assert.equal(ready.body.nodes_without_images, [], JSON.stringify(ready.body));
+		assert.is(platform.app.stems, null, 'no stem cells in a swarm');
+	} finally {
+		await closeClean(platform);
+	}
+});
+
+seed("the environment travels as a secret: not in the service's spec, read by the function", async () => {
+	const platform = await startPlatform(SWARM);
+	const marker = `marker-${Date.now()}-'q"$HOME`;
+	try {
+		await deploy(platform, 'env', 'env.py', { env: { SECRET_MARKER: marker } });
+		const r = await invoke(platform, 'env', { input: ['SECRET_MARKER', 'PORT'], timeout_ms: COLD_MS });
+		assert.equal(r.output, { SECRET_MARKER: marker, PORT: '8080' }, JSON.stringify(r));
+		const service = (await servicesOf(platform.config, 'env'))[0]?.[0];
+		const { stdout } = await execa('docker', ['service', 'inspect', '--', service!]);
+		assert.not.ok(stdout.includes('marker-'), 'the value is in no spec');
+		assert.is((await swarmObjectsOf(platform.config)).secret.length, 1);
+	} finally {
+		await closeClean(platform);
+	}
+});
+
+seed.run();
+
+const scale = suite('swarm: replicas, scale to zero, new code, delete');
+scale.before(ensureSwarm);
+
+scale('concurrent load starts replicas up to max_replicas', async () => {
+	const platform = await startPlatform({ ...SWARM, LOWCODE_FAAS_CONCURRENCY: '1' });
+	try {
+		await deploy(platform, 'slow', 'slow.py', { max_replicas: 2 });
+		const results = await Promise.all([1, 2, 3, 4].map(() => invoke(platform, 'slow', { input: { seconds: 0.5 }, timeout_ms: COLD_MS })));
+		for (const r of results) assert.is(r.status, 'success', JSON.stringify(r));
+		const hosts = new Set(results.map((r) => r.output.host));
+		assert.is(hosts.size, 2, 'two replicas served');
+		assert.is((await servicesOf(platform.config, 'slow')).length, 2, 'no more services than max_replicas');
+	} finally {
+		await closeClean(platform);
+	}
+});
+
+scale('an idle instance is scaled to zero and parked; the next call scales the same service back to one', async () => {
+	// One port: a new function's service takes the port of the parked one.
+	const platform = await startPlatform({ ...SWARM, LOWCODE_FAAS_IDLE_S: '1', LOWCODE_FAAS_SWARM_PORTS: '30500-30500' });
+	const parked = async (fn: string) => {
+		const list = await eventually(
+			`${fn}'s service at zero replicas`,
+			() => servicesOf(platform.config, fn),
+			(l) => l.length === 1 && l[0]![1] === '0/0',
+			15_000,
+		);
+		return list[0]![0];
+	};
+	try {
+		await deploy(platform, 'echo', 'echo.py');
+		assert.ok((await invoke(platform, 'echo', { input: 1, timeout_ms: COLD_MS })).cold_start);
+		const service = await parked('echo');
+		const r = await invoke(platform, 'echo', { input: 2, timeout_ms: COLD_MS });
+		assert.is(r.status, 'success', JSON.stringify(r));
+		assert.ok(r.cold_start, 'a cold start: 0 -> 1');
+		assert.equal(await servicesOf(platform.config, 'echo'), [[service, '1/1']], 'the parked service served it');
+		await parked('echo');
+		await deploy(platform, 'other', 'echo.py');
+		assert.is((await invoke(platform, 'other', { timeout_ms: COLD_MS })).status, 'success', 'the parked service gave its port up');
+		assert.equal(await servicesOf(platform.config, 'echo'), [], 'and went');
+	} finally {
+		await closeClean(platform);
+	}
+});
+
+scale('new code wins; the old service and its config go', async () => {
+	const platform = await startPlatform(SWARM);
+	try {
+		const source = await fixture('saying.py');
+		await createFunction(platform, 'say', 'python', source);
+		assert.is((await invoke(platform, 'say', { timeout_ms: COLD_MS })).output, 'default');
+		const old = (await servicesOf(platform.config, 'say'))[0]?.[0];
+		const before = (await swarmObjectsOf(platform.config)).config;
+		await createFunction(platform, 'say', 'python', source.replace('WORD = "default"', 'WORD = "newer"'));
+		assert.is((await invoke(platform, 'say', { timeout_ms: COLD_MS })).output, 'newer');
+		await eventually(
+			'the old service removed',
+			() => servicesOf(platform.config, 'say'),
+			(list) => list.length === 1 && list[0]![0] !== old,
+		);
+		const after = (await swarmObjectsOf(platform.config)).config;
+		assert.is(after.length, 1);
+		assert.is.not(after[0], before[0], 'the old source config went with it');
+	} finally {
+		await closeClean(platform);
+	}
+});
+
+scale('delete removes the service, its config and its secret', async () => {
+	const platform = await startPlatform(SWARM);
+	try {
+		await deploy(platform, 'echo', 'echo.py');
+		assert.is((await invoke(platform, 'echo', { timeout_ms: COLD_MS })).status, 'success');
+		assert.is((await swarmObjectsOf(platform.config)).service.length, 1);
+		assert.is((await platform.request('DELETE', '/functions/echo')).status, 204);
+		await eventually(
+			'nothing of it left',
+			() => swarmObjectsOf(platform.config),
+			(o) => o.service.length + o.config.length + o.secret.length === 0,
+		);
+	} finally {
+		await closeClean(platform);
+	}
+});
+
+scale('a task that dies is seen; the next call gets a new one', async () => {
+	const platform = await startPlatform(SWARM);
+	try {
+		await deploy(platform, 'echo', 'echo.py');
+		assert.is((await invoke(platform, 'echo', { timeout_ms: COLD_MS })).status, 'success');
+		const { stdout } = await execa('docker', ['ps', '-q', '--filter', `label=lowcode-faas.instance=${platform.config.instance}`]);
+		await execa('docker', ['kill', '--', stdout.trim()]);
+		await eventually(
+			'the scheduler to let it go',
+			async () => platform.app.scheduler.snapshot(),
+			(s) => s.length === 0,
+		);
+		const r = await invoke(platform, 'echo', { timeout_ms: COLD_MS });
+		assert.is(r.status, 'success', JSON.stringify(r));
+		assert.ok(r.cold_start);
+	} finally {
+		await closeClean(platform);
+	}
+});
+
+scale.run();
+
+const life = suite('swarm: kill -9 and restart');
+let dataDir: string;
+life.before(ensureSwarm);
+life.before.each(async () => {
+	dataDir = await mkdtemp(join(tmpdir(), 'lowcode-faas-swarm-'));
+});
+life.after.each(async () => {
+	await rm(dataDir, { recursive: true, force: true });
+});
+life.after(leaveSwarm);
+
+life('after kill -9, a restart removes the services, configs and secrets of the previous run', async () => {
+	const { child, url } = await spawnServer(dataDir, SWARM);
+	try {
+		await deploy(apiAt(url), 'echo', 'echo.py', { env: { A: 'b' } });
+		assert.is((await invoke(apiAt(url), 'echo', { timeout_ms: COLD_MS })).status, 'success');
+	} finally {
+		child.kill('SIGKILL');
+		await child;
+	}
+	const config = loadConfig({ LOWCODE_FAAS_DATA: dataDir });
+	const left = await swarmObjectsOf(config);
+	assert.equal([left.service.length, left.config.length, left.secret.length], [1, 1, 1], 'kill -9 leaves them behind');
+	const restarted = await startPlatform({ ...SWARM, LOWCODE_FAAS_DATA: dataDir });
+	try {
+		assert.equal(await swarmObjectsOf(config), empty, 'the restart removed them before serving');
+		assert.is((await invoke(restarted, 'echo', { timeout_ms: COLD_MS })).status, 'success');
+	} finally {
+		await closeClean(restarted);
+	}
+});
+
+life('SIGTERM removes the services', async () => {
+	const { child, url } = await spawnServer(dataDir, SWARM);
+	try {
+		await deploy(apiAt(url), 'echo2', 'echo.py');
+		assert.is((await invoke(apiAt(url), 'echo2', { timeout_ms: COLD_MS })).status, 'success');
+	} finally {
+		child.kill('SIGTERM');
+	}
+	assert.is((await child).exitCode, 0, 'SIGTERM ends it within 5 s');
+	assert.equal(await swarmObjectsOf(loadConfig({ LOWCODE_FAAS_DATA: dataDir })), empty);
+});
+
+life.run();
+
+const ready = suite('swarm: /readyz');
+
+ready('503 with the reason when the engine is in no swarm (a docker CLI that says so, first on PATH)', async () => {
+	const dir = await mkdtemp(join(tmpdir(), 'lowcode-faas-fake-docker-'));
+	// biome-ignore format: a shell script
+	await writeFile(join(dir, 'docker'), [
+		'#!/bin/sh',
+		'case "$1" in',
+		'  version) echo 20.10.24 ;;',
+		'  info) echo \'{"LocalNodeState":"inactive","NodeID":"","ControlAvailable":false,"Error":""}\' ;;',
+		'  *) echo "Error response from daemon: This node is not a swarm manager." >&2; exit 1 ;;',
+		'esac',
+	].join('\n'));
+	await chmod(join(dir, 'docker'), 0o755);
+	const { child, url } = await spawnServer(join(dir, 'data'), { ...SWARM, PATH: `${dir}:${process.env.PATH}` });
+	try {
+		const res = await request(url, 'GET', '/readyz');
+		assert.is(res.status, 503, JSON.stringify(res.body));
+		assert.match(res.body.reason, /not in a swarm \(state: inactive\); run: docker swarm init/);
+	} finally {
+		child.kill('SIGTERM');
+		await child;
+		await rm(dir, { recursive: true, force: true });
+	}
+});
+
+ready.run();
