@@ -40,7 +40,7 @@ export const ERROR_CODES = {
 	version_not_found: [404, 'the function has no such version kept (pruned, or never made)'],
 	method_not_allowed: [405, 'a known route with the wrong method (the `Allow` header lists the right ones)'],
 	request_timeout: [408, 'the request came too slowly (`LOWCODE_FAAS_HEADERS_TIMEOUT_S`, `LOWCODE_FAAS_REQUEST_TIMEOUT_S`)'],
-	unsafe_function_file: [409, "the function's file is a symlink, has other hard links, or is not a regular file"],
+	unsafe_function_file: [409, "the function's file is a symlink, has other hard links, or is not a regular file; or `data/versions/NAME` is not a folder"],
 	body_too_large: [413, 'a request body over `LOWCODE_FAAS_MAX_BODY`'],
 	source_too_large: [413, 'a source over 1 MiB'],
 	unsupported_media_type: [415, 'a body without `Content-Type: application/json`, or compressed'],
