@@ -1,0 +1,111 @@
+import { askToken, storedToken } from './token.js';
+
+/** An error the API answered (or the network failed with): its code and message are shown as they are. */
+export class ApiError extends Error {
+	constructor(
+		readonly status: number,
+		readonly code: string,
+		message: string,
+	) {
+		super(message);
+	}
+}
+
+export interface Answer {
+	status: number;
+	headers: Headers;
+	text: string;
+}
+
+/**
+ * One call to the API, same origin, with the token when there is one. A 401 asks for the token (the
+ * prompt says "wrong token" when one was sent) and tries again; cancelling gives the 401 as an error.
+ */
+export async function call(method: string, path: string, body?: unknown): Promise<Answer> {
+	for (;;) {
+		const token = storedToken();
+		const headers: Record<string, string> = {};
+		if (token) headers.authorization = `Bearer ${token}`;
+		if (body !== undefined) headers['content-type'] = 'application/json';
+		let res: Response;
+		try {
+			res = await fetch(path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body), cache: 'no-store', credentials: 'omit' });
+		} catch (err) {
+			throw new ApiError(0, 'network_error', `The platform could not be reached (${err instanceof Error ? err.message : String(err)}).`);
+		}
+		const text = await res.text();
+		if (res.status === 401 && (await askToken(token !== null)) !== null) continue;
+		if (!res.ok) throw errorOf(res.status, text);
+		return { status: res.status, headers: res.headers, text };
+	}
+}
+
+function errorOf(status: number, text: string): ApiError {
+	try {
+		const { error } = JSON.parse(text) as { error?: { code?: unknown; message?: unknown } };
+		if (error && typeof error.message === 'string') return new ApiError(status, String(error.code ?? 'error'), error.message);
+	} catch {}
+	return new ApiError(status, 'http_error', `The platform answered ${status}${text ? `: ${text.slice(0, 300)}` : '.'}`);
+}
+
+/** A call whose answer is JSON. */
+export async function json<T>(method: string, path: string, body?: unknown): Promise<T> {
+	const { text } = await call(method, path, body);
+	return (text ? JSON.parse(text) : null) as T;
+}
+
+export const fnPath = (name: string) => `/functions/${encodeURIComponent(name)}`;
+
+export interface FunctionMeta {
+	id?: string;
+	name: string;
+	language: 'python' | 'deno';
+	created_at?: string;
+	updated_at?: string;
+	size?: number;
+	version?: number;
+	settings?: Settings;
+	error?: { code: string; message: string };
+}
+
+export interface FunctionRecord extends FunctionMeta {
+	source_code: string;
+}
+
+export interface Settings {
+	env?: Record<string, string> | string[];
+	timeout_ms?: number;
+	memory_mb?: number;
+	cpus?: number;
+	max_replicas?: number;
+	min_warm?: number;
+}
+
+export interface RunResult {
+	run_id: string;
+	function_id?: string;
+	function?: string;
+	status: string;
+	http_status_code?: number | null;
+	http_headers?: Record<string, string | string[]>;
+	output?: unknown;
+	output_truncated?: boolean;
+	error_message?: string;
+	duration_ms?: number;
+	cold_start?: boolean;
+	version?: number;
+	created_at?: string;
+	finished_at?: string;
+}
+
+export interface VersionMeta {
+	version: number;
+	created_at: string;
+	size: number;
+	language: 'python' | 'deno';
+	current: boolean;
+}
+
+export interface VersionRecord extends VersionMeta {
+	source_code: string;
+}

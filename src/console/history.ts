@@ -1,0 +1,59 @@
+import { type RunResult, json } from './api.js';
+import { h, replace, statusBadge, time } from './dom.js';
+import { functionFrame } from './frame.js';
+import { clearError, showError } from './notify.js';
+import { renderResult } from './result.js';
+
+const LIMIT = 50;
+
+function runItem(run: RunResult): HTMLElement {
+	const summary = h(
+		'summary',
+		{},
+		statusBadge(run.status),
+		' ',
+		time(run.created_at),
+		h(
+			'span',
+			{ class: 'run-meta' },
+			run.duration_ms === undefined ? '' : ` · ${run.duration_ms} ms`,
+			run.cold_start ? ' · cold start' : '',
+			run.version === undefined ? '' : ` · version ${run.version}`,
+			run.http_status_code ? ` · HTTP ${run.http_status_code}` : '',
+		),
+	);
+	return h('li', {}, h('details', { class: 'run', 'data-run-id': run.run_id }, summary, renderResult(run)));
+}
+
+/** #/functions/NAME/history: the chart of recent durations and each recent run with its details. */
+export async function historyView(root: HTMLElement, name: string): Promise<void> {
+	const list = h('div', { id: 'runs' });
+	const chartBox = h('div', { class: 'chart-box' });
+	const refresh = h('button', { type: 'button' }, 'Refresh');
+	const load = async () => {
+		clearError();
+		try {
+			const runs = await json<RunResult[]>('GET', `/runs?function=${encodeURIComponent(name)}&limit=${LIMIT}`);
+			const finished = runs.filter((run) => run.duration_ms !== undefined) as (RunResult & { duration_ms: number })[];
+			replace(chartBox, finished.length ? chartOf(finished) : h('p', { class: 'hint' }, 'No finished run to chart yet.'));
+			replace(list, runs.length ? h('ol', { class: 'runs' }, ...runs.map(runItem)) : h('p', {}, 'No runs yet.'));
+		} catch (err) {
+			showError(err);
+		}
+	};
+	refresh.addEventListener('click', () => void load());
+	await load();
+	replace(
+		root,
+		functionFrame(
+			name,
+			'history',
+			h('section', { 'aria-labelledby': 'chart-title', class: 'panel' }, h('h2', { id: 'chart-title' }, 'Recent durations'), chartBox),
+			h('section', { 'aria-labelledby': 'runs-title', class: 'panel' }, h('div', { class: 'section-head' }, h('h2', { id: 'runs-title' }, `Last ${LIMIT} runs, newest first`), refresh), list),
+		),
+	);
+}
+
+function chartOf(runs: (RunResult & { duration_ms: number })[]): Element {
+	return h('p', { class: 'hint' }, `${runs.length} runs; the longest took ${Math.max(...runs.map((r) => r.duration_ms))} ms.`);
+}
