@@ -7,6 +7,7 @@ import { healthz, metricsHandler, readyz } from './api/health.js';
 import { invokeFunction } from './api/invoke.js';
 import { rawRoute } from './api/raw.js';
 import { getRun, listRuns } from './api/runs.js';
+import { getVersion, listVersions, rollbackFunction } from './api/versions.js';
 import { createAsyncRuns } from './async-runs.js';
 import type { Backend } from './backend.js';
 import type { Config } from './config.js';
@@ -72,6 +73,9 @@ export async function startApp(config: Config): Promise<App> {
 	routes.add('GET', '/runs', listRuns(history, store));
 	routes.add('GET', '/runs/:run_id', getRun(history));
 	routes.add('GET', '/functions/:name/logs', functionLogs(store, scheduler, logs));
+	routes.add('GET', '/functions/:name/versions', listVersions(store));
+	routes.add('GET', '/functions/:name/versions/:version', getVersion(store));
+	routes.add('POST', '/functions/:name/rollback', rollbackFunction(store, scheduler));
 	routes.add('*', '/fn/:name/*', rawRoute(store, scheduler, runner));
 	routes.add('GET', '/healthz', healthz());
 	// The console's page and scripts are public (they hold nothing); what they call asks for the token.

@@ -21,6 +21,8 @@ Commands:
   logs NAME [--tail N]           print what the function's containers printed
   rm NAME                        delete a function
   runs NAME [--limit N]          list the function's recent runs
+  versions NAME                  list the kept versions of the function's source
+  rollback NAME VERSION          make an earlier version current again (as a new version)
 
 Environment: LOWCODE_FAAS_URL (default http://127.0.0.1:8080), LOWCODE_FAAS_TOKEN.
 Exit codes: 0 success, 1 the function or the request failed, 2 usage error.
@@ -32,6 +34,8 @@ Run "lowcode-faas COMMAND --help" for a command's options.`,
 	logs: 'Usage: lowcode-faas logs NAME [--tail N]',
 	rm: 'Usage: lowcode-faas rm NAME',
 	runs: 'Usage: lowcode-faas runs NAME [--limit N]\n\nPrints one run a line, newest first: run id, status, duration, created at.',
+	versions: 'Usage: lowcode-faas versions NAME\n\nPrints one kept version a line, newest first: version, created at, size, language, and "current" for the current one.',
+	rollback: 'Usage: lowcode-faas rollback NAME VERSION\n\nMakes the source of VERSION current again; it becomes a new version (history is never rewritten).',
 };
 
 const MAX_SOURCE_BYTES = 1024 * 1024;
@@ -182,6 +186,27 @@ const commands: Record<string, (args: string[]) => Promise<number>> = {
 		for (const run of json as { run_id: string; status: string; duration_ms: number; created_at: string }[]) {
 			say(`${run.run_id}\t${run.status}\t${run.duration_ms} ms\t${run.created_at}`);
 		}
+		return 0;
+	},
+
+	async versions(args) {
+		const { positionals } = parseArgs({ args, allowPositionals: true, options: {} });
+		const name = one(positionals, 'NAME');
+		const { json } = await api('GET', `/functions/${encodeURIComponent(name)}/versions`);
+		for (const v of json as { version: number; created_at: string; size: number; language: string; current: boolean }[]) {
+			say(`${v.version}\t${v.created_at}\t${v.size} bytes\t${v.language}${v.current ? '\tcurrent' : ''}`);
+		}
+		return 0;
+	},
+
+	async rollback(args) {
+		const { positionals } = parseArgs({ args, allowPositionals: true, options: {} });
+		if (positionals.length !== 2) throw new UsageError('expected NAME and VERSION');
+		const [name, wanted] = positionals as [string, string];
+		if (!/^[1-9]\d{0,14}$/.test(wanted)) throw new UsageError(`VERSION must be a positive integer, got "${wanted}"`);
+		const { json } = await api('POST', `/functions/${encodeURIComponent(name)}/rollback`, { version: Number(wanted) });
+		const fn = json as { name: string; version: number };
+		say(`rolled ${fn.name} back to version ${wanted}: current version ${fn.version}`);
 		return 0;
 	},
 };

@@ -94,6 +94,8 @@ export interface Config {
 	readonly token: string | null;
 	/** Runs kept in history per function. */
 	readonly runsKeep: number;
+	/** Source versions kept per function, the current one included. */
+	readonly versionsKeep: number;
 	/** Async runs executed at once. */
 	readonly asyncConcurrency: number;
 	/** Limits on how slowly a client may send a request to the API. */
@@ -298,6 +300,8 @@ export function loadConfig(env: Env = process.env): Config {
 		maxCpus,
 		token,
 		runsKeep: integer(env, 'LOWCODE_FAAS_RUNS_KEEP', 1000, 1, 1_000_000),
+		// Each version is a source of up to 1 MiB: 1000 of them is a gigabyte per function.
+		versionsKeep: integer(env, 'LOWCODE_FAAS_VERSIONS_KEEP', 20, 1, 1000),
 		asyncConcurrency: integer(env, 'LOWCODE_FAAS_ASYNC_CONCURRENCY', 4, 1, 1000),
 		headersTimeoutMs: integer(env, 'LOWCODE_FAAS_HEADERS_TIMEOUT_S', 10, 1, 3600) * 1000,
 		requestTimeoutMs: integer(env, 'LOWCODE_FAAS_REQUEST_TIMEOUT_S', 60, 1, 3600) * 1000,

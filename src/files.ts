@@ -108,7 +108,7 @@ async function fixFolderMode(path: string, mode: number) {
 }
 
 /** Writes `data` to a fresh dotfile beside `file`, with exactly `mode` whatever the umask, and flushes it; the caller renames or links it. */
-export async function writeTemp(dir: string, file: string, data: string, mode: number): Promise<string> {
+export async function writeTemp(dir: string, file: string, data: string | Uint8Array, mode: number): Promise<string> {
 	const temp = join(dir, `.${file}.${randomBytes(6).toString('hex')}.tmp`);
 	const handle = await open(temp, 'wx', mode);
 	try {

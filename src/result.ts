@@ -11,6 +11,8 @@ export type RunStatus = 'success' | 'failed' | 'timeout';
 export interface RunResult {
 	run_id: string;
 	function_id: string;
+	/** The numbered version of the source the serving instance ran; null when none ran (or its source was too large to keep). */
+	version: number | null;
 	status: RunStatus;
 	http_status_code: number | null;
 	http_headers: Record<string, string>;
@@ -22,8 +24,10 @@ export interface RunResult {
 }
 
 /** A run as kept in history: a RunResult once done; before that, queued or running. */
-export interface RunRecord extends Omit<RunResult, 'status'> {
+export interface RunRecord extends Omit<RunResult, 'status' | 'version'> {
 	status: RunResult['status'] | 'queued' | 'running';
+	/** Absent from records written before versions were numbered. */
+	version?: number | null;
 	function: string;
 	created_at: string;
 	finished_at: string | null;
@@ -39,6 +43,8 @@ export function queuedRecord(runId: string, functionId: string, fn: string, inpu
 	return {
 		run_id: runId,
 		function_id: functionId,
+		// Which version runs is known when it runs: the function may change while the run waits.
+		version: null,
 		function: fn,
 		status: 'queued',
 		http_status_code: null,
@@ -57,6 +63,8 @@ export function queuedRecord(runId: string, functionId: string, fn: string, inpu
 export interface RunContext {
 	runId: string;
 	functionId: string;
+	/** The version of the source run: the instance's, once one is leased. */
+	version: number | null;
 	/** performance.now() when the invocation began. */
 	startedAt: number;
 	coldStart: boolean;
@@ -138,6 +146,7 @@ export function answeredResult(ctx: RunContext, res: FunctionResponse): RunResul
 	return {
 		run_id: ctx.runId,
 		function_id: ctx.functionId,
+		version: ctx.version,
 		status: failed ? 'failed' : 'success',
 		http_status_code: res.status,
 		http_headers: publicHeaders(res.headers),
@@ -153,6 +162,7 @@ export function unansweredResult(ctx: RunContext, status: Exclude<RunStatus, 'su
 	return {
 		run_id: ctx.runId,
 		function_id: ctx.functionId,
+		version: ctx.version,
 		status,
 		http_status_code: null,
 		http_headers: {},

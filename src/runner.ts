@@ -62,7 +62,7 @@ export function createRunner(config: Config, scheduler: Scheduler, metrics: Metr
 	}
 
 	async function run(ref: SourceRef, functionId: string, input: unknown, timeoutMs: number, caller: AbortSignal, runId = newRunId()): Promise<RunResult> {
-		const ctx: RunContext = { runId, functionId, startedAt: performance.now(), coldStart: false };
+		const ctx: RunContext = { runId, functionId, version: ref.versionNumber, startedAt: performance.now(), coldStart: false };
 		const deadline = scope([caller], timeoutMs);
 		try {
 			// A request that never reached its instance (it had died) is run once more on a fresh one.
@@ -90,6 +90,8 @@ export function createRunner(config: Config, scheduler: Scheduler, metrics: Metr
 			const lease = await scheduler.lease(ref, live);
 			instance = lease.instance;
 			ctx.coldStart ||= lease.cold;
+			// The instance's own: a queued invocation may have been handed the newer source saved while it waited.
+			ctx.version = instance.versionNumber;
 		} catch (err) {
 			if (err instanceof ApiError) throw err; // queue full, shutting down
 			return unanswered(err, undefined, false);

@@ -11,6 +11,8 @@ export interface Instance {
 	readonly fn: string;
 	/** The source version it runs (see SourceRef.version); another version never gets its requests. */
 	readonly version: string;
+	/** Which numbered version of the source that is (SourceRef.versionNumber), for each RunResult it serves. */
+	readonly versionNumber: number | null;
 	/** Base URL the platform reaches it on; set once it is ready. */
 	url: string;
 	state: 'starting' | 'ready' | 'draining' | 'dead';
@@ -250,6 +252,7 @@ export function createScheduler(limits: Limits, backend: Backend, options: Sched
 			name: `lcf-${limits.instance}-${ref.name}-${randomBytes(4).toString('hex')}`,
 			fn: ref.name,
 			version: ref.version,
+			versionNumber: ref.versionNumber,
 			url: '',
 			state: 'starting',
 			used: 0,

@@ -91,6 +91,7 @@ export function serializeRecord(record: RunRecord): string {
 		const note: RunRecord = {
 			run_id: record.run_id,
 			function_id: record.function_id,
+			version: typeof record.version === 'number' ? record.version : null,
 			status: unfinished ? 'failed' : record.status,
 			http_status_code: typeof record.http_status_code === 'number' ? record.http_status_code : null,
 			http_headers: {},

@@ -9,6 +9,7 @@ import { createIdFiles } from './ids.js';
 import { log } from './log.js';
 import { type Settings, type SettingsPatch, createSettingsFiles, mergeSettings, warmTargets } from './settings.js';
 import { isValidName } from './validate.js';
+import { createVersions } from './versions.js';
 
 /** A function as the API shows it. */
 export interface FunctionRecord {
@@ -18,6 +19,8 @@ export interface FunctionRecord {
 	source_code: string;
 	created_at: string;
 	settings: Settings;
+	/** The number of its current source among its versions; null for a source too large to keep. */
+	version: number | null;
 }
 
 /** A function as GET /functions lists it: no source; or, for a file the platform will not use, why. */
@@ -33,6 +36,8 @@ export interface SourceRef {
 	mtime: Date;
 	/** Changes whenever the file is replaced or edited, or its settings change: a container runs exactly one version. */
 	version: string;
+	/** Which numbered version of the source the file is (see versions.ts); null for one too large to keep. */
+	versionNumber: number | null;
 	settings: Settings;
 }
 
@@ -46,6 +51,13 @@ const NOTE_LIMIT = 64 * 1024;
 export class UnsafeFile extends ApiError {
 	constructor(file: string, reason: string) {
 		super('unsafe_function_file', `functions/${file} ${reason}; only a regular file is served or run. Replace it with a plain file, or create the function again.`);
+	}
+}
+
+/** A version not kept: pruned, or never made. */
+export class VersionNotFound extends ApiError {
+	constructor(name: string, version: number) {
+		super('version_not_found', `Function "${name}" has no version ${version} (only the newest versions are kept: see GET /functions/${name}/versions).`);
 	}
 }
 
@@ -67,6 +79,7 @@ export function createStore(config: Config) {
 	const functionsDir = join(config.dataDir, 'functions');
 	const ids = createIdFiles(config.dataDir);
 	const settings = createSettingsFiles(config);
+	const versions = createVersions(config);
 	const locks = new Map<string, Promise<unknown>>();
 
 	/** Runs `task` after every earlier task on the same name: writes of one name never interleave. */
@@ -98,6 +111,7 @@ export function createStore(config: Config) {
 			await rm(join(ids.dir, file), { force: true });
 		}
 		await settings.init();
+		await versions.init();
 	}
 
 	/** The file that is the function's source and its lstat, or null; whether it is safe is the caller's question. */
@@ -143,7 +157,21 @@ export function createStore(config: Config) {
 		}
 		const { settings: own, stamp } = settings.cached(name) ?? (await settings.read(name));
 		const size = Number(info.size);
-		return { name, language, path, file, settings: own, size, mtime: info.mtime, version: `${language}:${info.ino}:${info.size}:${info.mtimeNs}:${info.ctimeNs}:${stamp}` };
+		const key = statKey(language, info);
+		// The file is read only when its stat changed since it was last seen: edited by hand, or first seen.
+		const versionNumber = versions.known(name, key) ?? (await recordSeen(name, language, file, path, key));
+		return { name, language, path, file, settings: own, size, mtime: info.mtime, version: `${key}:${stamp}`, versionNumber };
+	}
+
+	/** Records the source file as the function's newest version if it is not that already (a hand edit, a first sighting). */
+	async function recordSeen(name: string, language: Language, file: string, path: string, key: string): Promise<number | null> {
+		const read = await readRegular(path, config.maxSourceBytes);
+		if (read.kind === 'unsafe') throw new UnsafeFile(file, read.reason);
+		// Removed since the stat: nothing to record; too large: not kept, and the reader is told so by a null.
+		if (read.kind === 'missing') return null;
+		const version = read.kind === 'ok' ? await versions.record(name, language, read.data) : null;
+		versions.remember(name, key, version);
+		return version;
 	}
 
 	/** The function with its source; null when it was removed since `locate`. Never follows a link swapped in since. */
@@ -153,7 +181,7 @@ export function createStore(config: Config) {
 		if (read.kind === 'unsafe') throw new UnsafeFile(ref.file, read.reason);
 		if (read.kind === 'too_large') throw new SourceTooLarge(ref.file, read.size, config.maxSourceBytes);
 		const identity = await ids.ensure(ref.name, () => firstSeen(ref.path));
-		return { id: identity.id, name: ref.name, language: ref.language, source_code: read.data.toString('utf8'), created_at: identity.created_at, settings: ref.settings };
+		return { id: identity.id, name: ref.name, language: ref.language, source_code: read.data.toString('utf8'), created_at: identity.created_at, settings: ref.settings, version: ref.versionNumber };
 	}
 
 	async function get(name: string): Promise<FunctionRecord | null> {
@@ -190,49 +218,85 @@ export function createStore(config: Config) {
 		}
 		if (!ref) return null;
 		const identity = await ids.ensure(name, () => firstSeen(ref.path));
-		return { id: identity.id, name, language: ref.language, created_at: identity.created_at, updated_at: ref.mtime.toISOString(), size: ref.size, settings: ref.settings };
+		return { id: identity.id, name, language: ref.language, created_at: identity.created_at, updated_at: ref.mtime.toISOString(), size: ref.size, settings: ref.settings, version: ref.versionNumber };
 	}
 
 	/**
 	 * Creates or replaces a function. Everything but the source is written first, so that a failure
 	 * (a full disk) changes nothing visible and a reader never sees the new source with an old id.
 	 */
-	async function save(name: string, language: Language, source: string, patch: SettingsPatch = {}): Promise<FunctionRecord> {
-		return withLock(name, async () => {
-			// A file there that is not safe to use is replaced all the same (the rename replaces a link, not its target).
-			refuseFolders(name);
-			const previous = exists(name);
-			// Refused before anything is written.
-			mergeSettings(previous ? (await settings.read(name)).settings : {}, patch, config.maxReplicas);
-			// A replaced function keeps its id and settings; a new one drops what a hand-deleted namesake left.
-			if (!previous) {
-				await ids.drop(name);
-				await settings.drop(name);
-			}
-			const identity = await ids.ensure(name, async () => new Date());
-			const file = name + EXTENSIONS[language];
-			const others = LOOKUP_ORDER.filter((other) => other !== language && lstatSync(join(functionsDir, name + EXTENSIONS[other]), { throwIfNoEntry: false }));
-			const temp = await writeTemp(functionsDir, file, source, SOURCE_MODE);
-			let own: Settings;
-			try {
+	function save(name: string, language: Language, source: string, patch: SettingsPatch = {}): Promise<FunctionRecord> {
+		return withLock(name, () => write(name, language, Buffer.from(source, 'utf8'), patch));
+	}
+
+	/** What `save` does, under the name's lock; the source as bytes, so that a rollback restores them exactly. */
+	async function write(name: string, language: Language, source: Buffer, patch: SettingsPatch): Promise<FunctionRecord> {
+		// A file there that is not safe to use is replaced all the same (the rename replaces a link, not its target).
+		refuseFolders(name);
+		const previous = exists(name);
+		// Refused before anything is written.
+		mergeSettings(previous ? (await settings.read(name)).settings : {}, patch, config.maxReplicas);
+		// A replaced function keeps its id, settings and versions; a new one drops what a hand-deleted namesake left.
+		if (!previous) {
+			await ids.drop(name);
+			await settings.drop(name);
+			await versions.drop(name);
+		}
+		const identity = await ids.ensure(name, async () => new Date());
+		const file = name + EXTENSIONS[language];
+		const others = LOOKUP_ORDER.filter((other) => other !== language && lstatSync(join(functionsDir, name + EXTENSIONS[other]), { throwIfNoEntry: false }));
+		const temp = await writeTemp(functionsDir, file, source, SOURCE_MODE);
+		let own: Settings = {};
+		let version: number;
+		try {
+			// The source goes in place once its version, too, is safely in a temp file; the same source as the newest version adds none.
+			version = await versions.record(name, language, source, async () => {
 				// After the source is safely in its temp file: a full disk here still changes nothing.
 				own = Object.keys(patch).length > 0 ? await settings.write(name, patch) : (await settings.read(name)).settings;
-			} catch (err) {
-				await unlink(temp).catch(() => {});
+				await publish(name, language, temp, others);
+			});
+		} catch (err) {
+			await unlink(temp).catch(() => {});
+			throw err;
+		}
+		return { id: identity.id, name, language, source_code: source.toString('utf8'), created_at: identity.created_at, settings: own, version };
+	}
+
+	/** Renames the new source into place and removes the other language's file, if any. */
+	async function publish(name: string, language: Language, temp: string, others: Language[]) {
+		// One name, one source: if a crash falls between the rename and the removal of the other
+		// language's file, this note tells the next start which one stays.
+		const intent = join(ids.dir, `${name}.replacing`);
+		if (others.length > 0) {
+			await rename(await writeTemp(ids.dir, `${name}.replacing`, language, PRIVATE_MODE), intent);
+			await syncDir(ids.dir);
+		}
+		await rename(temp, join(functionsDir, name + EXTENSIONS[language]));
+		for (const other of others) await rm(join(functionsDir, name + EXTENSIONS[other]), { force: true });
+		await syncDir(functionsDir);
+		if (others.length > 0) await rm(intent, { force: true });
+	}
+
+	/**
+	 * Makes kept version `version` the current source, as a new version (history is never rewritten).
+	 * Null when there is no such function; `changed` is false when that source is current already (nothing written).
+	 */
+	async function rollback(name: string, version: number): Promise<{ record: FunctionRecord; changed: boolean } | null> {
+		return withLock(name, async () => {
+			if (!exists(name)) return null;
+			// Brings the versions up to date with the file (edited by hand?); a file unsafe to use is replaced all the same.
+			const current = await locate(name).catch((err: unknown) => {
+				if (err instanceof UnsafeFile) return null;
 				throw err;
+			});
+			const kept = await versions.read(name, version);
+			if (!kept) throw new VersionNotFound(name, version);
+			if (current?.versionNumber != null) {
+				const now = current.versionNumber === version ? kept : await versions.read(name, current.versionNumber);
+				const record = now && now.language === kept.language && now.source.equals(kept.source) ? await load(current) : null;
+				if (record) return { record, changed: false };
 			}
-			// One name, one source: if a crash falls between the rename and the removal of the other
-			// language's file, this note tells the next start which one stays.
-			const intent = join(ids.dir, `${name}.replacing`);
-			if (others.length > 0) {
-				await rename(await writeTemp(ids.dir, `${name}.replacing`, language, PRIVATE_MODE), intent);
-				await syncDir(ids.dir);
-			}
-			await rename(temp, join(functionsDir, file));
-			for (const other of others) await rm(join(functionsDir, name + EXTENSIONS[other]), { force: true });
-			await syncDir(functionsDir);
-			if (others.length > 0) await rm(intent, { force: true });
-			return { id: identity.id, name, language, source_code: source, created_at: identity.created_at, settings: own };
+			return { record: await write(name, kept.language, kept.source, {}), changed: true };
 		});
 	}
 
@@ -258,6 +322,7 @@ export function createStore(config: Config) {
 			for (const language of LOOKUP_ORDER) await rm(join(functionsDir, name + EXTENSIONS[language]), { force: true });
 			await ids.drop(name);
 			await settings.drop(name);
+			await versions.drop(name);
 			await syncDir(functionsDir);
 			return { id };
 		});
@@ -268,7 +333,12 @@ export function createStore(config: Config) {
 		return warmTargets(settings.entries(), config.prewarm, config.prewarm === 'all' ? await names() : []);
 	}
 
-	return { init, locate, exists, load, get, functionId, list, save, updateSettings, remove, keepWarm };
+	return { init, locate, exists, load, get, functionId, list, save, rollback, updateSettings, remove, keepWarm, versions };
+}
+
+/** What identifies one state of a source file without reading it: replaced or edited, it changes. */
+function statKey(language: Language, info: BigIntStats): string {
+	return `${language}:${info.ino}:${info.size}:${info.mtimeNs}:${info.ctimeNs}`;
 }
 
 /** When a hand-dropped file was first seen: its modification time, or now if it just vanished. */

@@ -109,4 +109,4 @@ export function functionLogs(store: Store, scheduler: Scheduler, logs: Container
 	};
 }
 
-export { missing as functionNotFound };
+export { missing as functionNotFound, present };

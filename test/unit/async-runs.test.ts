@@ -29,7 +29,7 @@ function scriptedRunner(outcomes: Outcome[]) {
 	return { runner: { run } as unknown as Runner, timeouts };
 }
 
-const success: RunResult = { run_id: '', function_id: '', status: 'success', http_status_code: 200, http_headers: {}, output: 'ok', error_message: '', duration_ms: 1, cold_start: false };
+const success: RunResult = { run_id: '', function_id: '', version: 1, status: 'success', http_status_code: 200, http_headers: {}, output: 'ok', error_message: '', duration_ms: 1, cold_start: false };
 
 const async = suite('async runs');
 let dataDir = '';

@@ -43,6 +43,12 @@ config('an unknown log level stops the start', () => {
 	for (const level of ['debug', 'info', 'warn', 'error', 'silent', '']) loadConfig({ LOWCODE_FAAS_LOG_LEVEL: level });
 });
 
+config('LOWCODE_FAAS_VERSIONS_KEEP: 20 by default, from 1 to 1000', () => {
+	assert.is(loadConfig({}).versionsKeep, 20);
+	assert.is(loadConfig({ LOWCODE_FAAS_VERSIONS_KEEP: '1' }).versionsKeep, 1);
+	assert.is(loadConfig({ LOWCODE_FAAS_VERSIONS_KEEP: '1000' }).versionsKeep, 1000);
+});
+
 config('the instance id follows the data folder', () => {
 	assert.is(loadConfig({ LOWCODE_FAAS_DATA: '/a' }).instance, loadConfig({ LOWCODE_FAAS_DATA: '/a/' }).instance);
 	assert.is.not(loadConfig({ LOWCODE_FAAS_DATA: '/a' }).instance, loadConfig({ LOWCODE_FAAS_DATA: '/b' }).instance);
@@ -56,6 +62,9 @@ config('bad values stop with a one-line message naming the variable', () => {
 		['LOWCODE_FAAS_READY_WAIT_S', '-1'],
 		['LOWCODE_FAAS_PYTHON_IMAGE', ' '],
 		['LOWCODE_FAAS_HOST', 'a b'],
+		['LOWCODE_FAAS_VERSIONS_KEEP', '0'],
+		['LOWCODE_FAAS_VERSIONS_KEEP', '1001'],
+		['LOWCODE_FAAS_VERSIONS_KEEP', '2.5'],
 	]) {
 		try {
 			loadConfig({ [key!]: value });

@@ -93,6 +93,7 @@ export const ref = (name: string, version = 'v1', settings: SourceRef['settings'
 	size: 1,
 	mtime: new Date(0),
 	version,
+	versionNumber: 1,
 	settings,
 });
 

@@ -2,7 +2,7 @@ import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { answeredResult, parseOutput, publicHeaders, unansweredResult } from '../../src/result.js';
 
-const ctx = { runId: 'r1', functionId: 'f1', startedAt: performance.now(), coldStart: true };
+const ctx = { runId: 'r1', functionId: 'f1', version: 2, startedAt: performance.now(), coldStart: true };
 const answer = (status: number, body: string, headers: Record<string, string> = {}) => ({ status, headers, body: Buffer.from(body) });
 
 const result = suite('result');
@@ -38,7 +38,7 @@ result('repeated headers are joined into one string', () => {
 
 result('a result without an answer has no status, headers or output', () => {
 	const r = unansweredResult(ctx, 'timeout', 'too slow');
-	assert.equal({ ...r, duration_ms: 0 }, { run_id: 'r1', function_id: 'f1', status: 'timeout', http_status_code: null, http_headers: {}, output: null, error_message: 'too slow', duration_ms: 0, cold_start: true });
+	assert.equal({ ...r, duration_ms: 0 }, { run_id: 'r1', function_id: 'f1', version: 2, status: 'timeout', http_status_code: null, http_headers: {}, output: null, error_message: 'too slow', duration_ms: 0, cold_start: true });
 });
 
 result.run();

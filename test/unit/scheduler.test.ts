@@ -137,10 +137,12 @@ scheduler('queued invocations follow the newest source: they never start the ret
 	const first = await s.lease(ref('a', 'v1'), never);
 	const queued = s.lease(ref('a', 'v1'), never);
 	await settle();
-	s.retireFunction('a', ref('a', 'v2'));
+	s.retireFunction('a', { ...ref('a', 'v2'), versionNumber: 2 });
 	s.release(first.instance);
 	const lease = await queued;
 	assert.is(lease.instance.version, 'v2');
+	// Its RunResult says the version its instance runs, not the one it was located with.
+	assert.is(lease.instance.versionNumber, 2);
 	assert.equal(
 		fake.starts.map((start) => start.spec.version),
 		['v1', 'v2'],
