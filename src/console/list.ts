@@ -58,7 +58,7 @@ export async function listView(root: HTMLElement): Promise<void> {
 		};
 	const [functions, counts, last] = await Promise.all([allFunctions(), invocationCounts().catch(shown(new Map<string, Counts>())), lastRuns().catch(shown(new Map<string, RunResult>()))]);
 	const filterId = uid('filter');
-	const filter = h('input', { id: filterId, type: 'search', autocomplete: 'off', 'aria-controls': 'function-table', 'aria-describedby': 'filter-count' });
+	const filter = h('input', { id: filterId, type: 'search', autocomplete: 'off', 'aria-controls': functions.length ? 'function-table' : null, 'aria-describedby': 'filter-count' });
 	const count = h('p', { id: 'filter-count', class: 'hint', 'aria-live': 'polite' });
 	const rows = functions.map((fn) => {
 		const run = last.get(fn.name);

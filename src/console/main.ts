@@ -5,7 +5,7 @@ import { functionView } from './function-view.js';
 import { historyView } from './history.js';
 import { listView } from './list.js';
 import { logsView } from './logs.js';
-import { clearError, showError } from './notify.js';
+import { clearError, clearStaleStatus, showError } from './notify.js';
 import { settingsView } from './settings.js';
 import { forgetToken, storedToken } from './token.js';
 import { versionsView } from './versions.js';
@@ -27,6 +27,7 @@ async function route(moveFocus: boolean): Promise<void> {
 	const hash = location.hash || '#/';
 	const root = h('div', { class: 'view' });
 	clearError();
+	clearStaleStatus();
 	app.setAttribute('aria-busy', 'true');
 	try {
 		const match = /^#\/functions\/([^/]+)(?:\/(history|logs|settings|versions))?$/.exec(hash);

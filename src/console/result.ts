@@ -28,7 +28,7 @@ export function renderResult(run: RunResult): HTMLElement {
 		{ class: 'result', 'data-status': run.status },
 		h('dl', { class: 'facts' }, ...facts.map(([term, value]) => [h('dt', {}, term), h('dd', {}, value)])),
 		run.error_message ? h('p', { class: 'run-error' }, h('strong', {}, 'Error: '), run.error_message) : null,
-		h('h4', {}, 'Output', run.output_truncated ? ' (truncated in history)' : ''),
+		h('h3', { class: 'small-heading' }, 'Output', run.output_truncated ? ' (truncated in history)' : ''),
 		h('pre', { class: 'output', tabindex: 0, 'aria-label': 'Output' }, outputText(run.output)),
 		h(
 			'details',

@@ -86,7 +86,7 @@ export async function versionsView(root: HTMLElement, name: string): Promise<voi
 				versions.length
 					? h(
 							'div',
-							{ class: 'table-wrap', tabindex: 0, role: 'region', 'aria-labelledby': 'versions-title' },
+							{ class: 'table-wrap', tabindex: 0, role: 'region', 'aria-label': 'Table of versions' },
 							h('table', { id: 'version-table' }, h('thead', {}, h('tr', {}, ...['Version', 'Saved', 'Size', 'Language', 'Diff'].map((title) => h('th', { scope: 'col' }, title)))), h('tbody', {}, ...rows)),
 						)
 					: h('p', {}, 'No versions kept yet.'),
