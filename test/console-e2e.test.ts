@@ -1,9 +1,9 @@
-import { copyFile, mkdir } from 'node:fs/promises';
+import { copyFile, mkdir, readFile } from 'node:fs/promises';
 import type { Browser, Page } from 'playwright-core';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { accessibilityViolations, launch, openPage, screenshot } from './chromium.js';
-import { type Platform, startPlatform } from './helpers.js';
+import { type Platform, createFunction, invoke, startPlatform } from './helpers.js';
 
 // The console driven in a real browser against a real platform and real containers, as a person would.
 const test = suite('console: end to end in a browser');
@@ -146,6 +146,7 @@ test('create from the template, edit, save, invoke, history, settings, versions 
 		assert.match((await row.textContent()) ?? '', /success/);
 		assert.match((await row.textContent()) ?? '', /3/);
 		await noAxeViolations(page, 'list');
+		await copyFile(await screenshot(page, 'list'), 'docs/console-list.png');
 		await page.goto(`${platform.app.url}/#/functions/hello/history`);
 		await onScreen(page, '#/functions/hello/history');
 
@@ -160,6 +161,142 @@ test('create from the template, edit, save, invoke, history, settings, versions 
 		assert.equal(problems, []);
 	} finally {
 		await context.close();
+	}
+});
+
+/** Presses Tab until the focused element matches `selector` (at most 40 times): how a keyboard user gets there. */
+async function tabTo(page: Page, selector: string): Promise<void> {
+	for (let i = 0; i < 40; i++) {
+		await page.keyboard.press('Tab');
+		if (await page.evaluate(`document.activeElement?.matches(${JSON.stringify(selector)}) ?? false`)) return;
+	}
+	assert.unreachable(`Tab never reached ${selector}`);
+}
+
+const focusOutline = (page: Page): Promise<string> => page.evaluate('getComputedStyle(document.activeElement).outlineStyle');
+
+test('keyboard alone: skip link, create, save with Ctrl+S, invoke with Ctrl+Enter, delete through the dialog', async () => {
+	const { page, context, problems } = await openPage(browser, platform.app.url);
+	try {
+		await onScreen(page, '#/');
+		await page.keyboard.press('Tab');
+		assert.is(await page.evaluate('document.activeElement.id'), 'skip', 'the first Tab reaches the skip link');
+		assert.is.not(await focusOutline(page), 'none', 'focus is visible');
+		await tabTo(page, 'a[href="#/new"]');
+		await page.keyboard.press('Enter');
+		await onScreen(page, '#/new');
+		await tabTo(page, 'input[name="name"]');
+		await page.keyboard.type('kb');
+		await tabTo(page, 'button[type="submit"]');
+		assert.is.not(await focusOutline(page), 'none', 'focus is visible on buttons');
+		await page.keyboard.press('Enter');
+		await onScreen(page, '#/functions/kb');
+
+		await tabTo(page, '#source');
+		await page.keyboard.press('Control+End');
+		await page.keyboard.type('# edited with the keyboard\n');
+		await page.keyboard.press('Control+s');
+		await showing(page, '#save-state', /Saved · version 2/);
+		// Esc, then Tab, leaves the editor instead of indenting.
+		await page.keyboard.press('Escape');
+		await tabTo(page, 'textarea.input-json');
+		await page.keyboard.press('Control+a');
+		await page.keyboard.type('{"name": "Kay"}');
+		await page.keyboard.press('Control+Enter');
+		assert.equal(await outputHolding(page, 'Kay'), { message: 'Hello, Kay' });
+
+		// Delete: Esc cancels and gives focus back; then confirm.
+		await page.keyboard.press('Shift+Tab');
+		await tabTo(page, 'button.danger');
+		await page.keyboard.press('Enter');
+		await page.getByRole('dialog').waitFor();
+		assert.is(await page.evaluate('document.activeElement.textContent'), 'Cancel', 'the dialog opens on its safe answer');
+		await page.keyboard.press('Escape');
+		await page.getByRole('dialog').waitFor({ state: 'detached' });
+		assert.is(await page.evaluate('document.activeElement.textContent'), 'Delete…', 'focus returns to Delete');
+		await page.keyboard.press('Enter');
+		await page.getByRole('dialog').waitFor();
+		await page.keyboard.press('Shift+Tab');
+		await page.keyboard.press('Enter');
+		await onScreen(page, '#/');
+		await showing(page, '#status', /Deleted kb/);
+		assert.is((await platform.request('GET', '/functions/kb')).status, 404);
+		assert.equal(problems, []);
+	} finally {
+		await context.close();
+	}
+});
+
+test('at phone width every main screen fits without horizontal scrolling', async () => {
+	await createFunction(platform, 'phone-width-function-with-a-long-name', 'python', await readFile('data/functions/greet.py', 'utf8'), { env: { GREETING: 'Hi' } });
+	await invoke(platform, 'phone-width-function-with-a-long-name', { input: { name: 'a-rather-long-name-'.repeat(8) } });
+	const { page, context, problems } = await openPage(browser, platform.app.url, { width: 390, height: 844 });
+	try {
+		const base = '#/functions/phone-width-function-with-a-long-name';
+		for (const [hash, shot] of [
+			['#/', 'phone-list'],
+			['#/new', 'phone-new'],
+			[base, 'phone-function'],
+			[`${base}/history`, 'phone-history'],
+			[`${base}/logs`, 'phone-logs'],
+			[`${base}/settings`, 'phone-settings'],
+			[`${base}/versions`, 'phone-versions'],
+		] as const) {
+			await page.goto(`${platform.app.url}/${hash}`);
+			await onScreen(page, hash);
+			if (hash === base) {
+				await page.getByRole('button', { name: 'Invoke' }).click();
+				await page.locator('#result .result').waitFor();
+			}
+			if (hash.endsWith('/history')) await page.locator('details.run > summary').first().click();
+			if (hash.endsWith('/versions')) await page.getByRole('button', { name: 'Compare version 1' }).click();
+			await fitsWidth(page, hash);
+			await screenshot(page, shot);
+		}
+		assert.equal(problems, []);
+	} finally {
+		await context.close();
+	}
+});
+
+test('with a token: the prompt, a wrong token refused, the right one kept for the tab only, then forgotten', async () => {
+	const guarded = await startPlatform({ LOWCODE_FAAS_TOKEN: 'e2e-console-token', LOWCODE_FAAS_STEM_CELLS: '0' });
+	const { page, context, problems } = await openPage(browser, guarded.app.url);
+	try {
+		const dialog = page.getByRole('dialog', { name: 'This server needs a token' });
+		await dialog.waitFor();
+		await noAxeViolations(page, 'token prompt');
+		await screenshot(page, 'token');
+		await dialog.getByLabel('API token').fill('not-the-token');
+		await dialog.getByRole('button', { name: 'Use token' }).click();
+		await showing(page, '#token-error', /Wrong token/);
+		await noAxeViolations(page, 'token prompt saying wrong token');
+		await page.getByRole('dialog').getByLabel('API token').fill('e2e-console-token');
+		await page.getByRole('dialog').getByRole('button', { name: 'Use token' }).click();
+		await onScreen(page, '#/');
+		assert.is(await page.evaluate("sessionStorage.getItem('lowcode-faas-token')"), 'e2e-console-token');
+		assert.is(await page.evaluate('localStorage.length + document.cookie.length'), 0, 'never in localStorage or a cookie');
+		assert.not.match(page.url(), /e2e-console-token/);
+
+		// The token works for everything: create and invoke.
+		await page.getByRole('link', { name: 'New function' }).first().click();
+		await onScreen(page, '#/new');
+		await page.getByLabel('Name', { exact: true }).fill('guarded');
+		await page.getByLabel('Deno (Deno.serve, TypeScript)').check();
+		await page.getByRole('button', { name: 'Create function' }).click();
+		await onScreen(page, '#/functions/guarded');
+		await page.getByLabel('Input (JSON)').press('Control+Enter');
+		assert.equal(await outputHolding(page, 'World'), { message: 'Hello, World' });
+
+		await page.getByRole('button', { name: 'Forget token' }).click();
+		await page.getByRole('dialog').waitFor();
+		assert.is(await page.evaluate("sessionStorage.getItem('lowcode-faas-token')"), null);
+		await page.getByRole('dialog').getByRole('button', { name: 'Cancel' }).click();
+		await showing(page, '#alert', /unauthorized/);
+		assert.equal(problems, []);
+	} finally {
+		await context.close();
+		await guarded.close();
 	}
 });
 

@@ -42,7 +42,7 @@ export async function createView(root: HTMLElement): Promise<void> {
 				return;
 			}
 			const created = await json<FunctionRecord>('POST', '/functions', { name: name.value.trim(), language: language(), source_code: TEMPLATES[language()] });
-			announce(`Created ${created.name}.`);
+			announce(`Created ${created.name}.`, true);
 			location.hash = fnHash(created.name);
 		} catch (err) {
 			if (err instanceof ApiError && err.code === 'invalid_name') {

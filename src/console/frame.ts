@@ -23,7 +23,7 @@ export function functionFrame(name: string, active: Tab, ...content: Node[]): HT
 		if (!yes) return;
 		try {
 			await call('DELETE', fnPath(name));
-			announce(`Deleted ${name}.`);
+			announce(`Deleted ${name}.`, true);
 			location.hash = '#/';
 		} catch (err) {
 			showError(err);

@@ -97,7 +97,7 @@ export async function listView(root: HTMLElement): Promise<void> {
 						'table',
 						{ id: 'function-table' },
 						h('caption', { class: 'visually-hidden' }, 'Functions; invocations and error rate since the platform started'),
-						h('thead', {}, h('tr', {}, ...['Name', 'Language', 'Last run', 'Invocations', 'Error rate'].map((title) => h('th', { scope: 'col' }, title)))),
+						h('thead', {}, h('tr', {}, ...['Name', 'Language', 'Last run', 'Invocations', 'Error rate'].map((title, i) => h('th', { scope: 'col', class: i >= 3 ? 'num' : null }, title)))),
 						h('tbody', {}, ...rows.map(({ row }) => row)),
 					),
 				)

@@ -5,18 +5,20 @@ import { replace } from './dom.js';
  * The page's two live regions: #status (polite: "Saved.") and #alert (role="alert": every API error,
  * with its message and code). Both live in index.html from the start, so screen readers follow them.
  */
-let announcedAt = 0;
+let carried = false;
 
-export function announce(text: string): void {
+/** Says `text` in the status region; `carry` keeps it on the next screen ("Deleted NAME." leads to the list). */
+export function announce(text: string, carry = false): void {
 	const status = document.getElementById('status');
 	if (status) replace(status, text);
-	announcedAt = Date.now();
+	carried = carry;
 }
 
-/** On a new screen, the last screen's news goes, unless it was just made ("Deleted NAME." leads to the list). */
+/** On a new screen, the last screen's news goes, unless it was meant for this one. */
 export function clearStaleStatus(): void {
 	const status = document.getElementById('status');
-	if (status && Date.now() - announcedAt > 1500) replace(status);
+	if (status && !carried) replace(status);
+	carried = false;
 }
 
 export function showError(err: unknown): void {
