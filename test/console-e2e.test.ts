@@ -1,5 +1,5 @@
 import { copyFile, mkdir, readFile } from 'node:fs/promises';
-import type { Browser, Page } from 'playwright-core';
+import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { accessibilityViolations, launch, openPage, screenshot } from './chromium.js';
@@ -11,17 +11,56 @@ let platform: Platform;
 let browser: Browser;
 
 test.before(async () => {
-	[platform, browser] = await Promise.all([startPlatform({ LOWCODE_FAAS_STEM_CELLS: '0' }), launch()]);
+	// The shipped examples, so that the list has neighbours; greet has run once.
+	const seed = { 'greet.py': await readFile('data/functions/greet.py', 'utf8'), 'web.ts': await readFile('data/functions/web.ts', 'utf8') };
+	[platform, browser] = await Promise.all([startPlatform({ LOWCODE_FAAS_STEM_CELLS: '0' }, seed), launch()]);
+	await invoke(platform, 'greet', { input: { name: 'console' } });
 });
 test.after(async () => {
 	await browser?.close();
 	await platform?.close();
 });
 
+/** The pages opened, with their problems, for failure messages. */
+const pages = new WeakMap<Page, { problems: string[] }>();
+
+async function open(url: string, viewport?: { width: number; height: number }) {
+	const opened = await openPage(browser, url, viewport);
+	pages.set(opened.page, opened);
+	await loaded(opened.page);
+	return opened;
+}
+
+/**
+ * Waits for the console's scripts to have run. Chromium aborts requests being connected whenever the
+ * host's interfaces change (ERR_NETWORK_CHANGED), which Docker does for every container any test on the
+ * machine starts: a page whose scripts were lost so is reloaded, as a person would (twice at most, so
+ * that a page that never starts still fails).
+ */
+async function loaded(page: Page): Promise<void> {
+	for (let attempt = 0; ; attempt++) {
+		try {
+			await page.locator('#app[data-ready]').waitFor({ timeout: attempt < 2 ? 5_000 : 15_000 });
+			return;
+		} catch (err) {
+			if (attempt >= 2) throw err;
+			await page.reload();
+		}
+	}
+}
+
 /** Waits until the console has rendered the screen of `hash` (the router marks it on #app). */
 async function onScreen(page: Page, hash: string): Promise<void> {
 	// Locators, not waitForFunction: that evaluates a string in the page, which its CSP (no eval) refuses.
-	await page.locator(`#app[data-route=${JSON.stringify(hash)}]:not([aria-busy])`).waitFor();
+	try {
+		await page.locator(`#app[data-route=${JSON.stringify(hash)}]:not([aria-busy])`).waitFor({ timeout: 15_000 });
+	} catch (err) {
+		const state = await page.evaluate(
+			"({ url: location.href, route: document.getElementById('app').dataset.route, busy: document.getElementById('app').getAttribute('aria-busy'), alert: document.getElementById('alert').textContent, app: document.getElementById('app').textContent.slice(0, 300) })",
+		);
+		const { problems } = pages.get(page) ?? { problems: [] };
+		throw new Error(`screen ${hash} not shown: ${JSON.stringify(state)}; problems: ${JSON.stringify(problems)}`, { cause: err });
+	}
 }
 
 /** Waits until the element `selector` shows text matching `pattern`. */
@@ -46,10 +85,14 @@ async function fitsWidth(page: Page, screen: string): Promise<void> {
 }
 
 test('create from the template, edit, save, invoke, history, settings, versions and rollback, delete', async () => {
-	const { page, context, problems } = await openPage(browser, platform.app.url);
+	const { page, context, problems } = await open(platform.app.url);
 	try {
 		await onScreen(page, '#/');
-		await noAxeViolations(page, 'empty list');
+		await noAxeViolations(page, 'list');
+		assert.is(await page.locator('#function-table tbody tr').count(), 2);
+		await page.getByLabel('Filter by name or language').fill('deno');
+		assert.is(await page.locator('#function-table tbody tr:not([hidden])').count(), 1, 'the filter leaves web.ts');
+		await page.getByLabel('Filter by name or language').fill('');
 
 		await page.getByRole('link', { name: 'New function' }).first().click();
 		await onScreen(page, '#/new');
@@ -176,7 +219,7 @@ async function tabTo(page: Page, selector: string): Promise<void> {
 const focusOutline = (page: Page): Promise<string> => page.evaluate('getComputedStyle(document.activeElement).outlineStyle');
 
 test('keyboard alone: skip link, create, save with Ctrl+S, invoke with Ctrl+Enter, delete through the dialog', async () => {
-	const { page, context, problems } = await openPage(browser, platform.app.url);
+	const { page, context, problems } = await open(platform.app.url);
 	try {
 		await onScreen(page, '#/');
 		await page.keyboard.press('Tab');
@@ -230,7 +273,7 @@ test('keyboard alone: skip link, create, save with Ctrl+S, invoke with Ctrl+Ente
 test('at phone width every main screen fits without horizontal scrolling', async () => {
 	await createFunction(platform, 'phone-width-function-with-a-long-name', 'python', await readFile('data/functions/greet.py', 'utf8'), { env: { GREETING: 'Hi' } });
 	await invoke(platform, 'phone-width-function-with-a-long-name', { input: { name: 'a-rather-long-name-'.repeat(8) } });
-	const { page, context, problems } = await openPage(browser, platform.app.url, { width: 390, height: 844 });
+	const { page, context, problems } = await open(platform.app.url, { width: 390, height: 844 });
 	try {
 		const base = '#/functions/phone-width-function-with-a-long-name';
 		for (const [hash, shot] of [
@@ -261,8 +304,12 @@ test('at phone width every main screen fits without horizontal scrolling', async
 
 test('with a token: the prompt, a wrong token refused, the right one kept for the tab only, then forgotten', async () => {
 	const guarded = await startPlatform({ LOWCODE_FAAS_TOKEN: 'e2e-console-token', LOWCODE_FAAS_STEM_CELLS: '0' });
-	const { page, context, problems } = await openPage(browser, guarded.app.url);
+	// Opened inside the try: the second platform is closed whatever happens.
+	let context: BrowserContext | undefined;
 	try {
+		const opened = await open(guarded.app.url);
+		context = opened.context;
+		const { page, problems } = opened;
 		const dialog = page.getByRole('dialog', { name: 'This server needs a token' });
 		await dialog.waitFor();
 		await noAxeViolations(page, 'token prompt');
@@ -295,7 +342,7 @@ test('with a token: the prompt, a wrong token refused, the right one kept for th
 		await showing(page, '#alert', /unauthorized/);
 		assert.equal(problems, []);
 	} finally {
-		await context.close();
+		await context?.close();
 		await guarded.close();
 	}
 });

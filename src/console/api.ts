@@ -27,16 +27,30 @@ export async function call(method: string, path: string, body?: unknown): Promis
 		const headers: Record<string, string> = {};
 		if (token) headers.authorization = `Bearer ${token}`;
 		if (body !== undefined) headers['content-type'] = 'application/json';
-		let res: Response;
-		try {
-			res = await fetch(path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body), cache: 'no-store', credentials: 'omit' });
-		} catch (err) {
-			throw new ApiError(0, 'network_error', `The platform could not be reached (${err instanceof Error ? err.message : String(err)}).`);
-		}
+		const res = await send(path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body), cache: 'no-store', credentials: 'omit' });
 		const text = await res.text();
 		if (res.status === 401 && (await askToken(token !== null)) !== null) continue;
 		if (!res.ok) throw errorOf(res.status, text);
 		return { status: res.status, headers: res.headers, text };
+	}
+}
+
+/** Tries a request again this many times when it could not be sent at all. */
+const RETRIES = 3;
+
+/**
+ * fetch, again when it fails before any answer: Chromium aborts connections being opened whenever the
+ * host's interfaces change (ERR_NETWORK_CHANGED), and Docker adds one for every container it starts.
+ * Such a request never reached the server, so sending it again runs nothing twice.
+ */
+async function send(path: string, init: RequestInit): Promise<Response> {
+	for (let attempt = 0; ; attempt++) {
+		try {
+			return await fetch(path, init);
+		} catch (err) {
+			if (attempt >= RETRIES) throw new ApiError(0, 'network_error', `The platform could not be reached (${err instanceof Error ? err.message : String(err)}).`);
+			await new Promise((resolve) => setTimeout(resolve, 100 * (attempt + 1)));
+		}
 	}
 }
 

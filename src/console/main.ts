@@ -47,7 +47,6 @@ async function route(moveFocus: boolean): Promise<void> {
 	document.title = `${title} · lowcode-faas`;
 	// After a navigation, focus goes to the new screen's heading, so keyboard and screen-reader users start there.
 	if (moveFocus) root.querySelector<HTMLElement>('h1')?.focus();
-	app.dataset.ready = 'true';
 	app.dataset.route = hash;
 }
 
@@ -67,4 +66,6 @@ document.getElementById('skip')?.addEventListener('click', (event) => {
 });
 window.addEventListener('hashchange', () => void route(true));
 showTokenState();
+// The scripts ran (the first screen may still wait for the API, or for a token).
+app.dataset.ready = 'true';
 void route(false);
