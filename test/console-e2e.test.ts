@@ -131,6 +131,7 @@ test('create from the template, edit, save, invoke, history, settings, versions 
 		const run = page.locator('details.run').first();
 		await run.locator(':scope > summary').click();
 		assert.match((await run.locator('pre.output').textContent()) ?? '', /Hello, Ada/);
+		assert.match((await page.getAttribute('.chart-box svg', 'aria-label')) ?? '', /Durations of the last run/);
 		await noAxeViolations(page, 'history');
 		await screenshot(page, 'history');
 
@@ -168,9 +169,9 @@ test('create from the template, edit, save, invoke, history, settings, versions 
 		await onScreen(page, '#/functions/hello/versions');
 		assert.is(await page.locator('#version-table tbody tr').count(), 2);
 		await page.getByRole('button', { name: 'Compare version 1' }).click();
-		await page.waitForSelector('.diff .diff-del');
-		assert.match((await page.textContent('.diff .diff-del')) ?? '', /^- .*"message"/);
-		assert.match((await page.textContent('.diff .diff-add')) ?? '', /^\+ .*"greeting"/);
+		await page.locator('#diff .lf-diff-del').waitFor();
+		assert.match((await page.textContent('#diff .lf-diff-del')) ?? '', /"message"/);
+		assert.match((await page.textContent('#diff .lf-diff-add')) ?? '', /"greeting"/);
 		await noAxeViolations(page, 'versions');
 		await screenshot(page, 'versions');
 		await page.getByRole('button', { name: 'Roll back to version 1' }).click();

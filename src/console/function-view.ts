@@ -1,8 +1,8 @@
 import { ApiError, type FunctionRecord, type RunResult, fnPath, json } from './api.js';
 import { h, replace, uid } from './dom.js';
+import { createEditor } from './editor.js';
 import { functionFrame } from './frame.js';
 import { announce, clearError, showError } from './notify.js';
-import { createEditor } from './plain-editor.js';
 import { renderResult } from './result.js';
 
 const TIMEOUT_MAX = 300_000;

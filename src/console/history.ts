@@ -1,4 +1,5 @@
 import { type RunResult, json } from './api.js';
+import { durationChart } from './chart.js';
 import { h, replace, statusBadge, time } from './dom.js';
 import { functionFrame } from './frame.js';
 import { clearError, showError } from './notify.js';
@@ -54,6 +55,8 @@ export async function historyView(root: HTMLElement, name: string): Promise<void
 	);
 }
 
+/** The finished runs' durations, oldest on the left; a failed run is hatched and marked (chart.ts). */
 function chartOf(runs: (RunResult & { duration_ms: number })[]): Element {
-	return h('p', { class: 'hint' }, `${runs.length} runs; the longest took ${Math.max(...runs.map((r) => r.duration_ms))} ms.`);
+	const points = runs.map((run) => ({ duration_ms: run.duration_ms, status: run.status, ...(run.created_at ? { started_at: run.created_at } : {}) })).reverse();
+	return durationChart(points, { width: 640, height: 160 });
 }

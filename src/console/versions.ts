@@ -1,10 +1,8 @@
 import { type FunctionRecord, type VersionMeta, type VersionRecord, fnPath, json } from './api.js';
-import { diffLines } from './diff-fallback.js';
+import { diffLines } from './diff.js';
 import { h, replace, time } from './dom.js';
 import { functionFrame } from './frame.js';
 import { announce, clearError, showError } from './notify.js';
-
-const SIGN = { same: ' ', add: '+', del: '-' } as const;
 
 /** A unified view of the change from `before` to `after`: each line marked by a sign, not by colour alone. */
 function renderDiff(before: string, after: string): HTMLElement {
@@ -17,8 +15,8 @@ function renderDiff(before: string, after: string): HTMLElement {
 		h('p', { class: 'hint' }, added || removed ? `${removed} line${removed === 1 ? '' : 's'} removed, ${added} added, going from this version to the current one.` : 'Identical to the current source.'),
 		h(
 			'pre',
-			{ class: 'diff', tabindex: 0, 'aria-label': 'Differences: lines starting with - are only in this version, + only in the current one' },
-			...lines.map((line) => h('span', { class: `diff-${line.op}` }, `${SIGN[line.op]} ${line.text}\n`)),
+			{ class: 'lf-diff', id: 'diff', tabindex: 0, 'aria-label': 'Differences: lines marked − are only in this version, lines marked + only in the current one' },
+			...lines.map((line) => h('span', { class: `lf-diff-line lf-diff-${line.op}` }, `${line.text}\n`)),
 		),
 	);
 }
