@@ -122,6 +122,9 @@ test('create from the template, edit, save, invoke, history, settings, versions 
 		assert.match(result, /Cold start\s*yes/);
 		assert.match(result, /Version\s*2/);
 		await noAxeViolations(page, 'function (editor and result)');
+		// For the picture: the source from its first line.
+		await page.evaluate("(() => { const source = document.getElementById('source'); source.setSelectionRange(0, 0); source.scrollTop = 0; })()");
+		await page.locator('.lf-editor[data-first-line="1"]').waitFor();
 		await mkdir('docs', { recursive: true });
 		await copyFile(await screenshot(page, 'function'), 'docs/console-function.png');
 

@@ -68,6 +68,7 @@ export async function listView(root: HTMLElement): Promise<void> {
 			{},
 			h('th', { scope: 'row' }, fn.error ? fn.name : h('a', { href: fnHash(fn.name) }, fn.name)),
 			h('td', {}, fn.language === 'python' ? 'Python' : 'Deno'),
+			h('td', { class: 'num' }, fn.version ?? '—'),
 			h('td', {}, fn.error ? h('span', { class: 'error' }, fn.error.message) : run ? [statusBadge(run.status), ' ', time(run.finished_at ?? run.created_at)] : 'never run'),
 			h('td', { class: 'num' }, c ? c.total : 0),
 			h('td', { class: 'num' }, c?.total ? `${Math.round((100 * c.failed) / c.total)} %` : '—'),
@@ -97,7 +98,15 @@ export async function listView(root: HTMLElement): Promise<void> {
 						'table',
 						{ id: 'function-table' },
 						h('caption', { class: 'visually-hidden' }, 'Functions; invocations and error rate since the platform started'),
-						h('thead', {}, h('tr', {}, ...['Name', 'Language', 'Last run', 'Invocations', 'Error rate'].map((title, i) => h('th', { scope: 'col', class: i >= 3 ? 'num' : null }, title)))),
+						h(
+							'thead',
+							{},
+							h(
+								'tr',
+								{},
+								...['Name', 'Language', 'Version', 'Last run', 'Invocations', 'Error rate'].map((title) => h('th', { scope: 'col', class: title === 'Version' || title === 'Invocations' || title === 'Error rate' ? 'num' : null }, title)),
+							),
+						),
 						h('tbody', {}, ...rows.map(({ row }) => row)),
 					),
 				)
