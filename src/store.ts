@@ -159,7 +159,8 @@ export function createStore(config: Config) {
 		const size = Number(info.size);
 		const key = statKey(language, info);
 		// The file is read only when its stat changed since it was last seen: edited by hand, or first seen.
-		const versionNumber = versions.known(name, key) ?? (await recordSeen(name, language, file, path, key));
+		const known = versions.known(name, key);
+		const versionNumber = known !== undefined ? known : await recordSeen(name, language, file, path, key);
 		return { name, language, path, file, settings: own, size, mtime: info.mtime, version: `${key}:${stamp}`, versionNumber };
 	}
 

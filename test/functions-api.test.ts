@@ -25,7 +25,7 @@ crud('POST /functions creates a function and stores NAME.py', async () => {
 	assert.is(res.status, 201);
 	assert.match(res.body.id, UUID);
 	assert.match(res.body.created_at, RFC3339_UTC);
-	assert.equal({ ...res.body, id: 0, created_at: 0 }, { id: 0, name: 'hello', language: 'python', source_code: 'print("hi")\n', created_at: 0, settings: {} });
+	assert.equal({ ...res.body, id: 0, created_at: 0 }, { id: 0, name: 'hello', language: 'python', source_code: 'print("hi")\n', created_at: 0, settings: {}, version: 1 });
 	assert.is(await readFile(join(platform.dataDir, 'functions/hello.py'), 'utf8'), 'print("hi")\n');
 	assert.equal(await readdir(join(platform.dataDir, 'functions')), ['hello.py'], 'functions/ holds only sources');
 });
@@ -130,7 +130,7 @@ paging('metadata only, 100 a page by default, env as names', async () => {
 	const list = JSON.parse(text);
 	assert.is(list.length, 12);
 	assert.is(res.headers.get('link'), null, 'no next page');
-	assert.equal(Object.keys(list[0]).sort(), ['created_at', 'id', 'language', 'name', 'settings', 'size', 'updated_at']);
+	assert.equal(Object.keys(list[0]).sort(), ['created_at', 'id', 'language', 'name', 'settings', 'size', 'updated_at', 'version']);
 	assert.equal(list[0].settings, { env: ['KEY'] });
 	assert.is(list[0].size, 1024 * 1024);
 	assert.not.ok(text.includes('secret-value'));

@@ -32,9 +32,10 @@ run.after(async () => {
 run('Python: input arrives as the JSON body of POST /, the answer is the RunResult', async () => {
 	const fn = await deploy(platform, 'echo', 'echo.py');
 	const r = await invoke(platform, 'echo', { input: { hello: ['world', 1] } });
-	assert.equal(Object.keys(r).sort(), ['cold_start', 'duration_ms', 'error_message', 'function_id', 'http_headers', 'http_status_code', 'output', 'run_id', 'status']);
+	assert.equal(Object.keys(r).sort(), ['cold_start', 'duration_ms', 'error_message', 'function_id', 'http_headers', 'http_status_code', 'output', 'run_id', 'status', 'version']);
 	assert.is(r.status, 'success', r.error_message);
 	assert.is(r.function_id, fn.id);
+	assert.is(r.version, 1);
 	assert.is(r.http_status_code, 200);
 	assert.equal(r.output, { method: 'POST', path: '/', content_type: 'application/json', body: { hello: ['world', 1] } });
 	assert.is(r.error_message, '');

@@ -1,4 +1,5 @@
-import { lstat, readdir, writeFile } from 'node:fs/promises';
+import { lstat, mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import { suite } from 'uvu';
@@ -63,15 +64,24 @@ versions('save, invoke, roll back: each run says which version ran, the function
 	const again = await platform.request('POST', `/functions/${name}/rollback`, { version: 1 });
 	assert.equal([again.status, again.body.version], [200, 3]);
 	assert.is((await versionsOf(name)).length, 3);
+	// An async run says it once it has run.
+	const queued = await platform.request('POST', `/functions/${name}/invoke?async=true`, {});
+	assert.is(queued.status, 202);
+	const done = await eventually(
+		'the async run to finish',
+		async () => (await platform.request('GET', `/runs/${queued.body.run_id}`)).body,
+		(r) => r.status === 'success',
+	);
+	assert.equal([done.output, done.version], ['one', 3]);
 	// Run history says it too.
 	const runs = await eventually(
-		'both runs in history',
+		'the three runs in history',
 		async () => (await platform.request('GET', `/runs?function=${name}`)).body as { version: number }[],
-		(list) => list.length === 2,
+		(list) => list.length === 3,
 	);
 	assert.equal(
 		runs.map((r) => r.version),
-		[3, 2],
+		[3, 3, 2],
 	);
 });
 
@@ -165,6 +175,8 @@ versions('bad versions are 400 invalid_version, missing ones 404, and nothing re
 		[{ version: 0 }, 'invalid_version'],
 		[{ version: -1 }, 'invalid_version'],
 		[{ version: 2 ** 53 }, 'invalid_version'],
+		[{ version: 1e21 }, 'invalid_version'],
+		[{ version: null }, 'invalid_version'],
 		[{ version: 1, extra: true }, 'unknown_field'],
 		['{"version":', 'invalid_json'],
 		[[1], 'invalid_body'],
@@ -218,3 +230,35 @@ versions('the CLI lists versions and rolls back', async () => {
 });
 
 versions.run();
+
+const full = suite('versions on a full disk');
+
+full('a source whose version does not fit answers 507 and changes nothing', async () => {
+	const dataDir = await mkdtemp(join(tmpdir(), 'lowcode-faas-versions-full-'));
+	await execa('mount', ['-t', 'tmpfs', '-o', 'size=256k', 'tmpfs', dataDir]);
+	try {
+		const p = await startPlatform({ LOWCODE_FAAS_DATA: dataDir, LOWCODE_FAAS_STEM_CELLS: '0' });
+		try {
+			const old = `# old\n${'#'.repeat(8 * 1024)}\nprint("old")\n`;
+			assert.is((await createFunction(p, 'keep', 'python', old)).version, 1);
+			// The source itself fits; its version, written next, does not.
+			const big = `# new\n${'#'.repeat(140 * 1024)}\nprint("new")\n`;
+			const res = await p.request('POST', '/functions', { name: 'keep', language: 'python', source_code: big });
+			assert.equal([res.status, res.body.error?.code], [507, 'insufficient_storage']);
+			assert.is(await readFile(join(dataDir, 'functions/keep.py'), 'utf8'), old);
+			assert.equal(await readdir(join(dataDir, 'functions')), ['keep.py'], 'no temp file is left');
+			assert.equal(await readdir(join(dataDir, 'versions', 'keep')), ['1.py'], 'no version, no temp file');
+			assert.equal(
+				(await p.request('GET', '/functions/keep/versions')).body.map((v: { version: number; current: boolean }) => [v.version, v.current]),
+				[[1, true]],
+			);
+		} finally {
+			await p.app.close();
+		}
+	} finally {
+		await execa('umount', [dataDir]);
+		await rm(dataDir, { recursive: true, force: true });
+	}
+});
+
+full.run();

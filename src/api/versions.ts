@@ -62,7 +62,8 @@ export function rollbackFunction(store: Store, scheduler: Scheduler): Handler {
 		const body = await req.json();
 		for (const key of Object.keys(body)) if (key !== 'version') throw new ApiError('unknown_field', `Unknown field "${key}"; allowed: version.`);
 		const wanted = body.version;
-		if (typeof wanted !== 'number' || !Number.isSafeInteger(wanted) || wanted < 1) throw invalid();
+		// The same rule as in the path: a number written as one.
+		if (typeof wanted !== 'number' || !NUMBER.test(String(wanted))) throw invalid();
 		const done = await store.rollback(name, wanted);
 		if (!done) throw functionNotFound(name);
 		// New code wins, as for POST /functions: the old source's instances take no new requests.

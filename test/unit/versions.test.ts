@@ -185,6 +185,15 @@ store('a file dropped by hand is version 1 when first seen; a hand edit is the n
 	assert.is((await s.versions.read('hand', 2))?.source.toString(), 'second, longer');
 });
 
+store('the warm path reads nothing: an unchanged file is its version from memory', async () => {
+	await s.save('f', 'python', 'one');
+	assert.is((await s.locate('f'))?.versionNumber, 1);
+	// Were the file read again and compared, version 1 would be recorded anew.
+	await rm(join(storeDir, 'versions', 'f'), { recursive: true });
+	for (let i = 0; i < 3; i++) assert.is((await s.locate('f'))?.versionNumber, 1);
+	assert.is(await lstat(join(storeDir, 'versions', 'f')).catch(() => null), null);
+});
+
 store('after a restart, a file unchanged is still its version; one edited while down is the next', async () => {
 	await s.save('f', 'python', 'one');
 	await s.save('g', 'python', 'one');
