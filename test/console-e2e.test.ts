@@ -166,6 +166,12 @@ test('create from the template, edit, save, invoke, history, settings, versions 
 		await page.getByLabel('Input (JSON)').fill('{"name": "Ada"}');
 		await page.getByRole('button', { name: 'Invoke' }).click();
 		assert.equal(await outputHolding(page, 'Howdy'), { greeting: 'Howdy, Ada' });
+		// In the background: queued, then followed until done.
+		await page.getByLabel('Run in the background (async): follow it in History').check();
+		await page.getByLabel('Input (JSON)').fill('{"name": "Bo"}');
+		await page.getByRole('button', { name: 'Invoke' }).click();
+		assert.equal(await outputHolding(page, 'Bo'), { greeting: 'Howdy, Bo' });
+		await page.getByLabel('Run in the background (async): follow it in History').uncheck();
 
 		// Versions: the diff of version 1 against the current source, then a rollback to it.
 		await page.getByRole('link', { name: 'Versions' }).click();
@@ -191,7 +197,7 @@ test('create from the template, edit, save, invoke, history, settings, versions 
 		await onScreen(page, '#/');
 		const row = page.locator('#function-table tbody tr', { hasText: 'hello' });
 		assert.match((await row.textContent()) ?? '', /success/);
-		assert.match((await row.textContent()) ?? '', /3/);
+		assert.match((await row.textContent()) ?? '', /Python\s*3\s*✓ success.*4\s*0 %/, 'version 3, 4 runs, none failed');
 		await noAxeViolations(page, 'list');
 		await copyFile(await screenshot(page, 'list'), 'docs/console-list.png');
 		await page.goto(`${platform.app.url}/#/functions/hello/history`);
@@ -344,6 +350,11 @@ test('with a token: the prompt, a wrong token refused, the right one kept for th
 		assert.is(await page.evaluate("sessionStorage.getItem('lowcode-faas-token')"), null);
 		await page.getByRole('dialog').getByRole('button', { name: 'Cancel' }).click();
 		await showing(page, '#alert', /unauthorized/);
+		// Asked again when the person tries again.
+		await page.getByRole('button', { name: 'Try again' }).click();
+		await page.getByRole('dialog').getByLabel('API token').fill('e2e-console-token');
+		await page.getByRole('dialog').getByRole('button', { name: 'Use token' }).click();
+		await onScreen(page, '#/functions/guarded');
 		assert.equal(problems, []);
 	} finally {
 		await context?.close();

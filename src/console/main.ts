@@ -37,7 +37,14 @@ async function route(moveFocus: boolean): Promise<void> {
 		else replace(root, h('h1', { tabindex: -1 }, 'Not found'), h('p', {}, 'No such page. ', h('a', { href: '#/' }, 'Back to the functions')));
 	} catch (err) {
 		if (current !== generation) return;
-		replace(root, h('h1', { tabindex: -1 }, err instanceof ApiError && err.status === 404 ? 'Not found' : 'Could not load this page'), h('p', {}, 'See the message above. ', h('a', { href: '#/' }, 'Back to the functions')));
+		const again = h('button', { type: 'button' }, 'Try again');
+		again.addEventListener('click', () => void route(true));
+		replace(
+			root,
+			h('h1', { tabindex: -1 }, err instanceof ApiError && err.status === 404 ? 'Not found' : 'Could not load this page'),
+			h('p', {}, 'See the message above. ', h('a', { href: '#/' }, 'Back to the functions')),
+			h('div', { class: 'actions' }, again),
+		);
 		showError(err);
 	}
 	if (current !== generation) return;
