@@ -1,4 +1,5 @@
 import { copyFile, mkdir, readFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
@@ -20,6 +21,13 @@ test.after(async () => {
 	await browser?.close();
 	await platform?.close();
 });
+
+/** With UPDATE_DOCS=1, a screenshot also becomes the README's picture in docs/ (not on every run: times in it differ). */
+async function toDocs(shot: string, name: string): Promise<void> {
+	if (process.env.UPDATE_DOCS !== '1') return;
+	await mkdir('docs', { recursive: true });
+	await copyFile(shot, join('docs', name));
+}
 
 /** The pages opened, with their problems, for failure messages. */
 const pages = new WeakMap<Page, { problems: string[] }>();
@@ -125,8 +133,7 @@ test('create from the template, edit, save, invoke, history, settings, versions 
 		// For the picture: the source from its first line.
 		await page.evaluate("(() => { const source = document.getElementById('source'); source.setSelectionRange(0, 0); source.scrollTop = 0; })()");
 		await page.locator('.lf-editor[data-first-line="1"]').waitFor();
-		await mkdir('docs', { recursive: true });
-		await copyFile(await screenshot(page, 'function'), 'docs/console-function.png');
+		await toDocs(await screenshot(page, 'function'), 'console-function.png');
 
 		// The run in the history, with its details.
 		await page.getByRole('link', { name: 'History' }).click();
@@ -199,7 +206,7 @@ test('create from the template, edit, save, invoke, history, settings, versions 
 		assert.match((await row.textContent()) ?? '', /success/);
 		assert.match((await row.textContent()) ?? '', /Python\s*3\s*✓ success.*4\s*0 %/, 'version 3, 4 runs, none failed');
 		await noAxeViolations(page, 'list');
-		await copyFile(await screenshot(page, 'list'), 'docs/console-list.png');
+		await toDocs(await screenshot(page, 'list'), 'console-list.png');
 		await page.goto(`${platform.app.url}/#/functions/hello/history`);
 		await onScreen(page, '#/functions/hello/history');
 

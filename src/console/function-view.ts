@@ -1,7 +1,7 @@
 import { ApiError, type FunctionRecord, type RunResult, fnPath, json } from './api.js';
-import { h, replace, uid } from './dom.js';
+import { h, replace, time, uid } from './dom.js';
 import { createEditor } from './editor.js';
-import { functionFrame } from './frame.js';
+import { fnHash, functionFrame } from './frame.js';
 import { announce, clearError, showError } from './notify.js';
 import { renderResult } from './result.js';
 
@@ -153,8 +153,9 @@ export async function functionView(root: HTMLElement, name: string): Promise<voi
 					'section',
 					{ class: 'panel source-panel', 'aria-labelledby': 'source-title' },
 					h('h2', { id: 'source-title' }, 'Source'),
+					h('p', { class: 'hint fn-meta' }, fn.language === 'python' ? 'Python' : 'Deno', ' · created ', time(fn.created_at), ' · id ', h('code', {}, fn.id ?? '—'), ' · ', settingsSummary(fn)),
 					editor.element,
-					h('div', { class: 'actions' }, saveButton, h('span', { class: 'hint' }, h('kbd', {}, 'Ctrl'), '+', h('kbd', {}, 'S')), saveState),
+					h('div', { class: 'actions' }, saveButton, saveState),
 				),
 				h('div', { class: 'panel run-panel' }, form, h('section', { 'aria-labelledby': 'result-title' }, h('h2', { id: 'result-title' }, 'Result'), resultBox)),
 			),
@@ -171,4 +172,10 @@ async function follow(runId: string): Promise<RunResult> {
 		await new Promise((resolve) => setTimeout(resolve, delay));
 	}
 	throw new ApiError(0, 'still_running', `Run ${runId} is still running; see History.`);
+}
+
+/** The settings that are set, in a few words, linking to the settings screen. */
+function settingsSummary(fn: FunctionRecord): HTMLElement {
+	const set = Object.entries(fn.settings ?? {}).map(([key, value]) => (key === 'env' ? `env ${Array.isArray(value) ? value.join(', ') : Object.keys(value as object).join(', ')}` : `${key} ${value}`));
+	return h('a', { href: fnHash(fn.name, '/settings') }, set.length ? `settings: ${set.join('; ')}` : 'default settings');
 }
