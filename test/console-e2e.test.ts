@@ -334,6 +334,7 @@ test('with a token: the prompt, a wrong token refused, the right one kept for th
 		await dialog.getByLabel('API token').fill('not-the-token');
 		await dialog.getByRole('button', { name: 'Use token' }).click();
 		await showing(page, '#token-error', /Wrong token/);
+		assert.is(await page.evaluate("sessionStorage.getItem('lowcode-faas-token')"), null, 'a refused token is not kept');
 		await noAxeViolations(page, 'token prompt saying wrong token');
 		await page.getByRole('dialog').getByLabel('API token').fill('e2e-console-token');
 		await page.getByRole('dialog').getByRole('button', { name: 'Use token' }).click();

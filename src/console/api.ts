@@ -1,4 +1,4 @@
-import { askToken, storedToken } from './token.js';
+import { askToken, forgetToken, storedToken } from './token.js';
 
 /** An error the API answered (or the network failed with): its code and message are shown as they are. */
 export class ApiError extends Error {
@@ -29,7 +29,11 @@ export async function call(method: string, path: string, body?: unknown): Promis
 		if (body !== undefined) headers['content-type'] = 'application/json';
 		const res = await send(path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body), cache: 'no-store', credentials: 'omit' });
 		const text = await res.text();
-		if (res.status === 401 && (await askToken(token !== null)) !== null) continue;
+		if (res.status === 401) {
+			// A refused token is dropped at once: a Cancel must not leave it to be sent again.
+			if (token !== null) forgetToken();
+			if ((await askToken(token !== null)) !== null) continue;
+		}
 		if (!res.ok) throw errorOf(res.status, text);
 		return { status: res.status, headers: res.headers, text };
 	}
