@@ -15,6 +15,8 @@ import { versionsView } from './versions.js';
  * so that reload, back and links work, and keeps the "Forget token" button in step with sessionStorage.
  */
 const app = document.getElementById('app') as HTMLElement;
+// Screens go into #view, not #app itself: what else is mounted in <main> (a test's components) is left alone.
+const view = document.getElementById('view') as HTMLElement;
 const forget = document.getElementById('forget-token') as HTMLButtonElement;
 
 type View = (root: HTMLElement, name: string) => Promise<void>;
@@ -48,7 +50,7 @@ async function route(moveFocus: boolean): Promise<void> {
 		showError(err);
 	}
 	if (current !== generation) return;
-	replace(app, root);
+	replace(view, root);
 	app.removeAttribute('aria-busy');
 	const title = root.querySelector('h1')?.textContent ?? '';
 	document.title = `${title} · lowcode-faas`;
