@@ -1,0 +1,129 @@
+import { askToken, forgetToken, storedToken } from './token.js';
+
+/** An error the API answered (or the network failed with): its code and message are shown as they are. */
+export class ApiError extends Error {
+	constructor(
+		readonly status: number,
+		readonly code: string,
+		message: string,
+	) {
+		super(message);
+	}
+}
+
+export interface Answer {
+	status: number;
+	headers: Headers;
+	text: string;
+}
+
+/**
+ * One call to the API, same origin, with the token when there is one. A 401 asks for the token (the
+ * prompt says "wrong token" when one was sent) and tries again; cancelling gives the 401 as an error.
+ */
+export async function call(method: string, path: string, body?: unknown): Promise<Answer> {
+	for (;;) {
+		const token = storedToken();
+		const headers: Record<string, string> = {};
+		if (token) headers.authorization = `Bearer ${token}`;
+		if (body !== undefined) headers['content-type'] = 'application/json';
+		const res = await send(path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body), cache: 'no-store', credentials: 'omit' });
+		const text = await res.text();
+		if (res.status === 401) {
+			// A refused token is dropped at once: a Cancel must not leave it to be sent again.
+			if (token !== null) forgetToken();
+			if ((await askToken(token !== null)) !== null) continue;
+		}
+		if (!res.ok) throw errorOf(res.status, text);
+		return { status: res.status, headers: res.headers, text };
+	}
+}
+
+/** Tries a request again this many times when it could not be sent at all. */
+const RETRIES = 3;
+
+/**
+ * fetch, again when it fails before any answer: Chromium aborts connections being opened whenever the
+ * host's interfaces change (ERR_NETWORK_CHANGED), and Docker adds one for every container it starts.
+ * Such a request never reached the server, so sending it again runs nothing twice.
+ */
+async function send(path: string, init: RequestInit): Promise<Response> {
+	for (let attempt = 0; ; attempt++) {
+		try {
+			return await fetch(path, init);
+		} catch (err) {
+			if (attempt >= RETRIES) throw new ApiError(0, 'network_error', `The platform could not be reached (${err instanceof Error ? err.message : String(err)}).`);
+			await new Promise((resolve) => setTimeout(resolve, 100 * (attempt + 1)));
+		}
+	}
+}
+
+function errorOf(status: number, text: string): ApiError {
+	try {
+		const { error } = JSON.parse(text) as { error?: { code?: unknown; message?: unknown } };
+		if (error && typeof error.message === 'string') return new ApiError(status, String(error.code ?? 'error'), error.message);
+	} catch {}
+	return new ApiError(status, 'http_error', `The platform answered ${status}${text ? `: ${text.slice(0, 300)}` : '.'}`);
+}
+
+/** A call whose answer is JSON. */
+export async function json<T>(method: string, path: string, body?: unknown): Promise<T> {
+	const { text } = await call(method, path, body);
+	return (text ? JSON.parse(text) : null) as T;
+}
+
+export const fnPath = (name: string) => `/functions/${encodeURIComponent(name)}`;
+
+export interface FunctionMeta {
+	id?: string;
+	name: string;
+	language: 'python' | 'deno';
+	created_at?: string;
+	updated_at?: string;
+	size?: number;
+	version?: number;
+	settings?: Settings;
+	error?: { code: string; message: string };
+}
+
+export interface FunctionRecord extends FunctionMeta {
+	source_code: string;
+}
+
+export interface Settings {
+	env?: Record<string, string> | string[];
+	timeout_ms?: number;
+	memory_mb?: number;
+	cpus?: number;
+	max_replicas?: number;
+	min_warm?: number;
+}
+
+export interface RunResult {
+	run_id: string;
+	function_id?: string;
+	function?: string;
+	status: string;
+	http_status_code?: number | null;
+	http_headers?: Record<string, string | string[]>;
+	output?: unknown;
+	output_truncated?: boolean;
+	error_message?: string;
+	duration_ms?: number;
+	cold_start?: boolean;
+	version?: number;
+	created_at?: string;
+	finished_at?: string;
+}
+
+export interface VersionMeta {
+	version: number;
+	created_at: string;
+	size: number;
+	language: 'python' | 'deno';
+	current: boolean;
+}
+
+export interface VersionRecord extends VersionMeta {
+	source_code: string;
+}
