@@ -41,7 +41,26 @@ export async function openPage(browser: Browser, url: string, viewport = { width
 	// Injected by the browser itself, not by the page: it runs whatever the policy says.
 	await page.addInitScript({ content: "document.addEventListener('securitypolicyviolation', (e) => console.error('CSP violation: ' + e.violatedDirective + ' ' + e.blockedURI));" });
 	await page.goto(url);
+	await scriptsRan(page);
 	return { page, context, problems };
+}
+
+/**
+ * Waits until the console's scripts have run (main.ts marks #app). Chromium aborts requests still
+ * connecting whenever the host's interfaces change (ERR_NETWORK_CHANGED), which Docker does at every
+ * container start of any test on the machine: a page whose script load was lost so is reloaded, as a
+ * person would, twice at most, so that a page that never starts still fails.
+ */
+async function scriptsRan(page: Page): Promise<void> {
+	for (let attempt = 0; ; attempt++) {
+		try {
+			await page.locator('#app[data-ready]').waitFor({ timeout: attempt < 2 ? 5_000 : 15_000 });
+			return;
+		} catch (err) {
+			if (attempt >= 2) throw err;
+			await page.reload();
+		}
+	}
 }
 
 /** axe-core's violations on the page as it is now, as readable lines; [] when it passes. */

@@ -34,7 +34,7 @@ function unquoted(line: string): string {
 function sourceMessages(): { regex: RegExp; literal: number }[] {
 	const patterns: { regex: RegExp; literal: number }[] = [];
 	const escapeRegex = (text: string) => text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
-	const files = ['src', 'src/api'].flatMap((dir) =>
+	const files = ['src', 'src/api', 'src/console'].flatMap((dir) =>
 		readdirSync(resolve(dir))
 			.filter((f) => f.endsWith('.ts'))
 			.map((f) => join(dir, f)),

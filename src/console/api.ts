@@ -27,7 +27,9 @@ export async function call(method: string, path: string, body?: unknown): Promis
 		const headers: Record<string, string> = {};
 		if (token) headers.authorization = `Bearer ${token}`;
 		if (body !== undefined) headers['content-type'] = 'application/json';
-		const res = await send(path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body), cache: 'no-store', credentials: 'omit' });
+		// An invocation is never sent twice: a fetch that fails may have failed after the request arrived.
+		const retries = method === 'POST' && /\/invoke(\?|$)/.test(path) ? 0 : RETRIES;
+		const res = await send(path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body), cache: 'no-store', credentials: 'omit' }, retries);
 		const text = await res.text();
 		if (res.status === 401) {
 			// A refused token is dropped at once: a Cancel must not leave it to be sent again.
@@ -45,14 +47,18 @@ const RETRIES = 3;
 /**
  * fetch, again when it fails before any answer: Chromium aborts connections being opened whenever the
  * host's interfaces change (ERR_NETWORK_CHANGED), and Docker adds one for every container it starts.
- * Such a request never reached the server, so sending it again runs nothing twice.
+ * A failed fetch cannot say whether its request arrived, so only calls that do the same when repeated
+ * are retried (reads, a save of the same source, settings, rollback to a version, delete); an
+ * invocation is not (`retries` 0), and its error says where to look.
  */
-async function send(path: string, init: RequestInit): Promise<Response> {
+async function send(path: string, init: RequestInit, retries: number): Promise<Response> {
 	for (let attempt = 0; ; attempt++) {
 		try {
 			return await fetch(path, init);
 		} catch (err) {
-			if (attempt >= RETRIES) throw new ApiError(0, 'network_error', `The platform could not be reached (${err instanceof Error ? err.message : String(err)}).`);
+			const why = err instanceof Error ? err.message : String(err);
+			if (retries === 0) throw new ApiError(0, 'network_error', `The platform could not be reached (${why}); the run may have started: see History.`);
+			if (attempt >= retries) throw new ApiError(0, 'network_error', `The platform could not be reached (${why}).`);
 			await new Promise((resolve) => setTimeout(resolve, 100 * (attempt + 1)));
 		}
 	}

@@ -81,6 +81,8 @@ function cleanDuration(value: number): number {
 	return Number.isFinite(value) && value > 0 ? value : 0;
 }
 
+const MAX_BAR = 24;
+
 export function chartGeometry(runs: readonly RunPoint[], width = CHART_WIDTH, height = CHART_HEIGHT): ChartGeometry {
 	const plot = {
 		x: MARGIN.left,
@@ -94,8 +96,9 @@ export function chartGeometry(runs: readonly RunPoint[], width = CHART_WIDTH, he
 	const max = niceCeiling(Math.max(1, longest));
 	const mid = median(durations);
 	const slot = runs.length ? plot.width / runs.length : plot.width;
-	// Gaps of a quarter slot between bars, but a bar is never thinner than a pixel.
-	const barWidth = Math.max(1, slot * 0.75);
+	// Gaps of a quarter slot between bars, but a bar is never thinner than a pixel, nor wider than
+	// MAX_BAR: one or two runs read as bars, not as a filled plot.
+	const barWidth = Math.min(MAX_BAR, Math.max(1, slot * 0.75));
 	const scale = (value: number) => (value / max) * plot.height;
 	const bars = runs.map((run, n): Bar => {
 		const duration = durations[n] as number;

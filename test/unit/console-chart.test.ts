@@ -40,6 +40,9 @@ chart('one bar per run, oldest on the left, heights to scale on a nice axis, fai
 		[false, true, false, true],
 	);
 	assert.is(g.bars[0]?.started_at, '2026-01-01T00:00:00Z');
+	// One run is a bar, not a plot filled from side to side.
+	const single = chartGeometry([{ duration_ms: 5, status: 'success' }], 320, 120);
+	assert.ok((single.bars[0]?.width ?? 0) <= 24, `one bar is at most 24 px wide, not ${single.bars[0]?.width}`);
 	const bottom = g.plot.y + g.plot.height;
 	for (const [n, bar] of g.bars.entries()) {
 		assert.ok(Math.abs(bar.y + bar.height - bottom) < 1e-9, 'bars stand on the axis');
