@@ -1,4 +1,4 @@
-import { ApiError, call, fnPath } from './api.js';
+import { ApiError, call, fnPath, json } from './api.js';
 import { h, replace, uid } from './dom.js';
 import { functionFrame } from './frame.js';
 import { clearError, showError } from './notify.js';
@@ -31,6 +31,8 @@ export async function logsView(root: HTMLElement, name: string): Promise<void> {
 		event.preventDefault();
 		void load();
 	});
+	// The function must exist: a link to any name would otherwise show that name as a function's screen.
+	await json('GET', fnPath(name));
 	await load();
 	replace(root, functionFrame(name, 'logs', h('section', { class: 'panel', 'aria-labelledby': 'logs-title' }, h('h2', { id: 'logs-title' }, 'Logs'), form, stamp, output)));
 }
