@@ -148,4 +148,24 @@ for (const input of ['{"big": true}', '{"wide": true}'])
 		}
 	});
 
+test('the diff of two huge sources is shown without freezing the page', async () => {
+	// 1 MB of lines each way (the largest source): every line differs, so the diff has 2 million of them.
+	const huge = (c: string) => `${c}\n`.repeat(500_000);
+	await platform.request('POST', '/functions', { name: 'lines', language: 'python', source_code: huge('a') });
+	await platform.request('POST', '/functions', { name: 'lines', language: 'python', source_code: huge('b') });
+	const { page, context, problems } = await openAt('#/functions/lines/versions');
+	try {
+		const started = Date.now();
+		await page.getByRole('button', { name: 'Compare version 1' }).click();
+		await page.locator('#diff').waitFor({ timeout: 30_000 });
+		assert.is(await page.evaluate('1 + 1'), 2);
+		assert.ok(Date.now() - started < 10_000, `took ${Date.now() - started} ms`);
+		assert.match((await page.textContent('#version-detail')) ?? '', /500000 lines removed, 500000 added/);
+		assert.match((await page.textContent('#version-detail .diff-cut')) ?? '', /first 20000 of the diff's 1000001 lines/);
+		assert.equal(problems, []);
+	} finally {
+		await context.close();
+	}
+});
+
 test.run();
