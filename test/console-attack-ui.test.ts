@@ -84,6 +84,23 @@ for (const tab of ['', '/history', '/logs', '/settings', '/versions']) {
 	});
 }
 
+test('opening any screen from a link sends only GET requests (a link cannot change anything)', async () => {
+	for (const hash of ['#/', '#/new', '#/functions/hostile', '#/functions/hostile/history', '#/functions/hostile/logs', '#/functions/hostile/settings', '#/functions/hostile/versions']) {
+		const { context, requests, problems } = await openAt(hash);
+		try {
+			assert.ok(requests.length > 0, hash);
+			assert.equal(
+				requests.filter((r) => !r.startsWith('GET /')),
+				[],
+				hash,
+			);
+			assert.equal(problems, [], hash);
+		} finally {
+			await context.close();
+		}
+	}
+});
+
 /** No element that markup from the function could have made, and no script of it ran. */
 async function noInjection(page: Page, problems: string[]): Promise<void> {
 	assert.is(await page.locator('#pwned, #view img, #view script, #view b').count(), 0, 'markup from the function became elements');
