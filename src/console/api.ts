@@ -78,7 +78,18 @@ export async function json<T>(method: string, path: string, body?: unknown): Pro
 	return (text ? JSON.parse(text) : null) as T;
 }
 
-export const fnPath = (name: string) => `/functions/${encodeURIComponent(name)}`;
+/** The platform's rule for function names (FUNCTION_NAME in src/config.ts, which the browser cannot import). */
+export const FUNCTION_NAME = /^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$/;
+
+/**
+ * The API path of a function. Names come from the URL's hash, which any link sets: one that is not a
+ * function name is refused before any request, since "." and ".." are not escaped by encodeURIComponent
+ * and the browser resolves them (#/functions/./invoke would POST /functions/invoke, another function).
+ */
+export function fnPath(name: string): string {
+	if (!FUNCTION_NAME.test(name)) throw new ApiError(404, 'invalid_name', 'That is not a function name: 1-64 characters of A-Z, a-z, 0-9, "_" and "-", starting with a letter or digit.');
+	return `/functions/${encodeURIComponent(name)}`;
+}
 
 export interface FunctionMeta {
 	id?: string;

@@ -57,3 +57,25 @@ export function statusBadge(status: string): HTMLElement {
 	const symbol = status === 'success' ? '✓' : status === 'queued' || status === 'running' ? '…' : '✗';
 	return h('span', { class: `badge badge-${status.replace(/[^a-z]/g, '')}` }, h('span', { 'aria-hidden': 'true' }, symbol), ` ${status}`);
 }
+
+/*
+ * Text from the API is shown whole up to these bounds, then cut: a function's 6 MB output pretty-printed
+ * (a 2-million-element array is 2 million lines) or a huge log in a <pre> freezes the tab in layout.
+ */
+export const MAX_SHOWN_CHARS = 1_000_000;
+export const MAX_SHOWN_LINES = 20_000;
+
+/** `text` within the bounds, kept from its start (an output) or its end (a log's tail); `cut` says it was cut. */
+export function clip(text: string, keep: 'start' | 'end' = 'start'): { text: string; cut: boolean } {
+	if (keep === 'start') {
+		let end = Math.min(text.length, MAX_SHOWN_CHARS);
+		let lines = 0;
+		for (let at = text.indexOf('\n'); at !== -1 && at < end; at = text.indexOf('\n', at + 1)) if (++lines >= MAX_SHOWN_LINES) end = at + 1;
+		return { text: text.slice(0, end), cut: end < text.length };
+	}
+	let start = Math.max(0, text.length - MAX_SHOWN_CHARS);
+	let lines = 0;
+	// The last line's own newline does not count: the tail keeps MAX_SHOWN_LINES whole lines.
+	for (let at = text.lastIndexOf('\n', text.length - 2); at !== -1 && at >= start; at = at > 0 ? text.lastIndexOf('\n', at - 1) : -1) if (++lines >= MAX_SHOWN_LINES) start = at + 1;
+	return { text: text.slice(start), cut: start > 0 };
+}

@@ -1,4 +1,4 @@
-import { type RunResult, json } from './api.js';
+import { type RunResult, fnPath, json } from './api.js';
 import { durationChart } from './chart.js';
 import { h, replace, statusBadge, time } from './dom.js';
 import { functionFrame } from './frame.js';
@@ -43,6 +43,8 @@ export async function historyView(root: HTMLElement, name: string): Promise<void
 		}
 	};
 	refresh.addEventListener('click', () => void load());
+	// The function must exist: a link to any name would otherwise show that name as a function's screen.
+	await json('GET', fnPath(name));
 	await load();
 	replace(
 		root,

@@ -1,5 +1,5 @@
-import { ApiError, call, fnPath } from './api.js';
-import { h, replace, uid } from './dom.js';
+import { ApiError, call, fnPath, json } from './api.js';
+import { MAX_SHOWN_CHARS, MAX_SHOWN_LINES, clip, h, replace, uid } from './dom.js';
 import { functionFrame } from './frame.js';
 import { clearError, showError } from './notify.js';
 
@@ -16,7 +16,12 @@ export async function logsView(root: HTMLElement, name: string): Promise<void> {
 		tail.removeAttribute('aria-invalid');
 		try {
 			const { text } = await call('GET', `${fnPath(name)}/logs?tail=${encodeURIComponent(tail.value || '200')}`);
-			replace(output, text || '(nothing yet: logs show what the function printed since the platform started)');
+			const shown = clip(text, 'end');
+			replace(
+				output,
+				shown.cut ? `(the first lines are cut: the page shows at most the last ${MAX_SHOWN_LINES} lines or ${MAX_SHOWN_CHARS} characters)\n` : '',
+				shown.text || '(nothing yet: logs show what the function printed since the platform started)',
+			);
 			replace(stamp, `Refreshed at ${new Date().toLocaleTimeString()}.`);
 		} catch (err) {
 			if (err instanceof ApiError && err.code === 'invalid_tail') {
@@ -31,6 +36,8 @@ export async function logsView(root: HTMLElement, name: string): Promise<void> {
 		event.preventDefault();
 		void load();
 	});
+	// The function must exist: a link to any name would otherwise show that name as a function's screen.
+	await json('GET', fnPath(name));
 	await load();
 	replace(root, functionFrame(name, 'logs', h('section', { class: 'panel', 'aria-labelledby': 'logs-title' }, h('h2', { id: 'logs-title' }, 'Logs'), form, stamp, output)));
 }

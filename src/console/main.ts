@@ -1,4 +1,4 @@
-import { ApiError } from './api.js';
+import { ApiError, FUNCTION_NAME } from './api.js';
 import { createView } from './create.js';
 import { h, replace } from './dom.js';
 import { functionView } from './function-view.js';
@@ -24,6 +24,15 @@ const FUNCTION_VIEWS: Record<string, View> = { '': functionView, history: histor
 
 let generation = 0;
 
+/** The hash's name as text; a malformed escape (any link can hold one) is no name at all. */
+function decoded(part: string): string {
+	try {
+		return decodeURIComponent(part);
+	} catch {
+		return '';
+	}
+}
+
 async function route(moveFocus: boolean): Promise<void> {
 	const current = ++generation;
 	const hash = location.hash || '#/';
@@ -35,7 +44,7 @@ async function route(moveFocus: boolean): Promise<void> {
 		const match = /^#\/functions\/([^/]+)(?:\/(history|logs|settings|versions))?$/.exec(hash);
 		if (hash === '#/' || hash === '#') await listView(root);
 		else if (hash === '#/new') await createView(root);
-		else if (match) await FUNCTION_VIEWS[match[2] ?? '']!(root, decodeURIComponent(match[1]!));
+		else if (match && FUNCTION_NAME.test(decoded(match[1]!))) await FUNCTION_VIEWS[match[2] ?? '']!(root, decoded(match[1]!));
 		else replace(root, h('h1', { tabindex: -1 }, 'Not found'), h('p', {}, 'No such page. ', h('a', { href: '#/' }, 'Back to the functions')));
 	} catch (err) {
 		if (current !== generation) return;

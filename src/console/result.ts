@@ -1,5 +1,5 @@
 import type { RunResult } from './api.js';
-import { h, statusBadge, time } from './dom.js';
+import { MAX_SHOWN_CHARS, MAX_SHOWN_LINES, clip, h, statusBadge, time } from './dom.js';
 
 /** A run's output as text: JSON pretty-printed, a string as it is, never as markup. */
 export function outputText(output: unknown): string {
@@ -23,13 +23,15 @@ export function renderResult(run: RunResult): HTMLElement {
 	if (run.created_at) facts.push(['Started', time(run.created_at)]);
 	if (run.finished_at) facts.push(['Finished', time(run.finished_at)]);
 	const headers = Object.entries(run.http_headers ?? {});
+	const output = clip(outputText(run.output));
 	return h(
 		'div',
 		{ class: 'result', 'data-status': run.status },
 		h('dl', { class: 'facts' }, ...facts.map(([term, value]) => [h('dt', {}, term), h('dd', {}, value)])),
 		run.error_message ? h('p', { class: 'run-error' }, h('strong', {}, 'Error: '), run.error_message) : null,
 		h('h3', { class: 'small-heading' }, 'Output', run.output_truncated ? ' (truncated in history)' : ''),
-		h('pre', { class: 'output', tabindex: 0, 'aria-label': 'Output' }, outputText(run.output)),
+		h('pre', { class: 'output', tabindex: 0, 'aria-label': 'Output' }, output.text),
+		output.cut ? h('p', { class: 'hint output-cut' }, `Cut here: the page shows at most ${MAX_SHOWN_LINES} lines or ${MAX_SHOWN_CHARS} characters of an output.`) : null,
 		h(
 			'details',
 			{ class: 'headers' },

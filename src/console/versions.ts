@@ -1,6 +1,6 @@
 import { type FunctionRecord, type VersionMeta, type VersionRecord, fnPath, json } from './api.js';
 import { diffLines } from './diff.js';
-import { h, replace, time } from './dom.js';
+import { MAX_SHOWN_LINES, h, replace, time } from './dom.js';
 import { functionFrame } from './frame.js';
 import { announce, clearError, showError } from './notify.js';
 
@@ -16,8 +16,10 @@ function renderDiff(before: string, after: string): HTMLElement {
 		h(
 			'pre',
 			{ class: 'lf-diff', id: 'diff', tabindex: 0, 'aria-label': 'Differences: lines marked − are only in this version, lines marked + only in the current one' },
-			...lines.map((line) => h('span', { class: `lf-diff-line lf-diff-${line.op}` }, `${line.text}\n`)),
+			// A line each: two huge sources (1 MB of short lines) make millions of them, which freeze the tab.
+			...lines.slice(0, MAX_SHOWN_LINES).map((line) => h('span', { class: `lf-diff-line lf-diff-${line.op}` }, `${line.text}\n`)),
 		),
+		lines.length > MAX_SHOWN_LINES ? h('p', { class: 'hint diff-cut' }, `Cut here: the page shows the first ${MAX_SHOWN_LINES} of the diff's ${lines.length} lines.`) : null,
 	);
 }
 
