@@ -1,9 +1,10 @@
+import { readFileSync } from 'node:fs';
 import { chmod, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { availableParallelism, tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { ConfigError, ContainerHttpPort, DenoImage, PythonImage, ServerReadyWait, loadConfig } from '../../src/config.js';
+import { ConfigError, ContainerHttpPort, DenoImage, FUNCTION_NAME, PythonImage, ServerReadyWait, loadConfig } from '../../src/config.js';
 
 const config = suite('config');
 
@@ -174,6 +175,12 @@ names('the network is a name of our own: never host, bridge, none or default, ne
 	for (const network of ['host', 'bridge', 'none', 'default', 'HOST', '--privileged', 'container:abc', '.x', 'a/b']) {
 		assert.match(refused({ LOWCODE_FAAS_NETWORK: network }).message, /^LOWCODE_FAAS_NETWORK/);
 	}
+});
+
+names('the console checks function names by the same rule as the platform (it cannot import config.ts)', () => {
+	const source = readFileSync(resolve('src/console/api.ts'), 'utf8');
+	const copy = /export const FUNCTION_NAME = \/(.+)\/;/.exec(source)?.[1];
+	assert.is(copy, FUNCTION_NAME.source);
 });
 
 names.run();
