@@ -242,6 +242,10 @@ multi('greet constrained to the worker: it runs there, or the result says exactl
 		if (r.status === 'success') {
 			assert.equal(r.output, { message: 'Hello, worker' }, JSON.stringify(r));
 			console.log(`  (greet ran on the nested worker ${name}; cold start ${took} ms)`);
+			// The limits hold there: the memory cgroup the worker's engine made for it says so.
+			const [container] = (await inside(['ps', '-q', '--filter', `label=lowcode-faas.instance=${platform.config.instance}`])).stdout.split('\n');
+			const limit = (await inside(['exec', container!, 'cat', '/sys/fs/cgroup/memory/memory.limit_in_bytes'])).stdout.trim();
+			assert.is(Number(limit), platform.config.sandbox.memoryMb * 1024 * 1024, "the function's memory limit is enforced on the worker");
 			await killUnderLoad(platform, name);
 		} else {
 			// The worker's refusal, as its engine put it, must be what the result says.
