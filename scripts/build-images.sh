@@ -4,6 +4,7 @@
 #   python=<image>  Debian's python3
 #   deno=<image>    the Deno binary from the npm package @deno/linux-x64-glibc (pinned below)
 #   systemd-test=<image>  Debian booting systemd, for test/systemd.test.ts (not a runtime image)
+#   swarm-node=<image>    Debian running its own dockerd, a nested swarm node for test/swarm-multinode.test.ts
 # An image named outside lowcode-faas/ is taken to be an official one and pulled instead.
 # Usage: scripts/build-images.sh python=lowcode-faas/python:3.11 deno=lowcode-faas/deno:2.9.6
 set -euo pipefail
@@ -140,6 +141,13 @@ build_systemd_test() {
   import_debian "$(codename)" "$1" --include=systemd,systemd-sysv,dbus,iptables
 }
 
+# A Docker engine in a container: a second swarm node on this machine, for test/swarm-multinode.test.ts.
+# iproute2 and iptables are what dockerd needs for its bridges and overlay networks.
+build_swarm_node() {
+  CHANGES=('CMD ["dockerd"]')
+  import_debian "$(codename)" "$1" --include=docker.io,iproute2,iptables
+}
+
 for spec in "$@"; do
   lang=${spec%%=*}
   image=${spec#*=}
@@ -155,6 +163,7 @@ for spec in "$@"; do
     python) build_python "$image" ;;
     deno) build_deno "$image" ;;
     systemd-test) build_systemd_test "$image" ;;
+    swarm-node) build_swarm_node "$image" ;;
     *) die "unknown language: $lang" ;;
   esac
 done
