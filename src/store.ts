@@ -6,6 +6,7 @@ import type { Config, Language } from './config.js';
 import { ApiError } from './errors.js';
 import { FOLDER_MODE, PRIVATE_MODE, SOURCE_MODE, dropTemps, fixModeSync, privateDir, readRegular, syncDir, unsafeReason, writeTemp } from './files.js';
 import { createIdFiles } from './ids.js';
+import { createKeyedLock } from './locks.js';
 import { log } from './log.js';
 import { type Settings, type SettingsPatch, createSettingsFiles, mergeSettings, warmTargets } from './settings.js';
 import { isValidName } from './validate.js';
@@ -80,17 +81,8 @@ export function createStore(config: Config) {
 	const ids = createIdFiles(config.dataDir);
 	const settings = createSettingsFiles(config);
 	const versions = createVersions(config);
-	const locks = new Map<string, Promise<unknown>>();
-
-	/** Runs `task` after every earlier task on the same name: writes of one name never interleave. */
-	function withLock<T>(name: string, task: () => Promise<T>): Promise<T> {
-		const previous = locks.get(name) ?? Promise.resolve();
-		const run = previous.then(task, task);
-		const settled = run.catch(() => {});
-		locks.set(name, settled);
-		void settled.then(() => locks.get(name) === settled && locks.delete(name));
-		return run;
-	}
+	// Runs each task after every earlier one on the same name: writes of one name never interleave.
+	const withLock = createKeyedLock();
 
 	async function init() {
 		// A data folder made here is the platform's alone; one the admin made keeps its mode (it may be shared), with a warning if others may write in it.

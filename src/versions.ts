@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import type { Config, Language } from './config.js';
 import { ApiError } from './errors.js';
 import { FOLDER_MODE, PRIVATE_MODE, dropTemps, privateDir, readRegular, syncDir, unsafeReason, writeTemp } from './files.js';
+import { createKeyedLock } from './locks.js';
 import { isValidName } from './validate.js';
 
 /** One kept version of a function's source, as the API lists it. */
@@ -55,19 +56,10 @@ export type Versions = ReturnType<typeof createVersions>;
  */
 export function createVersions(config: Pick<Config, 'dataDir' | 'versionsKeep' | 'maxSourceBytes'>) {
 	const dir = join(config.dataDir, 'versions');
-	const locks = new Map<string, Promise<unknown>>();
+	// Runs each task after every earlier one on the same name: two sightings of one edit make one version.
+	const withLock = createKeyedLock();
 	/** Per function: the stat key of its source file last seen, and which version that is (null: none, too large to keep). */
 	const seen = new Map<string, { key: string; version: number | null }>();
-
-	/** Runs `task` after every earlier task on the same name: two sightings of one edit make one version. */
-	function withLock<T>(name: string, task: () => Promise<T>): Promise<T> {
-		const previous = locks.get(name) ?? Promise.resolve();
-		const run = previous.then(task, task);
-		const settled = run.catch(() => {});
-		locks.set(name, settled);
-		void settled.then(() => locks.get(name) === settled && locks.delete(name));
-		return run;
-	}
 
 	async function init() {
 		await privateDir(dir);

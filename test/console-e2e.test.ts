@@ -33,28 +33,10 @@ async function toDocs(shot: string, name: string): Promise<void> {
 const pages = new WeakMap<Page, { problems: string[] }>();
 
 async function open(url: string, viewport?: { width: number; height: number }) {
+	// openPage waits until the scripts ran, reloading a page whose scripts Chromium dropped.
 	const opened = await openPage(browser, url, viewport);
 	pages.set(opened.page, opened);
-	await loaded(opened.page);
 	return opened;
-}
-
-/**
- * Waits for the console's scripts to have run. Chromium aborts requests being connected whenever the
- * host's interfaces change (ERR_NETWORK_CHANGED), which Docker does for every container any test on the
- * machine starts: a page whose scripts were lost so is reloaded, as a person would (twice at most, so
- * that a page that never starts still fails).
- */
-async function loaded(page: Page): Promise<void> {
-	for (let attempt = 0; ; attempt++) {
-		try {
-			await page.locator('#app[data-ready]').waitFor({ timeout: attempt < 2 ? 5_000 : 15_000 });
-			return;
-		} catch (err) {
-			if (attempt >= 2) throw err;
-			await page.reload();
-		}
-	}
 }
 
 /** Waits until the console has rendered the screen of `hash` (the router marks it on #app). */
