@@ -24,10 +24,11 @@ const EXIT_GRACE_MS = 200;
 
 /** True when a failed request cannot have reached the function, so running it again is safe. */
 function neverReached(instance: Instance, sentAt: number, err: unknown): boolean {
-	const failure = err as { code?: string; staleSocket?: boolean; cause?: { code?: string } } | null;
+	const failure = err as { code?: string; syscall?: string; staleSocket?: boolean; cause?: { code?: string } } | null;
 	const code = failure?.code ?? failure?.cause?.code;
-	// Refused: nothing listens. Reset on a reused keep-alive socket: the peer had closed it before.
-	if (code === 'ECONNREFUSED' || failure?.staleSocket) return true;
+	// Refused: nothing listens. Any other failed connect (a host unreachable: a Swarm node gone) sent nothing either.
+	// Reset on a reused keep-alive socket: the peer had closed it before.
+	if (code === 'ECONNREFUSED' || failure?.syscall === 'connect' || failure?.staleSocket) return true;
 	return instance.died !== undefined && instance.died.at < sentAt;
 }
 

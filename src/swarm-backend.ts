@@ -10,7 +10,7 @@ import { ReadyTimeout, waitReady } from './readiness.js';
 import { envProblem } from './settings.js';
 import { type TaskState, createObject, createService, ensureNetwork, inspectTasks, listObjects, removeObjects, runningTasks, scaleService, taskLogs } from './swarm.js';
 import { type SwarmPlacement, createPlacement } from './swarm-nodes.js';
-import { DENO_ENTRY, LOG_LINES, MAX_CONFIG_BYTES, describeTask, ended, functionEnv, functionService } from './swarm-spec.js';
+import { DENO_ENTRY, LOG_LINES, MAX_CONFIG_BYTES, describeTask, ended, functionEnv, functionService, noNode, replaced } from './swarm-spec.js';
 
 /**
  * Function instances as Docker Swarm services: one service of one replica per instance, published in
@@ -21,6 +21,8 @@ import { DENO_ENTRY, LOG_LINES, MAX_CONFIG_BYTES, describeTask, ended, functionE
  */
 
 const SCHEDULE_WAIT_MS = 30_000;
+// How long Swarm may find no node for a task before the start fails: a node may be coming back, or joining.
+const NO_NODE_MS = 5_000;
 // How often the tasks of serving instances are checked, for nodes whose die events this engine does not see.
 const TASK_POLL_MS = 2_000;
 /** One service, serving an instance or parked at zero replicas. */
@@ -161,6 +163,7 @@ export async function createSwarmBackend(config: Config, options: SwarmOptions):
 	/** Waits until the service's task runs; a task that failed, or none by the deadline, is a StartFailure that says why. */
 	async function runningTask(svc: Service, deadline: number, signal: AbortSignal): Promise<TaskState> {
 		let last: TaskState | undefined;
+		let unplaced = 0;
 		while (Date.now() < deadline) {
 			signal.throwIfAborted();
 			const [id] = await runningTasks(svc.name);
@@ -168,8 +171,12 @@ export async function createSwarmBackend(config: Config, options: SwarmOptions):
 			if (task) {
 				last = task;
 				svc.task = task.id;
-				if (task.state === 'running' && task.port) return task;
-				if (ended(task)) {
+				// No node may run it (the constraints match none that is up): said once it lasts, not after the whole allowance.
+				unplaced = noNode(task) ? unplaced || Date.now() : 0;
+				if (unplaced && Date.now() - unplaced >= NO_NODE_MS) throw new StartFailure(`Swarm has no node to run the function on: ${task.error}.`);
+				if (task.state === 'running' && task.port && !replaced(task)) return task;
+				// Given up with its node: the next look finds the replacement Swarm places.
+				if (ended(task) && !replaced(task)) {
 					throw new StartFailure(`The function ${await explainTask(task, 0)} before answering.`);
 				}
 			}
@@ -268,7 +275,8 @@ export async function createSwarmBackend(config: Config, options: SwarmOptions):
 	}
 
 	async function explainTask(task: TaskState, memoryMb: number): Promise<string> {
-		return describeTask(task, await taskLogsOf(task.id, LOG_LINES), memoryMb);
+		const lost = replaced(task) ? await placement.lost(task.nodeId) : null;
+		return describeTask(task, lost ? '' : await taskLogsOf(task.id, LOG_LINES), memoryMb, lost);
 	}
 
 	const taskLogsOf = taskLogs;

@@ -89,6 +89,12 @@ export function createPlacement(config: Config) {
 			const { label } = await managerProblem();
 			return label ? `node.labels.${label}==1` : '';
 		},
+		/** Why a node can run nothing now ("down: heartbeat failure"), with its name; null while it is ready. */
+		async lost(nodeId: string): Promise<{ node: string; why: string } | null> {
+			const node = (await listNodes().catch(() => [])).find((n) => n.id === nodeId);
+			if (!node || node.state === 'ready') return null;
+			return { node: node.hostname, why: node.message ? `${node.state}: ${node.message}` : node.state };
+		},
 		/** The address a node's host-mode ports answer on. */
 		async address(nodeId: string): Promise<string> {
 			if (!addresses.has(nodeId)) await nodesWithoutImages('').catch(() => {});

@@ -25,7 +25,16 @@ const RUNTIME_ENV = { HOME: '/tmp', DENO_DIR: '/tmp/deno', PYTHONDONTWRITEBYTECO
 
 /** Task states after which a task never runs again. */
 const ENDED = new Set(['complete', 'failed', 'shutdown', 'rejected', 'orphaned', 'remove']);
-export const ended = (task: TaskState | undefined) => !task || ENDED.has(task.state);
+/**
+ * Whether a task is over: it ended, or Swarm has given it up. A task on a node that went down keeps
+ * the state it last reported (running) for as long as the node stays away, so only its desired state,
+ * set to shutdown when Swarm replaces it, says that it is gone.
+ */
+export const ended = (task: TaskState | undefined) => !task || ENDED.has(task.state) || ENDED.has(task.desiredState);
+/** Pending for want of a node; not for a host-mode port that a stopping task still holds, which frees itself in seconds. */
+export const noNode = (task: TaskState) => task.state === 'pending' && task.error.startsWith('no suitable node') && !task.error.includes('host-mode port');
+/** Given up by Swarm without having ended itself: its node went away, and Swarm places a replacement. */
+export const replaced = (task: TaskState) => !ENDED.has(task.state) && ENDED.has(task.desiredState);
 
 /** The variables a function's secret holds: the runtime's, the function's own, and the platform's PORT, which wins. */
 export function functionEnv(env: Readonly<Record<string, string>>, port: number): Record<string, string> {
@@ -68,8 +77,10 @@ export function functionService(config: Config, spec: InstanceSpec, parts: Servi
 	};
 }
 
-/** How a task ended, with the last lines it printed: "exited with code 3 (last output: ...)". */
-export function describeTask(task: TaskState, logs: string, memoryMb: number): string {
+/** How a task ended, with the last lines it printed: "exited with code 3 (last output: ...)". `lost`: its node is gone. */
+export function describeTask(task: TaskState, logs: string, memoryMb: number, lost: { node: string; why: string } | null = null): string {
+	// Its node cannot say how it ended, nor give its output.
+	if (lost && !ENDED.has(task.state)) return `was lost with its node ${lost.node} (${lost.why})`;
 	const how =
 		task.state === 'running'
 			? 'was removed'

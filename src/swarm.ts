@@ -114,6 +114,8 @@ export interface TaskState {
 	id: string;
 	/** new, pending, assigned, ..., running, complete, failed, shutdown, rejected, orphaned, remove. */
 	state: string;
+	/** What Swarm wants of it: `shutdown` once it is replaced, also while its lost node still reports it running. */
+	desiredState: string;
 	/** Swarm's error for a task that failed or could not be placed ('' when none). */
 	error: string;
 	exitCode: number;
@@ -130,6 +132,7 @@ export async function runningTasks(service: string): Promise<string[]> {
 interface RawTask {
 	ID: string;
 	NodeID?: string;
+	DesiredState?: string;
 	Status?: { State?: string; Err?: string; ContainerStatus?: { ExitCode?: number }; PortStatus?: { Ports?: { PublishedPort?: number }[] } };
 }
 
@@ -152,6 +155,7 @@ export async function inspectTasks(ids: string[]): Promise<TaskState[]> {
 			return {
 				id: t.ID,
 				state: t.Status?.State ?? 'unknown',
+				desiredState: t.DesiredState ?? 'unknown',
 				error: t.Status?.Err ?? '',
 				exitCode: t.Status?.ContainerStatus?.ExitCode ?? -1,
 				nodeId: t.NodeID ?? '',
@@ -197,6 +201,8 @@ export interface NodeInfo {
 	addr: string;
 	/** ready, down, unknown, disconnected. */
 	state: string;
+	/** Why it is in that state ("heartbeat failure"), '' when Swarm says nothing. */
+	message: string;
 	availability: string;
 	labels: Record<string, string>;
 }
@@ -209,8 +215,8 @@ export async function listNodes(): Promise<NodeInfo[]> {
 		.split('\n')
 		.filter(Boolean)
 		.map((line) => {
-			const n = JSON.parse(line) as { ID: string; Description?: { Hostname?: string }; Status?: { State?: string; Addr?: string }; Spec?: { Availability?: string; Labels?: Record<string, string> } };
-			return { id: n.ID, hostname: n.Description?.Hostname ?? n.ID, addr: n.Status?.Addr ?? '', state: n.Status?.State ?? 'unknown', availability: n.Spec?.Availability ?? '', labels: n.Spec?.Labels ?? {} };
+			const n = JSON.parse(line) as { ID: string; Description?: { Hostname?: string }; Status?: { State?: string; Addr?: string; Message?: string }; Spec?: { Availability?: string; Labels?: Record<string, string> } };
+			return { id: n.ID, hostname: n.Description?.Hostname ?? n.ID, addr: n.Status?.Addr ?? '', state: n.Status?.State ?? 'unknown', message: n.Status?.Message ?? '', availability: n.Spec?.Availability ?? '', labels: n.Spec?.Labels ?? {} };
 		});
 }
 

@@ -3,6 +3,7 @@ import * as assert from 'uvu/assert';
 import { ConfigError, loadConfig } from '../../src/config.js';
 import { type ServiceSpec, serviceArgs, swarmProblem } from '../../src/swarm.js';
 import { imagesLabel } from '../../src/swarm-nodes.js';
+import { describeTask, ended, noNode, replaced } from '../../src/swarm-spec.js';
 
 const problem = suite('swarm: whether this engine can run services');
 
@@ -100,6 +101,37 @@ config('LOWCODE_FAAS_BACKEND and the LOWCODE_FAAS_SWARM_* settings are checked',
 	}
 });
 
+const tasks = suite('swarm: what a task state means');
+
+const task = (state: string, desiredState = 'running', error = '', exitCode = -1) => ({ id: 't', state, desiredState, error, exitCode, nodeId: 'n', port: 30001 });
+
+tasks('a task is over when it ended, or when Swarm gave it up while its node still reports it running', () => {
+	assert.not.ok(ended(task('running')));
+	assert.not.ok(ended(task('pending')));
+	for (const state of ['complete', 'failed', 'shutdown', 'rejected', 'orphaned', 'remove']) assert.ok(ended(task(state, 'shutdown')), state);
+	assert.ok(ended(undefined), 'a task Swarm no longer has');
+	assert.ok(ended(task('running', 'shutdown')), 'its node went down: Swarm replaces it');
+	assert.ok(replaced(task('running', 'shutdown')));
+	assert.not.ok(replaced(task('failed', 'shutdown')), 'a task that failed ended by itself');
+	assert.not.ok(replaced(task('running')));
+});
+
+tasks('a task waits for a node: said at once, unless a port that frees itself is why', () => {
+	assert.ok(noNode(task('pending', 'running', 'no suitable node (2 nodes not available for new tasks; scheduling constraints not satisfied on 1 node)')));
+	assert.not.ok(noNode(task('pending', 'running', 'no suitable node (host-mode port already in use on 1 node)')));
+	assert.not.ok(noNode(task('pending')));
+	assert.not.ok(noNode(task('assigned', 'running', 'no suitable node (1 node not available for new tasks)')));
+});
+
+tasks('how a task ended, in words: a node lost, killed, refused, or its exit code with its output', () => {
+	const lost = { node: 'worker-1', why: 'down: heartbeat failure' };
+	assert.is(describeTask(task('running', 'shutdown'), 'ignored', 128, lost), 'was lost with its node worker-1 (down: heartbeat failure)');
+	assert.is(describeTask(task('failed', 'shutdown', 'task: non-zero exit (3)', 3), 'a\nb', 128, lost), 'exited with code 3 (last output: a | b)', 'it ended before its node went');
+	assert.match(describeTask(task('failed', 'shutdown', '', 137), '', 128), /^was killed \(SIGKILL\), most likely out of memory \(limit 128 MiB\)$/);
+	assert.is(describeTask(task('rejected', 'shutdown', 'No such image'), '', 128), 'could not be started by Swarm (No such image)');
+});
+
 problem.run();
 args.run();
 config.run();
+tasks.run();
