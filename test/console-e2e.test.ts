@@ -197,6 +197,12 @@ test('create from the template, edit, save, invoke, history, settings, versions 
 		const dialog = page.getByRole('dialog');
 		await dialog.waitFor();
 		await noAxeViolations(page, 'delete confirmation');
+		// Cancel answers no: the dialog goes, focus returns to Delete, the function stays.
+		await dialog.getByRole('button', { name: 'Cancel' }).click();
+		await dialog.waitFor({ state: 'detached' });
+		assert.is(await page.evaluate('document.activeElement.textContent'), 'Delete…', 'focus returns to Delete after Cancel');
+		assert.is((await platform.request('GET', '/functions/hello')).status, 200, 'Cancel deletes nothing');
+		await page.getByRole('button', { name: 'Delete…' }).click();
 		await dialog.getByRole('button', { name: 'Delete function' }).click();
 		await onScreen(page, '#/');
 		assert.is((await platform.request('GET', '/functions/hello')).status, 404);
@@ -311,6 +317,7 @@ test('with a token: the prompt, a wrong token refused, the right one kept for th
 		const { page, problems } = opened;
 		const dialog = page.getByRole('dialog', { name: 'This server needs a token' });
 		await dialog.waitFor();
+		assert.is(await page.evaluate('document.activeElement.name'), 'token', 'the prompt opens on its field');
 		await noAxeViolations(page, 'token prompt');
 		await screenshot(page, 'token');
 		await dialog.getByLabel('API token').fill('not-the-token');
@@ -339,6 +346,15 @@ test('with a token: the prompt, a wrong token refused, the right one kept for th
 		await page.getByRole('dialog').waitFor();
 		assert.is(await page.evaluate("sessionStorage.getItem('lowcode-faas-token')"), null);
 		await page.getByRole('dialog').getByRole('button', { name: 'Cancel' }).click();
+		await showing(page, '#alert', /unauthorized/);
+		// Esc cancels too, and focus goes back to Try again (before the failed screen is drawn anew).
+		await page.getByRole('button', { name: 'Try again' }).click();
+		await page.getByRole('dialog').waitFor();
+		// The button is marked when it gets focus back: the failed screen then replaces it.
+		await page.evaluate("(() => { const before = document.querySelector('.view .actions button'); before.addEventListener('focus', () => (before.dataset.focusBack = 'yes')); window.tokenBefore = before; })()");
+		await page.keyboard.press('Escape');
+		await page.getByRole('dialog').waitFor({ state: 'detached' });
+		assert.is(await page.evaluate('window.tokenBefore.dataset.focusBack'), 'yes', 'focus returns to Try again');
 		await showing(page, '#alert', /unauthorized/);
 		// Asked again when the person tries again.
 		await page.getByRole('button', { name: 'Try again' }).click();

@@ -35,6 +35,39 @@ export function replace(parent: Node, ...children: (Child | Child[])[]): void {
 let serial = 0;
 export const uid = (base: string) => `${base}-${++serial}`;
 
+/** How a modal dialog opens and is dismissed: focus starts on `focus`; `cancel` (a button) and Esc answer `cancelled`. */
+export interface ModalOptions<T> {
+	focus: HTMLElement;
+	cancel: HTMLElement;
+	cancelled: T;
+}
+
+/**
+ * Shows `dialog` as a modal (Tab stays inside) until `cancel`, Esc or the `close` that `wire` is given
+ * answers; then removes it, gives focus back to where it was, and resolves to the answer.
+ */
+export function modal<T>(dialog: HTMLDialogElement, { focus, cancel, cancelled }: ModalOptions<T>, wire: (close: (answer: T) => void) => void): Promise<T> {
+	return new Promise((resolve) => {
+		const before = document.activeElement instanceof HTMLElement ? document.activeElement : null;
+		const close = (answer: T) => {
+			dialog.close();
+			dialog.remove();
+			before?.focus();
+			resolve(answer);
+		};
+		cancel.addEventListener('click', () => close(cancelled));
+		// Esc: the dialog's own cancel would close it without an answer; it is the Cancel button's instead.
+		dialog.addEventListener('cancel', (event) => {
+			event.preventDefault();
+			close(cancelled);
+		});
+		wire(close);
+		document.body.append(dialog);
+		dialog.showModal();
+		focus.focus();
+	});
+}
+
 /** A time as the browser's locale shows it, with the ISO form in a <time> element. */
 export function time(iso: string | undefined | null): HTMLElement | string {
 	if (!iso) return '—';

@@ -1,4 +1,4 @@
-import { h, uid } from './dom.js';
+import { h, modal, uid } from './dom.js';
 
 /**
  * The API token: asked for once when the API answers 401, kept in sessionStorage only (gone when the
@@ -27,44 +27,30 @@ export function askToken(refused: boolean): Promise<string | null> {
 }
 
 function promptToken(refused: boolean): Promise<string | null> {
-	return new Promise((resolve) => {
-		const inputId = uid('token');
-		const hintId = uid('token-hint');
-		const input = h('input', { id: inputId, name: 'token', type: 'password', autocomplete: 'current-password', required: true, 'aria-describedby': hintId, spellcheck: 'false' });
-		const message = h('p', { class: 'error', role: 'alert', id: 'token-error' }, refused ? 'Wrong token: the server refused it. Try again.' : '');
-		const cancel = h('button', { type: 'button', class: 'secondary' }, 'Cancel');
-		const form = h(
-			'form',
-			{ method: 'dialog', class: 'token-form' },
-			h('h2', { id: 'token-title' }, 'This server needs a token'),
-			h('p', { id: hintId }, 'The token is kept in this tab only (sessionStorage) and sent as a Bearer header. It is the value of LOWCODE_FAAS_TOKEN or of the token file.'),
-			h('label', { for: inputId }, 'API token'),
-			input,
-			message,
-			h('div', { class: 'actions' }, h('button', { type: 'submit' }, 'Use token'), cancel),
-		);
-		const dialog = h('dialog', { class: 'token-dialog', 'aria-labelledby': 'token-title' }, form);
-		const close = (token: string | null) => {
-			dialog.close();
-			dialog.remove();
-			if (token !== null) {
-				sessionStorage.setItem(KEY, token);
-				document.dispatchEvent(new CustomEvent('token-change'));
-			}
-			resolve(token);
-		};
+	const inputId = uid('token');
+	const hintId = uid('token-hint');
+	const input = h('input', { id: inputId, name: 'token', type: 'password', autocomplete: 'current-password', required: true, 'aria-describedby': hintId, spellcheck: 'false' });
+	const message = h('p', { class: 'error', role: 'alert', id: 'token-error' }, refused ? 'Wrong token: the server refused it. Try again.' : '');
+	const cancel = h('button', { type: 'button', class: 'secondary' }, 'Cancel');
+	const form = h(
+		'form',
+		{ method: 'dialog', class: 'token-form' },
+		h('h2', { id: 'token-title' }, 'This server needs a token'),
+		h('p', { id: hintId }, 'The token is kept in this tab only (sessionStorage) and sent as a Bearer header. It is the value of LOWCODE_FAAS_TOKEN or of the token file.'),
+		h('label', { for: inputId }, 'API token'),
+		input,
+		message,
+		h('div', { class: 'actions' }, h('button', { type: 'submit' }, 'Use token'), cancel),
+	);
+	const dialog = h('dialog', { class: 'token-dialog', 'aria-labelledby': 'token-title' }, form);
+	return modal<string | null>(dialog, { focus: input, cancel, cancelled: null }, (close) =>
 		form.addEventListener('submit', (event) => {
 			event.preventDefault();
 			const token = input.value.trim();
-			if (token) close(token);
-		});
-		cancel.addEventListener('click', () => close(null));
-		dialog.addEventListener('cancel', (event) => {
-			event.preventDefault();
-			close(null);
-		});
-		document.body.append(dialog);
-		dialog.showModal();
-		input.focus();
-	});
+			if (!token) return;
+			sessionStorage.setItem(KEY, token);
+			document.dispatchEvent(new CustomEvent('token-change'));
+			close(token);
+		}),
+	);
 }
