@@ -14,3 +14,21 @@ export function createKeyedLock() {
 		return run;
 	};
 }
+
+/**
+ * Per-key once: `once(key, make)` runs `make` the first time a key is asked, and hands every later
+ * caller the same promise; a failure is forgotten, so the next caller tries again.
+ */
+export function createKeyedOnce() {
+	const done = new Map<string, Promise<void>>();
+	const once = (key: string, make: () => Promise<void>): Promise<void> => {
+		let made = done.get(key);
+		if (!made) {
+			made = make();
+			done.set(key, made);
+			made.catch(() => done.delete(key));
+		}
+		return made;
+	};
+	return Object.assign(once, { clear: () => done.clear() });
+}

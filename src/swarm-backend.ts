@@ -1,16 +1,17 @@
 import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { type Backend, type Exit, InstanceExited, type InstanceSpec, StartFailure } from './backend.js';
 import type { Config } from './config.js';
 import { listContainers, removeContainers, watchDieEvents } from './docker.js';
 import { LABEL } from './docker-backend.js';
+import { createKeyedOnce } from './locks.js';
 import { log } from './log.js';
 import { ReadyTimeout, waitReady } from './readiness.js';
 import { envProblem } from './settings.js';
-import { type TaskState, createObject, createService, ensureNetwork, inspectTasks, listObjects, removeObjects, runningTasks, scaleService, taskLogs } from './swarm.js';
+import { type TaskState, createObject, createService, ensureNetwork, inspectTasks, listObjects, removeObjects, scaleService, taskLogs } from './swarm.js';
 import { type SwarmPlacement, createPlacement } from './swarm-nodes.js';
-import { DENO_ENTRY, LOG_LINES, MAX_CONFIG_BYTES, describeTask, ended, functionEnv, functionService, noNode, replaced } from './swarm-spec.js';
+import { DENO_ENTRY, MAX_CONFIG_BYTES, ended, functionEnv, functionService } from './swarm-spec.js';
+import { explainTask as explainOf, pollTasks, waitRunning } from './swarm-tasks.js';
 
 /**
  * Function instances as Docker Swarm services: one service of one replica per instance, published in
@@ -21,10 +22,6 @@ import { DENO_ENTRY, LOG_LINES, MAX_CONFIG_BYTES, describeTask, ended, functionE
  */
 
 const SCHEDULE_WAIT_MS = 30_000;
-// How long Swarm may find no node for a task before the start fails: a node may be coming back, or joining.
-const NO_NODE_MS = 5_000;
-// How often the tasks of serving instances are checked, for nodes whose die events this engine does not see.
-const TASK_POLL_MS = 2_000;
 /** One service, serving an instance or parked at zero replicas. */
 interface Service {
 	name: string;
@@ -69,16 +66,7 @@ export async function createSwarmBackend(config: Config, options: SwarmOptions):
 	let closing = false;
 	const network = `${config.sandbox.network}-swarm`;
 	// Made once per process (a failure is tried again at the next start), as the Deno entry's config.
-	const once = new Map<string, Promise<void>>();
-	const readyOnce = (key: string, make: () => Promise<void>) => {
-		let done = once.get(key);
-		if (!done) {
-			done = make();
-			once.set(key, done);
-			done.catch(() => once.delete(key));
-		}
-		return done;
-	};
+	const readyOnce = createKeyedOnce();
 	const entryConfig = `lcf-${config.instance}-entry-${sha(DENO_ENTRY).slice(0, 12)}`;
 
 	// Stem cells are runtime containers on this engine, handed a function over HTTP: no Swarm equivalent yet.
@@ -160,37 +148,12 @@ export async function createSwarmBackend(config: Config, options: SwarmOptions):
 		return svc;
 	}
 
-	/** Waits until the service's task runs; a task that failed, or none by the deadline, is a StartFailure that says why. */
-	async function runningTask(svc: Service, deadline: number, signal: AbortSignal): Promise<TaskState> {
-		let last: TaskState | undefined;
-		let unplaced = 0;
-		while (Date.now() < deadline) {
-			signal.throwIfAborted();
-			const [id] = await runningTasks(svc.name);
-			const [task] = id ? await inspectTasks([id]) : [];
-			if (task) {
-				last = task;
-				svc.task = task.id;
-				// No node may run it (the constraints match none that is up): said once it lasts, not after the whole allowance.
-				unplaced = noNode(task) ? unplaced || Date.now() : 0;
-				if (unplaced && Date.now() - unplaced >= NO_NODE_MS) throw new StartFailure(`Swarm has no node to run the function on: ${task.error}.`);
-				if (task.state === 'running' && task.port && !replaced(task)) return task;
-				// Given up with its node: the next look finds the replacement Swarm places.
-				if (ended(task) && !replaced(task)) {
-					throw new StartFailure(`The function ${await explainTask(task, 0)} before answering.`);
-				}
-			}
-			await sleep(50, undefined, { signal }).catch(() => {});
-		}
-		const why = last?.error ? `: ${last.error}` : last ? ` (its task is ${last.state})` : '';
-		throw new StartFailure(`Swarm did not run the function's service within ${Math.max(config.readyWaitMs, SCHEDULE_WAIT_MS) / 1000} s${why}.`);
-	}
-
 	async function start(spec: InstanceSpec, signal: AbortSignal): Promise<string> {
 		const problem = await placement.problem();
 		if (problem) throw new StartFailure(problem);
 		// Swarm's own scheduling takes 1-3 s here, more under load: it is not the function's start, and gets its own allowance.
-		const deadline = Date.now() + Math.max(config.readyWaitMs, SCHEDULE_WAIT_MS);
+		const allowance = Math.max(config.readyWaitMs, SCHEDULE_WAIT_MS);
+		const deadline = Date.now() + allowance;
 		let svc = unpark(spec);
 		try {
 			if (svc) await svc.pending;
@@ -200,7 +163,7 @@ export async function createSwarmBackend(config: Config, options: SwarmOptions):
 			throw new StartFailure(`The service could not be started: ${(err as Error).message}.`, { cause: err });
 		}
 		if (signal.aborted && !(signal.reason instanceof InstanceExited)) throw new StartFailure('The function was removed before answering.');
-		const task = await runningTask(svc, deadline, signal).catch(async (err) => {
+		const task = await waitRunning(svc.name, deadline, allowance / 1000, signal, (t) => (svc.task = t.id), placement).catch(async (err) => {
 			if (err instanceof StartFailure) throw err;
 			// Its task ended while Swarm placed or started it (seen by the task poll): say how, not just that.
 			const [ended] = signal.reason instanceof InstanceExited && svc.task ? await inspectTasks([svc.task]).catch(() => []) : [];
@@ -274,29 +237,15 @@ export async function createSwarmBackend(config: Config, options: SwarmOptions):
 		await removeObjects('secret', await listObjects('secret', labels)).catch(() => {});
 	}
 
-	async function explainTask(task: TaskState, memoryMb: number): Promise<string> {
-		const lost = replaced(task) ? await placement.lost(task.nodeId) : null;
-		return describeTask(task, lost ? '' : await taskLogsOf(task.id, LOG_LINES), memoryMb, lost);
-	}
+	const explainTask = (task: TaskState, memoryMb: number) => explainOf(task, memoryMb, placement);
 
-	const taskLogsOf = taskLogs;
-
-	// The tasks of serving instances, checked on a timer: a task on another node dies without an event here.
-	const poller = setInterval(() => {
-		const serving = [...bound.values()].filter((s) => s.task);
-		if (serving.length === 0 || listeners.size === 0) return;
-		void inspectTasks(serving.map((s) => s.task)).then(
-			(tasks) => {
-				const byId = new Map(tasks.map((t) => [t.id, t]));
-				for (const svc of serving) {
-					const t = byId.get(svc.task);
-					if (bound.get(svc.instance ?? '') === svc && ended(t)) emit(svc, t ?? null);
-				}
-			},
-			() => {},
-		);
-	}, TASK_POLL_MS);
-	poller.unref();
+	// A task on another node dies without an event here: the tasks of serving instances are also polled.
+	const poller = pollTasks(
+		() => (listeners.size ? [...bound.values()].filter((s) => s.task).map((s) => s.task) : []),
+		(task) => {
+			for (const svc of bound.values()) if (svc.task === task.id) emit(svc, task);
+		},
+	);
 	const parkTimer = setInterval(() => void sweep().catch(() => {}), Math.max(250, Math.min(5_000, config.swarmParkMs / 4)));
 	parkTimer.unref();
 
@@ -325,7 +274,7 @@ export async function createSwarmBackend(config: Config, options: SwarmOptions):
 		},
 		async logs(name, tail) {
 			const svc = bound.get(name);
-			return svc?.task ? taskLogsOf(svc.task, tail) : '';
+			return svc?.task ? taskLogs(svc.task, tail) : '';
 		},
 		problem: () => placement.problem(true),
 		notes: () => placement.notes(),
@@ -336,7 +285,7 @@ export async function createSwarmBackend(config: Config, options: SwarmOptions):
 			await Promise.allSettled([...services.values()].map((s) => s.pending));
 			services.clear();
 			bound.clear();
-			once.clear();
+			readyOnce.clear();
 			await removeEverything().catch((err) => log('warn', 'cannot remove the services', { error: (err as Error).message }));
 			// Swarm takes seconds to stop the tasks of removed services: those on this node go at once.
 			await removeContainers(await listContainers(labels).catch(() => [])).catch(() => {});
