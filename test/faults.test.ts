@@ -80,6 +80,16 @@ faults('a crash in the middle of a response is failed with its exit code', async
 	assert.match(r.error_message, /exited with code 7|closed the connection/);
 });
 
+faults('a warm function that dies on a request it received is failed, not run again on a fresh one', async () => {
+	await deploy(platform, 'crash_on', 'crash_on.py');
+	// Warm, over a kept-alive connection: the crash then resets a reused socket, as an idle close would.
+	for (let i = 0; i < 2; i++) assert.is((await invoke(platform, 'crash_on', { input: { crash: false } })).status, 'success');
+	const r = await invoke(platform, 'crash_on', { input: { crash: true }, timeout_ms: 10_000 });
+	assert.is(r.status, 'failed');
+	assert.match(r.error_message, /^The function exited with code 5 \(last output: .*crashing on this request\) while handling the request\.$/, JSON.stringify(r));
+	assert.is(r.cold_start, false, 'it ran once, on the warm container: a second run would have been a cold start');
+});
+
 faults('a deadline that falls before the server answers says so', async () => {
 	await deploy(platform, 'wrongport', 'wrongport.py');
 	const r = await invoke(platform, 'wrongport', { timeout_ms: 1500 });
