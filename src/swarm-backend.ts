@@ -34,6 +34,8 @@ interface Service {
 	instance: string | null;
 	/** Its current task once known. */
 	task: string;
+	/** Its task answered: from here on the poll watches it (a start watches its own, and waits out a replacement). */
+	serving: boolean;
 	parkedAt: number;
 	/** Creation or scaling in flight: a removal waits for it. */
 	pending: Promise<unknown>;
@@ -115,6 +117,7 @@ export async function createSwarmBackend(config: Config, options: SwarmOptions):
 			secret: `lcf-${config.instance}-env-${sha(`${spec.function}\n${spec.version}`).slice(0, 24)}`,
 			instance: spec.name,
 			task: '',
+			serving: false,
 			parkedAt: 0,
 			pending: Promise.resolve(),
 		};
@@ -142,6 +145,7 @@ export async function createSwarmBackend(config: Config, options: SwarmOptions):
 		if (!svc) return null;
 		svc.instance = spec.name;
 		svc.task = '';
+		svc.serving = false;
 		svc.parkedAt = 0;
 		bound.set(spec.name, svc);
 		svc.pending = scaleService(svc.name, 1);
@@ -178,6 +182,7 @@ export async function createSwarmBackend(config: Config, options: SwarmOptions):
 		};
 		try {
 			await waitReady(url, Date.now() + config.readyWaitMs, signal, alive);
+			svc.serving = true;
 			return url;
 		} catch (err) {
 			if (err instanceof ReadyTimeout) throw new StartFailure(`The function's server did not answer on port ${config.containerPort} within ${config.readyWaitMs / 1000} s.`);
@@ -199,6 +204,7 @@ export async function createSwarmBackend(config: Config, options: SwarmOptions):
 				}
 				bound.delete(name);
 				svc.instance = null;
+				svc.serving = false;
 				await svc.pending.catch(() => {});
 				const current = closing ? null : await options.currentVersion(svc.fn).catch(() => null);
 				if (current !== svc.version) return destroy(svc);
@@ -241,7 +247,7 @@ export async function createSwarmBackend(config: Config, options: SwarmOptions):
 
 	// A task on another node dies without an event here: the tasks of serving instances are also polled.
 	const poller = pollTasks(
-		() => (listeners.size ? [...bound.values()].filter((s) => s.task).map((s) => s.task) : []),
+		() => (listeners.size ? [...bound.values()].filter((s) => s.serving).map((s) => s.task) : []),
 		(task) => {
 			for (const svc of bound.values()) if (svc.task === task.id) emit(svc, task);
 		},

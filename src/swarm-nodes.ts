@@ -60,11 +60,14 @@ export function createPlacement(config: Config) {
 		return checked;
 	}
 
-	/** Ready nodes that lack the runtime images (by hostname). */
-	async function nodesWithoutImages(label: string): Promise<string[]> {
+	/** Ready nodes that lack the runtime images, and nodes that are not ready, with Swarm's word (by hostname). */
+	async function nodeReport(label: string): Promise<{ lacking: string[]; down: string[] }> {
 		const nodes = await listNodes();
 		for (const n of nodes) if (n.addr && n.addr !== '0.0.0.0') addresses.set(n.id, n.addr);
-		return nodes.filter((n) => n.state === 'ready' && n.availability === 'active' && n.labels[label] !== '1').map((n) => n.hostname);
+		return {
+			lacking: nodes.filter((n) => n.state === 'ready' && n.availability === 'active' && n.labels[label] !== '1').map((n) => n.hostname),
+			down: nodes.filter((n) => n.state !== 'ready').map((n) => `${n.hostname} (${n.message ? `${n.state}: ${n.message}` : n.state})`),
+		};
 	}
 
 	return {
@@ -77,12 +80,12 @@ export function createPlacement(config: Config) {
 			if (!ready.some((n) => n.labels[label] === '1')) return 'No active node of the swarm holds the runtime images; load them with: scripts/swarm-images.sh NODE';
 			return null;
 		},
-		/** For /readyz: the nodes where functions cannot be placed for want of the images. */
+		/** For /readyz: the nodes where functions cannot be placed for want of the images, and those down (their tasks are lost). */
 		async notes(): Promise<Record<string, unknown>> {
 			const { label } = await managerProblem().catch(() => ({ label: '' }));
 			if (!label) return {};
-			const lacking = await nodesWithoutImages(label).catch(() => []);
-			return { backend: 'swarm', nodes_without_images: lacking };
+			const { lacking, down } = await nodeReport(label).catch(() => ({ lacking: [], down: [] }));
+			return { backend: 'swarm', nodes_without_images: lacking, nodes_down: down };
 		},
 		/** The placement constraint of every service: nodes that hold the images. */
 		async constraint(): Promise<string> {
@@ -97,7 +100,7 @@ export function createPlacement(config: Config) {
 		},
 		/** The address a node's host-mode ports answer on. */
 		async address(nodeId: string): Promise<string> {
-			if (!addresses.has(nodeId)) await nodesWithoutImages('').catch(() => {});
+			if (!addresses.has(nodeId)) await nodeReport('').catch(() => {});
 			// A node advertising no usable address is this one (a single-node swarm).
 			return addresses.get(nodeId) ?? '127.0.0.1';
 		},

@@ -287,6 +287,7 @@ multi('greet on the workers: it runs there; a node killed under load, calls move
 		const ready = await platform.request('GET', '/readyz');
 		assert.is(ready.status, 200, JSON.stringify(ready.body));
 		assert.equal(ready.body.nodes_without_images, [], 'both workers are labelled as holding the images');
+		assert.equal(ready.body.nodes_down, [], 'no node is down');
 
 		const asked = Date.now();
 		const { result: r, tasks } = await watchTasks(platform.config, invoke(platform, 'greet', { input: { name: 'worker' }, timeout_ms: 60_000 }));
@@ -361,6 +362,9 @@ multi('greet on the workers: it runs there; a node killed under load, calls move
 			assert.ok(o.ms < BOUND_MS, `each call is bounded: ${JSON.stringify(o)}`);
 			assert.ok(lostWith(survivor.name).test(o.message) || NO_NODE.test(o.message), `it fails saying why: ${JSON.stringify(o)}`);
 		}
+		// Swarm has marked both down by now: /readyz names them (the manager, which holds the images, keeps it 200).
+		const after = await platform.request('GET', '/readyz');
+		assert.equal([...after.body.nodes_down].sort(), nodes.map((n) => `${n.name} (down: heartbeat failure)`).sort(), JSON.stringify(after.body));
 	} finally {
 		const left: string[] = [];
 		if (platform) {
