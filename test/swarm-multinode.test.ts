@@ -6,6 +6,7 @@ import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import type { Config } from '../src/config.js';
 import { type Platform, eventually, fixture, invoke, startPlatform } from './helpers.js';
+import { leaveSwarm } from './local-swarm.js';
 
 /**
  * The Swarm backend with a second node: a Docker engine in a container of this machine
@@ -264,15 +265,7 @@ multi('greet constrained to the worker: it runs there, or the result says exactl
 		}
 		if (nodeId) await execa('docker', ['node', 'rm', '--force', nodeId], { reject: false });
 		await execa('docker', ['rm', '-f', '-v', name], { reject: false });
-		if (made) {
-			await docker(['swarm', 'leave', '--force']);
-			// What joining left on this engine: Swarm's gateway bridge and the platform's config-only network.
-			await eventually(
-				'the networks removed',
-				async () => (await execa('docker', ['network', 'rm', 'lowcode-faas-swarm-config', 'docker_gwbridge'], { reject: false })).stderr,
-				(stderr) => !/in use/i.test(stderr),
-			);
-		}
+		if (made) await leaveSwarm();
 		assert.equal(left, [], 'no service, config or secret is left');
 		assert.is(await readFile('/proc/self/cgroup', 'utf8'), cgroupsBefore, "this process's cgroups are unchanged");
 		assert.equal(await readdir('/sys/fs/cgroup'), hierarchiesBefore, "the host's cgroup hierarchies are unchanged");
