@@ -129,8 +129,9 @@ const ms = (xs: number[]) => `${f(median(xs), 0)} ms`;
 const rate = (s: Stats) => `p50 ${f(s.p50)} ms, ${f(s.rps, 0)} req/s${s.errors ? ` (${s.errors} errors)` : ''}`;
 
 /**
- * Measures the Swarm backend against the Docker backend (`dockerMain`: its figures from the main part) and returns the table's rows; or, when the engine cannot serve as a swarm manager, the
- * line that says why the Swarm column is skipped.
+ * Measures the Swarm backend against the Docker backend (`dockerMain`: its figures from the main part)
+ * and returns the table's rows; or, when the engine cannot serve as a swarm manager, the line that
+ * says why the Swarm column is skipped.
  */
 export async function swarmColumn(dockerMain: DockerFigures): Promise<{ rows: string[][]; seconds: number } | { skipped: string }> {
 	const started = performance.now();
@@ -169,13 +170,13 @@ export async function swarmColumn(dockerMain: DockerFigures): Promise<{ rows: st
 				'cold: new function, first answer',
 				`${ms(docker.created)}; by hand: docker run → first answer ${f(byHand, 0)} ms`,
 				`${ms(swarm.created)}; by hand: docker service create → first answer ${ms(hand.created)}`,
-				`swarm ${vs(swarm.created, docker.created)}x docker backend; each vs by hand: docker ${vs(docker.created, byHand)}x, swarm ${vs(swarm.created, hand.created)}x`,
+				`swarm takes ${vs(swarm.created, docker.created)}x the docker backend's time; each vs by hand: docker ${vs(docker.created, byHand)}x, swarm ${vs(swarm.created, hand.created)}x`,
 			],
 			[
 				'cold: idle function, next answer (container removed / service parked at 0)',
 				`${ms(docker.again)} (docker run again); by hand: as above`,
 				`${ms(swarm.again)} (scaled 0 → 1); by hand: docker service scale 0 → 1 → first answer ${ms(hand.again)}`,
-				`swarm ${vs(swarm.again, docker.again)}x docker backend; each vs by hand: docker ${vs(docker.again, byHand)}x, swarm ${vs(swarm.again, hand.again)}x`,
+				`swarm takes ${vs(swarm.again, docker.again)}x the docker backend's time; each vs by hand: docker ${vs(docker.again, byHand)}x, swarm ${vs(swarm.again, hand.again)}x`,
 			],
 			...swarm.warm.map((s, i) => {
 				const d = dockerMain.warm[i]!;
