@@ -59,7 +59,7 @@ async function cpuSeconds(pid: number): Promise<number> {
 // baseline and the platform alike, so that it is not what gets measured.
 const agent = new Agent({ keepAlive: true });
 
-export function post(url: string, body: string): Promise<{ status: number; text: string }> {
+export function post(url: string, body: string, retry = true): Promise<{ status: number; text: string }> {
 	return new Promise((resolve, reject) => {
 		const req = request(url, { method: 'POST', agent, headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) } }, (res) => {
 			let text = '';
@@ -68,7 +68,12 @@ export function post(url: string, body: string): Promise<{ status: number; text:
 			res.on('end', () => resolve({ status: res.statusCode ?? 0, text }));
 			res.on('error', reject);
 		});
-		req.on('error', reject);
+		req.on('error', (err: NodeJS.ErrnoException) => {
+			// A kept-alive socket that the server closed as this request went out (Node's documented race, when
+			// calls are seconds apart): nothing was read, so it goes again once, on a new socket.
+			if (retry && req.reusedSocket && err.code === 'ECONNRESET') resolve(post(url, body, false));
+			else reject(err);
+		});
 		req.end(body);
 	});
 }
