@@ -1,11 +1,10 @@
 /**
  * `npm run bench`: what the platform costs, measured against a baseline in the same run on the same
- * machine. Prints a table of ratios; nothing here is a pass/fail test.
+ * machine. Prints a table of ratios, then the Swarm backend's against the Docker backend's (bench/swarm.ts);
+ * nothing here is a pass/fail test.
  */
 import { createWriteStream } from 'node:fs';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { Agent, request } from 'node:http';
-import { createServer } from 'node:net';
 import { cpus, tmpdir, totalmem } from 'node:os';
 import { join, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -13,83 +12,13 @@ import { execa } from 'execa';
 import { DenoImage, PythonImage, loadConfig } from '../src/config.js';
 import { envFileText, runArgs } from '../src/docker.js';
 import { spawnServer } from '../test/helpers.js';
-
-const SECONDS_PER_CELL = Number(process.env.BENCH_SECONDS ?? 4);
+import { SECONDS_PER_CELL, createFn, f, firstAnswer, freePort, invokeOk, invokeRun, load, median, p90, post, postOk, table } from './load.js';
+import { COLD_SWARM, type DockerFigures, swarmColumn } from './swarm.js';
 
 const echoTs = `Deno.serve({ port: Number(Deno.env.get("PORT") ?? "8080") }, async (req) =>
   req.method === "POST" ? new Response(await req.text(), { headers: { "content-type": "application/json" } }) : new Response(null, { status: 204 }));
 `;
 
-interface Stats {
-	p50: number;
-	p99: number;
-	rps: number;
-	errors: number;
-	/** Requests completed in the measured window. */
-	count: number;
-}
-
-/** Sends requests from `concurrency` loops for SECONDS_PER_CELL seconds; latencies in ms. */
-async function load(call: () => Promise<boolean>, concurrency: number, cpuOf?: number): Promise<Stats & { cpuUs: number }> {
-	// Warm up at the same concurrency: connections opened, replicas started, code paths optimised.
-	const warmUntil = performance.now() + 1_000;
-	await Promise.all(
-		Array.from({ length: concurrency }, async () => {
-			while (performance.now() < warmUntil) await call().catch(() => false);
-		}),
-	);
-	const latencies: number[] = [];
-	let errors = 0;
-	// CPU of the process under test (the platform), over the measured window only.
-	const cpuBefore = cpuOf ? await cpuSeconds(cpuOf) : 0;
-	const until = performance.now() + SECONDS_PER_CELL * 1000;
-	const started = performance.now();
-	await Promise.all(
-		Array.from({ length: concurrency }, async () => {
-			while (performance.now() < until) {
-				const t = performance.now();
-				const ok = await call().catch(() => false);
-				latencies.push(performance.now() - t);
-				if (!ok) errors++;
-			}
-		}),
-	);
-	const elapsed = (performance.now() - started) / 1000;
-	latencies.sort((a, b) => a - b);
-	const at = (q: number) => latencies[Math.min(latencies.length - 1, Math.floor(q * latencies.length))]!;
-	const cpuUs = cpuOf ? (((await cpuSeconds(cpuOf)) - cpuBefore) / latencies.length) * 1e6 : 0;
-	return { p50: at(0.5), p99: at(0.99), rps: latencies.length / elapsed, errors, count: latencies.length, cpuUs };
-}
-
-// The load generator shares the machine: it uses the cheapest client (node:http, keep-alive) for the
-// baseline and the platform alike, so that it is not what gets measured.
-const agent = new Agent({ keepAlive: true });
-
-function post(url: string, body: string): Promise<{ status: number; text: string }> {
-	return new Promise((resolve, reject) => {
-		const req = request(url, { method: 'POST', agent, headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) } }, (res) => {
-			let text = '';
-			res.setEncoding('utf8');
-			res.on('data', (chunk: string) => (text += chunk));
-			res.on('end', () => resolve({ status: res.statusCode ?? 0, text }));
-			res.on('error', reject);
-		});
-		req.on('error', reject);
-		req.end(body);
-	});
-}
-
-async function postOk(url: string, body: string): Promise<boolean> {
-	const res = await post(url, body);
-	return res.status === 200 && res.text.length > 0;
-}
-
-async function invokeOk(base: string, name: string, input: unknown): Promise<boolean> {
-	const res = await post(`${base}/functions/${name}/invoke`, JSON.stringify({ input }));
-	return res.status === 200 && (JSON.parse(res.text) as { status: string }).status === 'success';
-}
-
-/** Runs a function's container by hand, the way the platform does, and waits for its first answer. */
 /**
  * Runs a function's container by hand and waits for its first answer. `sandboxed`: with the very
  * `docker run` arguments the platform uses (same limits, same network), so that the comparison
@@ -119,45 +48,22 @@ async function runDirect(image: string, file: string, command: string[], port: n
 		: ['run', '-d', '--name', name, '--label', 'lowcode-faas.bench=1', '-e', 'PORT=8080', '-p', `127.0.0.1:${port}:8080`, '--mount', `type=bind,source=${file},target=${target},readonly`, image, ...command];
 	const started = performance.now();
 	await execa('docker', args).finally(() => rm(envFile, { force: true }));
-	for (;;) {
-		try {
-			const res = await fetch(`http://127.0.0.1:${port}/`, { method: 'POST', body: '{}', headers: { 'content-type': 'application/json' }, signal: AbortSignal.timeout(200) });
-			await res.text();
-			const ms = performance.now() - started;
-			const { stdout: ip } = await execa('docker', ['inspect', '--format', '{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}', name]);
-			return { name, ms, bridgeUrl: `http://${ip.trim()}:8080/` };
-		} catch {
-			await sleep(15);
-		}
-	}
+	const ms = await firstAnswer(`http://127.0.0.1:${port}/`, started);
+	const { stdout: ip } = await execa('docker', ['inspect', '--format', '{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}', name]);
+	return { name, ms, bridgeUrl: `http://${ip.trim()}:8080/` };
 }
-
-function freePort(): Promise<number> {
-	return new Promise((resolve) => {
-		const server = createServer().listen(0, '127.0.0.1', () => {
-			const { port } = server.address() as { port: number };
-			server.close(() => resolve(port));
-		});
-	});
-}
-
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
-const p90 = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.ceil(xs.length * 0.9) - 1)]!;
 
 const COLD_RAW = Number(process.env.BENCH_COLD_RAW ?? 5);
 const COLD_STEM = Number(process.env.BENCH_COLD_STEM ?? 10);
 const COLD_CLASSIC = Number(process.env.BENCH_COLD_CLASSIC ?? 5);
 
-async function createFn(base: string, name: string, language: string, source: string): Promise<void> {
-	const res = await post(`${base}/functions`, JSON.stringify({ name, language, source_code: source }));
-	if (res.status !== 201) throw new Error(`creating ${name}: ${res.status} ${res.text}`);
-}
-
 /** Creates a function, then times its first invocation (the answer included). */
 async function firstInvoke(base: string, name: string, language: string, source: string): Promise<number> {
 	await createFn(base, name, language, source);
 	const t = performance.now();
-	if (!(await invokeOk(base, name, { name: 'cold' }))) throw new Error(`the first invocation of ${name} failed`);
+	// 30 s: a `docker run` on a loaded machine can take longer than the default 5 s timeout, and the figure is what is wanted.
+	const run = await invokeRun(base, name, { name: 'cold' }, 30_000);
+	if (run.status !== 'success') throw new Error(`the first invocation of ${name} failed: ${JSON.stringify(run)}`);
 	return performance.now() - t;
 }
 
@@ -178,20 +84,13 @@ async function instanceStarts(base: string): Promise<{ stem: number; classic: nu
 	const read = (path: string) => Number(new RegExp(`^lowcode_faas_instance_starts_total\\{path="${path}"\\} (\\d+)$`, 'm').exec(text)?.[1] ?? 0);
 	return { stem: read('stem'), classic: read('classic') };
 }
-const f = (n: number, digits = 2) => n.toFixed(digits);
-
-/** User + system CPU seconds a process has used so far (from /proc, in clock ticks of 1/100 s). */
-async function cpuSeconds(pid: number): Promise<number> {
-	const fields = (await readFile(`/proc/${pid}/stat`, 'utf8')).split(') ')[1]!.split(' ');
-	return (Number(fields[11]) + Number(fields[12])) / 100;
-}
-
 async function rssMb(pid: number): Promise<number> {
 	const status = await readFile(`/proc/${pid}/status`, 'utf8');
 	return Number(/VmRSS:\s+(\d+)/.exec(status)![1]) / 1024;
 }
 
 async function main() {
+	const benchStarted = performance.now();
 	const dataDir = await mkdtemp(join(tmpdir(), 'lowcode-faas-bench-'));
 	const functions = join(dataDir, 'functions');
 	await execa('mkdir', ['-p', functions]);
@@ -202,6 +101,7 @@ async function main() {
 	if (process.env.BENCH_SERVER_LOG) child.stdout?.pipe(createWriteStream(process.env.BENCH_SERVER_LOG));
 	const directs: string[] = [];
 	const rows: string[][] = [];
+	const dockerMain: DockerFigures = { dockerRun: [], warm: [] };
 	try {
 		// 0. The idle stem cells, once the pools are full.
 		await stemCellsReady(url, 'python', 2);
@@ -234,6 +134,7 @@ async function main() {
 				const d = await load(() => postOk(directUrl, JSON.stringify(c.input)), concurrency);
 				const b = await load(() => postOk(direct.bridgeUrl, JSON.stringify(c.input)), concurrency);
 				const p = await load(() => invokeOk(url, c.fn, c.input), concurrency, child.pid);
+				if (c.fn === 'greet') dockerMain.warm.push({ concurrency, direct: d, platform: p });
 				rows.push([
 					`warm ${c.fn} c=${concurrency}`,
 					`published port: p50 ${f(d.p50)} ms, ${f(d.rps, 0)} req/s; bridge address: p50 ${f(b.p50)} ms, ${f(b.rps, 0)} req/s`,
@@ -265,6 +166,7 @@ async function main() {
 					raw.push(direct.ms);
 					await execa('docker', ['rm', '-f', direct.name]);
 				}
+				if (g.language === 'python') dockerMain.dockerRun = raw;
 				const stem: number[] = [];
 				const startsBefore = await instanceStarts(url);
 				for (let i = 0; i < COLD_STEM; i++) {
@@ -339,10 +241,15 @@ async function main() {
 	}
 
 	console.log(`\nlowcode-faas benchmark: ${cpus().length} x ${cpus()[0]?.model ?? 'cpu'}, ${f(totalmem() / 2 ** 30, 0)} GiB, Node ${process.version}, ${SECONDS_PER_CELL} s per cell\n`);
-	const header = ['case', 'baseline (the same container, called directly)', 'through lowcode-faas', 'ratio'];
-	const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
-	const line = (cells: string[]) => `| ${cells.map((c, i) => c.padEnd(widths[i]!)).join(' | ')} |`;
-	console.log([line(header), `|${widths.map((w) => '-'.repeat(w + 2)).join('|')}|`, ...rows.map(line)].join('\n'));
+	console.log(table(['case', 'baseline (the same container, called directly)', 'through lowcode-faas', 'ratio'], rows));
+
+	const swarm = await swarmColumn(dockerMain).catch((err: Error) => ({ skipped: `Swarm column failed: ${err.message}` }));
+	if ('skipped' in swarm) console.log(`\n${swarm.skipped}`);
+	else {
+		console.log(`\nSwarm backend vs Docker backend (python greet; no stem cells on either side for the cold starts, median of ${COLD_SWARM}; ${SECONDS_PER_CELL} s per warm cell). The Swarm part took ${f(swarm.seconds, 0)} s.\n`);
+		console.log(table(['case', 'docker backend', 'swarm backend', 'ratio'], swarm.rows));
+	}
+	console.log(`\nThe whole bench took ${f((performance.now() - benchStarted) / 1000, 0)} s.`);
 }
 
 await main();

@@ -6,14 +6,16 @@ import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import type { Config } from '../src/config.js';
 import { type Platform, eventually, fixture, invoke, startPlatform } from './helpers.js';
+import { leaveSwarm } from './local-swarm.js';
 
 /**
  * The Swarm backend across nodes: two Docker engines in containers of this machine
  * (scripts/build-images.sh swarm-node=...), joined as workers to this engine's swarm, functions
  * constrained to workers. greet runs on one; the README's firewall rules keep a host outside the swarm
  * off its port; that node is killed under load and the calls move to the other; then the other falls
- * silent (paused), and the calls fail saying its node was lost, then with Swarm's reason. Or, where a nested engine cannot run a task (it may
- * lack the cgroup controllers that a service's limits need), the result says exactly what it refused.
+ * silent (paused), and the calls fail saying its node was lost, then with Swarm's reason. Or, where a
+ * nested engine cannot run a task (it may lack the cgroup controllers that a service's limits need), the
+ * result says exactly what it refused.
  *
  * Why these choices:
  * - The node has a cgroup namespace of its own, and its own cgroup v1 controllers (that namespace's view of
@@ -373,15 +375,7 @@ multi('greet on the workers: it runs there; a node killed under load, calls move
 		}
 		for (const n of nodes) await execa('docker', ['node', 'rm', '--force', n.id], { reject: false });
 		await execa('docker', ['rm', '-f', '-v', ...names], { reject: false });
-		if (made) {
-			await docker(['swarm', 'leave', '--force']);
-			// What joining left on this engine: Swarm's gateway bridge and the platform's config-only network.
-			await eventually(
-				'the networks removed',
-				async () => (await execa('docker', ['network', 'rm', 'lowcode-faas-swarm-config', 'docker_gwbridge'], { reject: false })).stderr,
-				(stderr) => !/in use/i.test(stderr),
-			);
-		}
+		if (made) await leaveSwarm();
 		assert.equal(left, [], 'no service, config or secret is left');
 		assert.is(await readFile('/proc/self/cgroup', 'utf8'), cgroupsBefore, "this process's cgroups are unchanged");
 		assert.equal(await readdir('/sys/fs/cgroup'), hierarchiesBefore, "the host's cgroup hierarchies are unchanged");

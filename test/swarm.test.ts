@@ -6,6 +6,7 @@ import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { type Config, loadConfig } from '../src/config.js';
 import { type Platform, apiAt, createFunction, deploy, eventually, fixture, invoke, logged, request, spawnServer, startPlatform } from './helpers.js';
+import { ensureSwarm as ensureLocalSwarm, leaveSwarm as leaveLocalSwarm } from './local-swarm.js';
 
 /**
  * The Swarm backend on a single-node swarm of this machine's own engine: initialised here when the
@@ -18,22 +19,12 @@ let initialised = false;
 const COLD_MS = 60_000;
 
 async function ensureSwarm() {
-	const { stdout } = await execa('docker', ['info', '--format', '{{.Swarm.LocalNodeState}}']);
-	if (stdout.trim() === 'active') return;
-	await execa('docker', ['swarm', 'init', '--advertise-addr', '127.0.0.1']);
-	initialised = true;
+	// Three suites call this: the first may initialise the swarm, the next ones find it active.
+	if (await ensureLocalSwarm()) initialised = true;
 }
 
 async function leaveSwarm() {
-	if (!initialised) return;
-	await execa('docker', ['swarm', 'leave', '--force']);
-	// What joining left on this engine: Swarm's gateway bridge and the platform's config-only network.
-	// The config-only network stays in use a moment after the swarm network made from it is gone.
-	await eventually(
-		'the networks removed',
-		async () => (await execa('docker', ['network', 'rm', 'lowcode-faas-swarm-config', 'docker_gwbridge'], { reject: false })).stderr,
-		(stderr) => !/in use/i.test(stderr),
-	);
+	if (initialised) await leaveLocalSwarm();
 }
 
 const names = async (kind: string, config: Config) => (await execa('docker', [kind, 'ls', '--format', '{{.Name}}', '--filter', `label=lowcode-faas.instance=${config.instance}`])).stdout.split('\n').filter(Boolean);
