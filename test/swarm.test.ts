@@ -1,11 +1,12 @@
 import { chmod, mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { networkInterfaces, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { type Config, loadConfig } from '../src/config.js';
-import { type Platform, apiAt, createFunction, deploy, eventually, fixture, invoke, logged, request, spawnServer, startPlatform } from './helpers.js';
+import { unguardBridge, unguardPorts, unguardSwarm } from '../src/firewall.js';
+import { type Platform, answersFor, apiAt, createFunction, deploy, eventually, fixture, invoke, logged, request, spawnServer, startPlatform } from './helpers.js';
 
 /**
  * The Swarm backend on a single-node swarm of this machine's own engine: initialised here when the
@@ -57,6 +58,8 @@ const empty = { service: [], config: [], secret: [] };
 async function closeClean(platform: Platform) {
 	const { config } = platform;
 	await platform.close();
+	// Its start (as root) guarded its port range; the swarm bridge's guard goes with the swarm, at the end.
+	await unguardPorts(config.swarmPorts);
 	assert.equal(await swarmObjectsOf(config), empty, 'no service, config or secret is left');
 }
 
@@ -216,6 +219,84 @@ scale('a task that dies is seen; the next call gets a new one', async () => {
 
 scale.run();
 
+const guard = suite('swarm: only root and the platform user reach the published ports');
+// A range of its own: the chain it installs is removed at the end without touching other tests' ports.
+const GUARDED = { ...SWARM, LOWCODE_FAAS_SWARM_PORTS: '33000-33099' };
+guard.before(ensureSwarm);
+
+/** This host's addresses a task's host-mode port answers on: loopback (docker-proxy), IPv6 loopback, and a non-loopback one (DNAT). */
+function localAddresses(): string[] {
+	const outer = Object.values(networkInterfaces())
+		.flat()
+		.find((a) => a && a.family === 'IPv4' && !a.internal);
+	return ['127.0.0.1', '[::1]', ...(outer ? [outer.address] : [])];
+}
+
+guard('another local user cannot call a task on its published port nor its address; root (the platform here) can', async () => {
+	const platform = await startPlatform(GUARDED);
+	try {
+		await deploy(platform, 'echo', 'echo.py');
+		assert.is((await invoke(platform, 'echo', { input: 1, timeout_ms: COLD_MS })).status, 'success');
+		const service = (await servicesOf(platform.config, 'echo'))[0]![0];
+		const { stdout: port } = await execa('docker', ['service', 'inspect', '--format', '{{range .Endpoint.Ports}}{{.PublishedPort}}{{end}}', '--', service]);
+		const { stdout: task } = await execa('docker', ['ps', '-q', '--filter', `label=lowcode-faas.instance=${platform.config.instance}`]);
+		const { stdout: address } = await execa('docker', ['inspect', '--format', '{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}', '--', task.trim()]);
+		const urls = [...localAddresses().map((a) => `http://${a}:${port.trim()}/`), `http://${address.trim()}:8080/`];
+		for (const url of urls) {
+			assert.is(await answersFor(0, url), 'status 204', `root gets the answer on ${url}`);
+			assert.match(await answersFor(65534, url), /^refused /, `uid 65534 is refused on ${url}`);
+			assert.match(await answersFor(1000, url), /^refused /, `uid 1000 is refused on ${url}`);
+		}
+		assert.is((await invoke(platform, 'echo', { input: 2 })).output.body, 2, 'the function still serves the platform');
+	} finally {
+		await closeClean(platform);
+	}
+	await noChainOf(platform.config.swarmPorts);
+});
+
+guard('firewall.js guards the ports (IPv4 and IPv6) and the swarm bridge for root and the named user, idempotently', async () => {
+	// A network of its own (as test/reach.test.ts's firewall case), so that no shared chain changes.
+	const env = { ...process.env, ...GUARDED, LOWCODE_FAAS_SWARM_PORTS: '33100-33199', LOWCODE_FAAS_NETWORK: 'lcf-guard-test' };
+	const config = loadConfig(env);
+	const chain = 'LCF-SW-33100-33199';
+	let bridge = '';
+	try {
+		for (let i = 0; i < 2; i++) await execa('node', ['dist/src/firewall.js', 'nobody'], { env });
+		for (const command of ['iptables', 'ip6tables']) {
+			const { stdout } = await execa(command, ['-S', chain]);
+			assert.match(stdout, /RELATED,ESTABLISHED -j RETURN\n.*--uid-owner 0 -j RETURN\n.*--uid-owner 65534 -j RETURN\n.*-j REJECT/, `${command}: ${stdout}`);
+			const hooks = (await execa(command, ['-S', 'OUTPUT'])).stdout.split('\n').filter((line) => line.endsWith(`-j ${chain}`));
+			assert.is(hooks.length, 1, `${command}: hooked in once`);
+			assert.match(hooks[0]!, /-p tcp -m conntrack --ctorigdstport 33100:33199/);
+		}
+		const id = (await execa('docker', ['network', 'inspect', '--format', '{{.Id}}', `${config.sandbox.network}-swarm`])).stdout.slice(0, 12);
+		bridge = `br-${id}`;
+		assert.match((await execa('iptables', ['-S', `LOWCODE-FAAS-${bridge}`])).stdout, /--uid-owner 65534 -j RETURN/, 'the swarm bridge is guarded');
+		assert.match((await execa('iptables', ['-S', `LCF-IN-${bridge}`])).stdout, /-j REJECT/, 'tasks may not open connections to the host');
+	} finally {
+		await unguardSwarm(config);
+		await unguardBridge(config.sandbox.bridge);
+		await execa('docker', ['network', 'rm', 'lcf-guard-test-swarm'], { reject: false });
+		await eventually(
+			'its networks removed',
+			async () => (await execa('docker', ['network', 'rm', 'lcf-guard-test-swarm-config', 'lcf-guard-test'], { reject: false })).stderr,
+			(stderr) => !/in use/i.test(stderr),
+		);
+	}
+	await noChainOf(config.swarmPorts, [bridge, config.sandbox.bridge]);
+});
+
+/** No chain of the guard left, in either family. */
+async function noChainOf({ first, last }: Config['swarmPorts'], bridges: string[] = []) {
+	for (const command of ['iptables', 'ip6tables']) {
+		const chains = (await execa(command, ['-S'])).stdout.split('\n').filter((line) => line.startsWith('-N '));
+		const left = chains.filter((line) => line === `-N LCF-SW-${first}-${last}` || bridges.some((b) => line.endsWith(`-${b}`)));
+		assert.equal(left, [], `${command}: no chain of the guard left`);
+	}
+}
+
+guard.run();
+
 const life = suite('swarm: kill -9 and restart');
 let dataDir: string;
 life.before(ensureSwarm);
@@ -225,7 +306,11 @@ life.before.each(async () => {
 life.after.each(async () => {
 	await rm(dataDir, { recursive: true, force: true });
 });
-life.after(leaveSwarm);
+life.after(async () => {
+	// What every case's start installed as root: the guard of the default range and of the swarm bridge.
+	await unguardSwarm(loadConfig(SWARM));
+	await leaveSwarm();
+});
 
 life('after kill -9, a restart removes the services, configs and secrets of the previous run', async () => {
 	const { child, url } = await spawnServer(dataDir, SWARM);
@@ -285,6 +370,8 @@ ready('503 with the reason when the engine is in no swarm (a docker CLI that say
 		child.kill('SIGTERM');
 		await child;
 		await rm(dir, { recursive: true, force: true });
+		// Its start (as root) guarded the range before finding no swarm.
+		await unguardPorts(loadConfig(SWARM).swarmPorts);
 	}
 });
 
