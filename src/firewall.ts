@@ -120,7 +120,8 @@ async function swarmBridge(config: Config): Promise<string> {
 /**
  * Swarm mode: only `uids` may open connections to the published ports, here or on any node, and to
  * the tasks' addresses on this node's swarm bridge, from which no task may connect to the host.
- * The ports are guarded first: the bridge needs a swarm to exist in.
+ * The ports are guarded first: the bridge needs the swarm network, which only a manager can make
+ * (on a worker it exists once a task runs there); its failure is thrown after the ports are guarded.
  */
 export async function guardSwarm(config: Config, uids: readonly number[]): Promise<string> {
 	await guardPorts(config.swarmPorts, uids);
@@ -156,13 +157,19 @@ async function main() {
 	console.error(`lowcode-faas: only uids ${uids.join(', ')} may open connections to functions on ${bridge}`);
 	if (config.backend !== 'swarm') return;
 	const { first, last } = config.swarmPorts;
-	const swarm = await guardSwarm(config, uids);
-	console.error(`lowcode-faas: only uids ${uids.join(', ')} may open connections to ports ${first}-${last} (any address) and to tasks on ${swarm}`);
+	const who = `only uids ${uids.join(', ')} may open connections`;
+	await guardSwarm(config, uids).then(
+		(swarm) => console.error(`lowcode-faas: ${who} to ports ${first}-${last} (any address) and to tasks on ${swarm}`),
+		// No swarm yet, or a worker without a task: nothing runs on that bridge yet; run this again once it exists.
+		(err: unknown) => console.error(`lowcode-faas: ${who} to ports ${first}-${last} (any address); the swarm network's bridge is not guarded: ${describe(err)}`),
+	);
 }
+
+const describe = (err: unknown) => (err instanceof ConfigError ? err.message : ((err as { shortMessage?: string }).shortMessage ?? String(err)));
 
 if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
 	await main().catch((err: unknown) => {
-		console.error(`lowcode-faas firewall: ${err instanceof ConfigError ? err.message : ((err as { shortMessage?: string }).shortMessage ?? String(err))}`);
+		console.error(`lowcode-faas firewall: ${describe(err)}`);
 		process.exit(1);
 	});
 }

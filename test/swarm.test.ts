@@ -1,4 +1,4 @@
-import { chmod, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { chmod, mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
 import { networkInterfaces, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execa } from 'execa';
@@ -14,6 +14,8 @@ import { type Platform, answersFor, apiAt, createFunction, deploy, eventually, f
  */
 
 const SWARM = { LOWCODE_FAAS_BACKEND: 'swarm', LOWCODE_FAAS_SWARM_PORTS: '30000-30999' };
+// For cases that act on the task's container here: a node another test joined to this swarm must not get it.
+const HERE = { ...SWARM, LOWCODE_FAAS_SWARM_CONSTRAINTS: 'node.role==manager' };
 let initialised = false;
 // A Swarm cold start (service created or scaled to one, task scheduled, container started) takes 1-3 s here, more under load.
 const COLD_MS = 60_000;
@@ -198,7 +200,7 @@ scale('delete removes the service, its config and its secret', async () => {
 });
 
 scale('a task that dies is seen; the next call gets a new one', async () => {
-	const platform = await startPlatform(SWARM);
+	const platform = await startPlatform(HERE);
 	try {
 		await deploy(platform, 'echo', 'echo.py');
 		assert.is((await invoke(platform, 'echo', { timeout_ms: COLD_MS })).status, 'success');
@@ -219,9 +221,95 @@ scale('a task that dies is seen; the next call gets a new one', async () => {
 
 scale.run();
 
+const kept = suite('swarm: min_warm, and a request a dead task never got');
+kept.before(ensureSwarm);
+
+kept('min_warm 1: a running service with no invocation, kept past the idle time, gone on delete', async () => {
+	const platform = await startPlatform({ ...SWARM, LOWCODE_FAAS_IDLE_S: '1' });
+	try {
+		await deploy(platform, 'warmed', 'echo.py', { min_warm: 1 });
+		const warm = await eventually(
+			'a running service for warmed',
+			() => servicesOf(platform.config, 'warmed'),
+			(l) => l.length === 1 && l[0]![1] === '1/1',
+			COLD_MS,
+		);
+		// A function without min_warm, used once, is the clock: once it is parked, the idle time has passed for both.
+		await deploy(platform, 'plain', 'echo.py');
+		assert.is((await invoke(platform, 'plain', { timeout_ms: COLD_MS })).status, 'success');
+		await eventually(
+			'plain parked',
+			() => servicesOf(platform.config, 'plain'),
+			(l) => l.length === 1 && l[0]![1] === '0/0',
+			15_000,
+		);
+		assert.equal(await servicesOf(platform.config, 'warmed'), [[warm[0]![0], '1/1']], 'the warm service stays, the same one');
+		const r = await invoke(platform, 'warmed', { input: 1, timeout_ms: COLD_MS });
+		assert.is(r.status, 'success', JSON.stringify(r));
+		assert.is(r.cold_start, false, 'it was warm');
+		assert.is((await platform.request('DELETE', '/functions/warmed')).status, 204);
+		await eventually(
+			'its service gone',
+			() => servicesOf(platform.config, 'warmed'),
+			(l) => l.length === 0,
+		);
+	} finally {
+		await closeClean(platform);
+	}
+});
+
+/** The `docker events` a server process follows die events with: its child whose command line says so. */
+async function eventsWatcherOf(pid: number): Promise<number> {
+	for (const entry of await readdir('/proc')) {
+		if (!/^\d+$/.test(entry)) continue;
+		const stat = await readFile(`/proc/${entry}/stat`, 'utf8').catch(() => '');
+		const parent = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+		const cmdline = await readFile(`/proc/${entry}/cmdline`, 'utf8').catch(() => '');
+		if (parent === pid && cmdline.split('\0').includes('events')) return Number(entry);
+	}
+	throw new Error(`no docker events child of ${pid}`);
+}
+
+kept('a request sent to a task killed a moment before runs again on a fresh one', async () => {
+	const dir = await mkdtemp(join(tmpdir(), 'lowcode-faas-swarm-'));
+	const { child, url } = await spawnServer(dir, HERE);
+	let printed = '';
+	child.stdout!.on('data', (chunk: Buffer) => (printed += chunk.toString()));
+	const watcher = await eventsWatcherOf(child.pid!);
+	try {
+		await deploy(apiAt(url), 'echo', 'echo.py');
+		const config = loadConfig({ LOWCODE_FAAS_DATA: dir });
+		// Up to 3 rounds: Swarm's 2 s task poll may still see the death first (then no request reaches the dead task).
+		for (let round = 1; round <= 3 && !printed.includes('retrying on a fresh container'); round++) {
+			assert.is((await invoke(apiAt(url), 'echo', { input: 0, timeout_ms: COLD_MS })).status, 'success');
+			const { stdout } = await execa('docker', ['ps', '-q', '--filter', `label=lowcode-faas.instance=${config.instance}`]);
+			// Its die event held back (as it is when it comes late, or from another node), so the next request goes to the dead task.
+			process.kill(watcher, 'SIGSTOP');
+			try {
+				await execa('docker', ['kill', '--', stdout.trim()]);
+				const r = await invoke(apiAt(url), 'echo', { input: round, timeout_ms: COLD_MS });
+				assert.is(r.status, 'success', JSON.stringify(r));
+				assert.is(r.output.body, round);
+				assert.ok(r.cold_start, 'a fresh task answered');
+			} finally {
+				process.kill(watcher, 'SIGCONT');
+			}
+		}
+		assert.match(printed, /retrying on a fresh container/, 'the request went to the dead task, and ran again');
+	} finally {
+		child.kill('SIGTERM');
+		await child;
+		await unguardPorts(loadConfig(SWARM).swarmPorts);
+		await rm(dir, { recursive: true, force: true });
+	}
+	assert.equal(await swarmObjectsOf(loadConfig({ LOWCODE_FAAS_DATA: dir })), empty);
+});
+
+kept.run();
+
 const guard = suite('swarm: only root and the platform user reach the published ports');
 // A range of its own: the chain it installs is removed at the end without touching other tests' ports.
-const GUARDED = { ...SWARM, LOWCODE_FAAS_SWARM_PORTS: '33000-33099' };
+const GUARDED = { ...HERE, LOWCODE_FAAS_SWARM_PORTS: '33000-33099' };
 guard.before(ensureSwarm);
 
 /** This host's addresses a task's host-mode port answers on: loopback (docker-proxy), IPv6 loopback, and a non-loopback one (DNAT). */
@@ -284,6 +372,25 @@ guard('firewall.js guards the ports (IPv4 and IPv6) and the swarm bridge for roo
 		);
 	}
 	await noChainOf(config.swarmPorts, [bridge, config.sandbox.bridge]);
+});
+
+guard('firewall.js where the swarm network cannot be made (a worker; no swarm): the ports are guarded, the bridge said not to be', async () => {
+	const dir = await mkdtemp(join(tmpdir(), 'lowcode-faas-fake-docker-'));
+	await writeFile(join(dir, 'docker'), '#!/bin/sh\necho "Error response from daemon: This node is not a swarm manager." >&2\nexit 1\n');
+	await chmod(join(dir, 'docker'), 0o755);
+	const env = { ...process.env, ...GUARDED, LOWCODE_FAAS_SWARM_PORTS: '33200-33201', LOWCODE_FAAS_NETWORK: 'lcf-guard-test', PATH: `${dir}:${process.env.PATH}` };
+	const config = loadConfig(env);
+	try {
+		const step = await execa('node', ['dist/src/firewall.js'], { env, reject: false });
+		assert.is(step.exitCode, 0, step.stderr);
+		assert.match(step.stderr, /ports 33200-33201 \(any address\); the swarm network's bridge is not guarded: .*not a swarm manager/);
+		assert.match((await execa('iptables', ['-S', 'LCF-SW-33200-33201'])).stdout, /--uid-owner 0 -j RETURN\n.*-j REJECT/);
+	} finally {
+		await unguardPorts(config.swarmPorts);
+		await unguardBridge(config.sandbox.bridge);
+		await rm(dir, { recursive: true, force: true });
+	}
+	await noChainOf(config.swarmPorts, [config.sandbox.bridge]);
 });
 
 /** No chain of the guard left, in either family. */
