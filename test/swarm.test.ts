@@ -1,4 +1,5 @@
 import { chmod, mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
+import { type AddressInfo, createServer } from 'node:net';
 import { networkInterfaces, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execa } from 'execa';
@@ -320,7 +321,7 @@ function localAddresses(): string[] {
 	return ['127.0.0.1', '[::1]', ...(outer ? [outer.address] : [])];
 }
 
-guard('another local user cannot call a task on its published port nor its address; root (the platform here) can', async () => {
+guard('another local user cannot call a task on its published port nor its address; root (the platform here) can; the task cannot connect to the host', async () => {
 	const platform = await startPlatform(GUARDED);
 	try {
 		await deploy(platform, 'echo', 'echo.py');
@@ -336,6 +337,19 @@ guard('another local user cannot call a task on its published port nor its addre
 			assert.match(await answersFor(1000, url), /^refused /, `uid 1000 is refused on ${url}`);
 		}
 		assert.is((await invoke(platform, 'echo', { input: 2 })).output.body, 2, 'the function still serves the platform');
+		// And a task cannot open a connection to the host through its bridge's gateway (a service on all interfaces).
+		const listener = createServer((socket) => socket.on('error', () => {}).end('host secret\n'));
+		await new Promise<void>((resolve) => listener.listen(0, '0.0.0.0', resolve));
+		try {
+			await deploy(platform, 'neighbour', 'neighbour.py');
+			const { stdout: gateway } = await execa('docker', ['network', 'inspect', '--format', '{{range .IPAM.Config}}{{.Gateway}}{{end}}', `${platform.config.sandbox.network}-swarm`]);
+			const hostPort = (listener.address() as AddressInfo).port;
+			const tried = await invoke(platform, 'neighbour', { input: { host: gateway.trim(), port: hostPort }, timeout_ms: COLD_MS });
+			assert.is(tried.status, 'success', JSON.stringify(tried));
+			assert.is(tried.output.reached, false, `the host's port ${hostPort} on ${gateway.trim()} is out of reach`);
+		} finally {
+			await new Promise((resolve) => listener.close(resolve));
+		}
 	} finally {
 		await closeClean(platform);
 	}
