@@ -108,29 +108,21 @@ export async function unguardPorts(ports: Ports): Promise<void> {
 	for (const run of families()) await removeChain(portsChain(ports), ['OUTPUT', ...portsMatch(ports)], run);
 }
 
-/** The swarm network's bridge on this node, made now if it is not yet (its interface name is Docker's: br-ID). */
-async function swarmBridge(config: Config): Promise<string> {
+/**
+ * Swarm mode: only `uids` may open connections to the tasks' addresses on this node's swarm bridge,
+ * and no task may open one to the host. The bridge is the swarm network's, made here if it is not
+ * yet; only a manager can make it (on a worker it exists once a task runs there): that fails.
+ */
+export async function guardSwarmBridge(config: Config, uids: readonly number[]): Promise<string> {
 	const network = `${config.sandbox.network}-swarm`;
 	await ensureSwarmNetwork(network);
 	const info = await inspectNetwork(network);
 	if (!info) throw new Error(`the network ${network} is missing`);
+	await guardBridge(info.bridge, uids);
 	return info.bridge;
 }
 
-/**
- * Swarm mode: only `uids` may open connections to the published ports, here or on any node, and to
- * the tasks' addresses on this node's swarm bridge, from which no task may connect to the host.
- * The ports are guarded first: the bridge needs the swarm network, which only a manager can make
- * (on a worker it exists once a task runs there); its failure is thrown after the ports are guarded.
- */
-export async function guardSwarm(config: Config, uids: readonly number[]): Promise<string> {
-	await guardPorts(config.swarmPorts, uids);
-	const bridge = await swarmBridge(config);
-	await guardBridge(bridge, uids);
-	return bridge;
-}
-
-/** Removes what guardSwarm installed (tests). */
+/** Removes what guardPorts and guardSwarmBridge installed (tests). */
 export async function unguardSwarm(config: Config): Promise<void> {
 	await unguardPorts(config.swarmPorts);
 	const info = await inspectNetwork(`${config.sandbox.network}-swarm`).catch(() => null);
@@ -158,7 +150,8 @@ async function main() {
 	if (config.backend !== 'swarm') return;
 	const { first, last } = config.swarmPorts;
 	const who = `only uids ${uids.join(', ')} may open connections`;
-	await guardSwarm(config, uids).then(
+	await guardPorts(config.swarmPorts, uids);
+	await guardSwarmBridge(config, uids).then(
 		(swarm) => console.error(`lowcode-faas: ${who} to ports ${first}-${last} (any address) and to tasks on ${swarm}`),
 		// No swarm yet, or a worker without a task: nothing runs on that bridge yet; run this again once it exists.
 		(err: unknown) => console.error(`lowcode-faas: ${who} to ports ${first}-${last} (any address); the swarm network's bridge is not guarded: ${describe(err)}`),
