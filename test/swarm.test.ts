@@ -309,8 +309,8 @@ kept('a request sent to a task killed a moment before runs again on a fresh one'
 kept.run();
 
 const guard = suite('swarm: only root and the platform user reach the published ports');
-// A range of its own: the chain it installs is removed at the end without touching other tests' ports.
-const GUARDED = { ...HERE, LOWCODE_FAAS_SWARM_PORTS: '33000-33099' };
+// Ranges of their own (below the kernel's ephemeral ports, apart from test/swarm-multinode.test.ts's 31000-31099): each chain is removed at its case's end.
+const GUARDED = { ...HERE, LOWCODE_FAAS_SWARM_PORTS: '31500-31599' };
 guard.before(ensureSwarm);
 
 /** This host's addresses a task's host-mode port answers on: loopback (docker-proxy), IPv6 loopback, and a non-loopback one (DNAT). */
@@ -358,9 +358,9 @@ guard('another local user cannot call a task on its published port nor its addre
 
 guard('firewall.js guards the ports (IPv4 and IPv6) and the swarm bridge for root and the named user, idempotently', async () => {
 	// A network of its own (as test/reach.test.ts's firewall case), so that no shared chain changes.
-	const env = { ...process.env, ...GUARDED, LOWCODE_FAAS_SWARM_PORTS: '33100-33199', LOWCODE_FAAS_NETWORK: 'lcf-guard-test' };
+	const env = { ...process.env, ...GUARDED, LOWCODE_FAAS_SWARM_PORTS: '31600-31699', LOWCODE_FAAS_NETWORK: 'lcf-guard-test' };
 	const config = loadConfig(env);
-	const chain = 'LCF-SW-33100-33199';
+	const chain = 'LCF-SW-31600-31699';
 	let bridge = '';
 	try {
 		for (let i = 0; i < 2; i++) await execa('node', ['dist/src/firewall.js', 'nobody'], { env });
@@ -369,7 +369,7 @@ guard('firewall.js guards the ports (IPv4 and IPv6) and the swarm bridge for roo
 			assert.match(stdout, /RELATED,ESTABLISHED -j RETURN\n.*--uid-owner 0 -j RETURN\n.*--uid-owner 65534 -j RETURN\n.*-j REJECT/, `${command}: ${stdout}`);
 			const hooks = (await execa(command, ['-S', 'OUTPUT'])).stdout.split('\n').filter((line) => line.endsWith(`-j ${chain}`));
 			assert.is(hooks.length, 1, `${command}: hooked in once`);
-			assert.match(hooks[0]!, /-p tcp -m conntrack --ctorigdstport 33100:33199/);
+			assert.match(hooks[0]!, /-p tcp -m conntrack --ctorigdstport 31600:31699/);
 		}
 		const id = (await execa('docker', ['network', 'inspect', '--format', '{{.Id}}', `${config.sandbox.network}-swarm`])).stdout.slice(0, 12);
 		bridge = `br-${id}`;
@@ -392,13 +392,13 @@ guard('firewall.js where the swarm network cannot be made (a worker; no swarm): 
 	const dir = await mkdtemp(join(tmpdir(), 'lowcode-faas-fake-docker-'));
 	await writeFile(join(dir, 'docker'), '#!/bin/sh\necho "Error response from daemon: This node is not a swarm manager." >&2\nexit 1\n');
 	await chmod(join(dir, 'docker'), 0o755);
-	const env = { ...process.env, ...GUARDED, LOWCODE_FAAS_SWARM_PORTS: '33200-33201', LOWCODE_FAAS_NETWORK: 'lcf-guard-test', PATH: `${dir}:${process.env.PATH}` };
+	const env = { ...process.env, ...GUARDED, LOWCODE_FAAS_SWARM_PORTS: '31700-31701', LOWCODE_FAAS_NETWORK: 'lcf-guard-test', PATH: `${dir}:${process.env.PATH}` };
 	const config = loadConfig(env);
 	try {
 		const step = await execa('node', ['dist/src/firewall.js'], { env, reject: false });
 		assert.is(step.exitCode, 0, step.stderr);
-		assert.match(step.stderr, /ports 33200-33201 \(any address\); the swarm network's bridge is not guarded: .*not a swarm manager/);
-		assert.match((await execa('iptables', ['-S', 'LCF-SW-33200-33201'])).stdout, /--uid-owner 0 -j RETURN\n.*-j REJECT/);
+		assert.match(step.stderr, /ports 31700-31701 \(any address\); the swarm network's bridge is not guarded: .*not a swarm manager/);
+		assert.match((await execa('iptables', ['-S', 'LCF-SW-31700-31701'])).stdout, /--uid-owner 0 -j RETURN\n.*-j REJECT/);
 	} finally {
 		await unguardPorts(config.swarmPorts);
 		await unguardBridge(config.sandbox.bridge);
