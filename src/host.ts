@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { type Config, ConfigError } from './config.js';
 import { type NetworkInfo, ensureNetwork } from './docker.js';
 import { privateDir } from './files.js';
-import { guardBridge } from './firewall.js';
+import { guardBridge, guardPorts, guardSwarmBridge } from './firewall.js';
 import { log } from './log.js';
 
 /** The host side of running function containers: the private env-file folder, the functions network, how containers are reached. */
@@ -70,6 +70,7 @@ export async function prepareHost(config: Config): Promise<Reach | null> {
 	await rm(dir, { recursive: true, force: true });
 	await privateDir(dir);
 	await warnIfHostAccount(config.sandbox.user);
+	if (config.backend === 'swarm') await guardSwarmPorts(config);
 	try {
 		return await networkReady(config);
 	} catch (err) {
@@ -77,6 +78,22 @@ export async function prepareHost(config: Config): Promise<Reach | null> {
 		log('warn', 'cannot create the functions network', { error: (err as Error).message });
 		return null;
 	}
+}
+
+/** Swarm mode: the published ports bind every address of the node, so, as root, only root may connect to them or to the tasks here. */
+async function guardSwarmPorts(config: Config) {
+	const ports = `${config.swarmPorts.first}-${config.swarmPorts.last}`;
+	if (process.getuid?.() !== 0) {
+		log('info', "not root: other local users are kept off the swarm's published ports and tasks only if the firewall step ran (see README, Security)", { ports });
+		return;
+	}
+	const error = (err: unknown) => (err as { shortMessage?: string }).shortMessage ?? (err as Error).message ?? String(err);
+	try {
+		await guardPorts(config.swarmPorts, [0]);
+	} catch (err) {
+		log('warn', 'cannot install the swarm firewall: other local users can call functions on their published ports', { ports, error: error(err) });
+	}
+	await guardSwarmBridge(config, [0]).catch((err) => log('warn', "cannot guard the swarm network's bridge: other local users can call tasks on this node at their addresses, and tasks can connect to host services", { error: error(err) }));
 }
 
 /** Says so when the functions' uid is a host account: its processes could signal, trace and read them. */

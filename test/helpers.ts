@@ -154,6 +154,13 @@ export async function eventually<T>(what: string, probe: () => Promise<T>, check
 	}
 }
 
+/** Whether `uid` gets an HTTP answer from `url` ("status N") or not ("refused CODE"), asked by a Node process running as that uid. */
+export async function answersFor(uid: number, url: string): Promise<string> {
+	const probe = `fetch(${JSON.stringify(url)}, { signal: AbortSignal.timeout(2000) }).then((r) => console.log('status ' + r.status), (e) => console.log('refused ' + (e.cause?.code ?? e.name)))`;
+	const { stdout } = await execa('setpriv', ['--reuid', String(uid), '--regid', String(uid), '--clear-groups', process.execPath, '-e', probe]);
+	return stdout.trim();
+}
+
 /** A value as an error message shows it: inspected, and cut so that a big body does not bury the message. */
 function shown(value: unknown): string {
 	const text = inspect(value, { depth: 4, breakLength: Infinity });

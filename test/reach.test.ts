@@ -2,7 +2,7 @@ import { execa } from 'execa';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { unguardBridge } from '../src/firewall.js';
-import { type Platform, containersOfFunction, deploy, invoke, startPlatform, uniqueName } from './helpers.js';
+import { type Platform, answersFor, containersOfFunction, deploy, invoke, startPlatform, uniqueName } from './helpers.js';
 
 /** A local user's view of a function: the platform's token must be the only way in. */
 const reach = suite('who can reach a function container');
@@ -12,13 +12,6 @@ reach.before(async () => {
 	platform = await startPlatform();
 });
 reach.after(async () => platform?.close());
-
-/** Whether `uid` can get an HTTP answer from `url`, asked by a Node process running as that uid. */
-async function answersFor(uid: number, url: string): Promise<string> {
-	const probe = `fetch(${JSON.stringify(url)}, { signal: AbortSignal.timeout(2000) }).then((r) => console.log('status ' + r.status), (e) => console.log('refused ' + (e.cause?.code ?? e.name)))`;
-	const { stdout } = await execa('setpriv', ['--reuid', String(uid), '--regid', String(uid), '--clear-groups', process.execPath, '-e', probe]);
-	return stdout.trim();
-}
 
 reach('the platform reaches its containers on their bridge address, with no published port', async () => {
 	assert.is(platform.app.backend.reach(), 'bridge', 'this host routes Docker bridge addresses');

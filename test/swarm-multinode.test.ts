@@ -5,6 +5,7 @@ import { execa } from 'execa';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import type { Config } from '../src/config.js';
+import { unguardSwarm } from '../src/firewall.js';
 import { type Platform, eventually, fixture, invoke, startPlatform } from './helpers.js';
 import { leaveSwarm } from './local-swarm.js';
 
@@ -372,6 +373,8 @@ multi('greet on the workers: it runs there; a node killed under load, calls move
 		if (platform) {
 			await platform.close();
 			left.push(...(await swarmObjectsOf(platform.config)));
+			// What its start installed as root: the guard of its port range and of this node's swarm bridge.
+			await unguardSwarm(platform.config);
 		}
 		for (const n of nodes) await execa('docker', ['node', 'rm', '--force', n.id], { reject: false });
 		await execa('docker', ['rm', '-f', '-v', ...names], { reject: false });
