@@ -10,7 +10,7 @@ import { ReadyTimeout, waitReady } from './readiness.js';
 import { envProblem } from './settings.js';
 import { type TaskState, createObject, createService, ensureNetwork, inspectTasks, listObjects, removeObjects, scaleService, taskLogs } from './swarm.js';
 import { type SwarmPlacement, createPlacement } from './swarm-nodes.js';
-import { DENO_ENTRY, MAX_CONFIG_BYTES, ended, functionEnv, functionService } from './swarm-spec.js';
+import { DENO_ENTRY, ended, functionEnv, functionService, serviceName, sizeProblem } from './swarm-spec.js';
 import { explainTask as explainOf, pollTasks, waitRunning } from './swarm-tasks.js';
 
 /**
@@ -97,6 +97,10 @@ export async function createSwarmBackend(config: Config, options: SwarmOptions):
 		const problem = envProblem(spec.env);
 		if (problem) throw new StartFailure(`The service was not created: its settings are refused: ${problem} Change them with PATCH /functions/${spec.function}.`);
 		const source = await readFile(spec.path);
+		const env = JSON.stringify(functionEnv(spec.env, config.containerPort));
+		// Before a port is taken: a start that cannot succeed must not make a parked service give its port up.
+		const tooBig = sizeProblem(source.length, Buffer.byteLength(env));
+		if (tooBig) throw new StartFailure(tooBig);
 		// Parked services hold their ports: the longest parked gives its port up when the range is full.
 		let port = takePort();
 		const parked = [...services.values()].filter((s) => !s.instance && s.parkedAt > 0).sort((a, b) => a.parkedAt - b.parkedAt);
@@ -106,9 +110,8 @@ export async function createSwarmBackend(config: Config, options: SwarmOptions):
 		}
 		const { first, last } = config.swarmPorts;
 		if (!port) throw new StartFailure(`Every port of LOWCODE_FAAS_SWARM_PORTS (${first}-${last}) is held by a service; widen the range or lower LOWCODE_FAAS_MAX_CONTAINERS.`);
-		if (source.length > MAX_CONFIG_BYTES) throw new StartFailure(`The source is ${source.length} bytes: a Swarm config holds at most ${MAX_CONFIG_BYTES}; make it smaller.`);
 		const svc: Service = {
-			name: spec.name,
+			name: serviceName(spec.name),
 			fn: spec.function,
 			version: spec.version,
 			port,
@@ -130,7 +133,7 @@ export async function createSwarmBackend(config: Config, options: SwarmOptions):
 				readyOnce('network', () => ensureNetwork(network)),
 				entry ? readyOnce('entry', () => createObject('config', entryConfig, labels, DENO_ENTRY)) : null,
 				createObject('config', svc.config, labels, source.toString('utf8')),
-				createObject('secret', svc.secret, labels, JSON.stringify(functionEnv(spec.env, config.containerPort))),
+				createObject('secret', svc.secret, labels, env),
 			]);
 			await createService(functionService(config, spec, { name: svc.name, port: svc.port, network, config: svc.config, secret: svc.secret, entry, constraint }), signal);
 		};

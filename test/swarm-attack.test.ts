@@ -1,0 +1,234 @@
+import { setTimeout as sleep } from 'node:timers/promises';
+import { execa } from 'execa';
+import { suite } from 'uvu';
+import * as assert from 'uvu/assert';
+import type { Config } from '../src/config.js';
+import { serviceName } from '../src/swarm-spec.js';
+import { type Platform, createFunction, deploy, eventually, fixture, invoke, startPlatform } from './helpers.js';
+import { ensureSwarm as ensureLocalSwarm, leaveSwarm as leaveLocalSwarm } from './local-swarm.js';
+
+/**
+ * Attacks on the Swarm backend, on a single-node swarm of this machine's engine (initialised here only
+ * when the engine is in none, and then left): a hostile function in its task, a hostile API caller.
+ * Its own port range, so that it never meets test/swarm.test.ts's services.
+ */
+
+const SWARM = { LOWCODE_FAAS_BACKEND: 'swarm', LOWCODE_FAAS_SWARM_PORTS: '34000-34099' };
+const COLD_MS = 60_000;
+let initialised = false;
+
+async function ensureSwarm() {
+	if (await ensureLocalSwarm()) initialised = true;
+}
+
+const names = async (kind: string, config: Config, fn?: string) => {
+	const filters = ['--filter', `label=lowcode-faas.instance=${config.instance}`, ...(fn ? ['--filter', `label=lowcode-faas.function=${fn}`] : [])];
+	return (await execa('docker', [kind, 'ls', '--format', '{{.Name}}', ...filters])).stdout.split('\n').filter(Boolean);
+};
+const objectsOf = async (config: Config) => ({ service: await names('service', config), config: await names('config', config), secret: await names('secret', config) });
+const none = { service: [], config: [], secret: [] };
+
+async function closeClean(platform: Platform) {
+	const { config } = platform;
+	await platform.close();
+	assert.equal(await objectsOf(config), none, 'no service, config or secret is left');
+}
+
+/** The port a function's (one) service publishes on its node. */
+async function publishedPort(config: Config, fn: string): Promise<number> {
+	const [service] = await names('service', config, fn);
+	const { stdout } = await execa('docker', ['service', 'inspect', '--format', '{{range .Endpoint.Ports}}{{.PublishedPort}}{{end}}', '--', service!]);
+	return Number(stdout.trim());
+}
+
+/** The address of a function's task container on the swarm bridge (its task runs on this node). */
+async function taskAddress(config: Config, fn: string): Promise<string> {
+	const { stdout: id } = await execa('docker', ['ps', '-q', '--filter', `label=lowcode-faas.instance=${config.instance}`, '--filter', `label=lowcode-faas.function=${fn}`]);
+	const { stdout } = await execa('docker', ['inspect', '--format', '{{range .NetworkSettings.Networks}}{{.IPAddress}} {{end}}', '--', id.split('\n')[0]!]);
+	return stdout.trim().split(' ')[0]!;
+}
+
+const naming = suite('swarm attack: service names from function names');
+
+naming('every instance name becomes a distinct service name Swarm takes (63 characters, a letter or digit at each end)', () => {
+	const valid = /^[a-zA-Z0-9](?:[-_]*[A-Za-z0-9]+)*$/;
+	const short = 'lcf-0123456789ab-greet-1a2b3c4d';
+	assert.is(serviceName(short), short, 'a name Swarm takes is kept');
+	const seen = new Set<string>();
+	for (const fn of [`a${'-b'.repeat(31)}c`, `${'x'.repeat(36)}_-`, `${'y'.repeat(37)}`, `${'y'.repeat(38)}`, `${'z'.repeat(64)}`]) {
+		for (const suffix of ['1a2b3c4d', '1a2b3c4e']) {
+			const name = serviceName(`lcf-0123456789ab-${fn}-${suffix}`);
+			assert.ok(name.length <= 63 && valid.test(name), name);
+			seen.add(name);
+		}
+	}
+	assert.is(seen.size, 10, 'no two instances share a service');
+});
+
+naming.run();
+
+const fn = suite('swarm attack: a hostile function in its task');
+fn.before(ensureSwarm);
+
+fn("a task reaches no other function's task: not on its bridge address, nor on its published port through any address of the node, nor Swarm's own ports", async () => {
+	const platform = await startPlatform(SWARM);
+	try {
+		await deploy(platform, 'victim', 'echo.py');
+		await invoke(platform, 'victim', { input: { a: 1 }, timeout_ms: COLD_MS });
+		const port = await publishedPort(platform.config, 'victim');
+		const victim = await taskAddress(platform.config, 'victim');
+		const { stdout: nodeAddr } = await execa('docker', ['info', '--format', '{{.Swarm.NodeAddr}}']);
+		await deploy(platform, 'probe', 'swarm_probe.py');
+		// '' is the probe's own gateway: the host, through the swarm bridge.
+		const targets = [
+			[victim, 8080],
+			['', port],
+			[nodeAddr.trim(), port],
+			['', 2377],
+			['', 7946],
+			[nodeAddr.trim(), 2377],
+		];
+		const r = await invoke(platform, 'probe', { input: { connect: targets }, timeout_ms: COLD_MS });
+		assert.is(r.status, 'success', JSON.stringify(r));
+		const reached = Object.entries(r.output.reached as Record<string, boolean>).filter(([, yes]) => yes);
+		assert.equal(reached, [], `out of the probe's reach (gateway ${r.output.gateway}, victim on ${victim}, port ${port})`);
+	} finally {
+		await closeClean(platform);
+	}
+});
+
+fn('its secret is its own; only /tmp and /dev/shm take writes; a setuid-root binary of the image runs as uid 0 with no capability', async () => {
+	const platform = await startPlatform(SWARM);
+	try {
+		await deploy(platform, 'other', 'echo.py', { env: { OTHER_SECRET: 'theirs' } });
+		await invoke(platform, 'other', { input: 1, timeout_ms: COLD_MS });
+		await deploy(platform, 'probe', 'swarm_probe.py', { env: { MINE: 'mine' } });
+		const tries = ['/tmp/x', '/dev/shm/x', '/app/x', '/app/swarm_probe.py', '/x', '/etc/x', '/run/secrets/x', '/run/secrets/lowcode-faas-env'];
+		const r = await invoke(platform, 'probe', { input: { write: tries, setuid_run: true }, timeout_ms: COLD_MS });
+		assert.is(r.status, 'success', JSON.stringify(r));
+		assert.equal(r.output.secrets, ['lowcode-faas-env'], 'one secret mounted: its own');
+		assert.equal(r.output.writable, ['/tmp/x', '/dev/shm/x']);
+		assert.is(r.output.cap_bnd, '0000000000000000', 'no capability can ever be gained');
+		// The gap README names (no no-new-privileges on a service): setuid works, and gives uid 0 nothing.
+		const run = r.output.setuid_run as Record<string, string[]>;
+		assert.is(run.Uid?.[1], '0', `passwd runs with effective uid 0: ${JSON.stringify(run)}`);
+		assert.equal([run.CapPrm?.[0], run.CapEff?.[0]], ['0000000000000000', '0000000000000000'], JSON.stringify(run));
+	} finally {
+		await closeClean(platform);
+	}
+});
+
+fn('a function that crashes on every start leaves its service parked at zero replicas and a bounded trail of containers', async () => {
+	const platform = await startPlatform(SWARM);
+	const { config } = platform;
+	try {
+		await deploy(platform, 'crash', 'crash.py');
+		for (let i = 0; i < 3; i++) {
+			const r = await invoke(platform, 'crash', { timeout_ms: COLD_MS });
+			assert.is(r.status, 'failed', JSON.stringify(r));
+			assert.match(r.error_message, /fatal: the model file is missing/);
+		}
+		// Parked: Swarm's on-failure restart has no task to restart any more. (A start that comes before the
+		// last failed one's service is parked makes a service of its own: at most one per start.)
+		const replicas = async () => {
+			const services = await names('service', config, 'crash');
+			return (await execa('docker', ['service', 'inspect', '--format', '{{.Spec.Mode.Replicated.Replicas}}', '--', ...services])).stdout.trim().split('\n');
+		};
+		const parked = await eventually('every service parked', replicas, (list) => list.every((n) => n === '0'), 20_000);
+		assert.ok(parked.length >= 1 && parked.length <= 3, `${parked.length} services for 3 starts`);
+		const { stdout } = await execa('docker', ['info', '--format', '{{.Swarm.Cluster.Spec.Orchestration.TaskHistoryRetentionLimit}}']);
+		const left = (await execa('docker', ['ps', '-aq', '--filter', `label=lowcode-faas.instance=${config.instance}`])).stdout.split('\n').filter(Boolean);
+		assert.ok(left.length <= Math.max(3, Number(stdout)), `${left.length} exited containers kept, at most Swarm's task history`);
+		const running = (await execa('docker', ['ps', '-q', '--filter', `label=lowcode-faas.instance=${config.instance}`])).stdout.trim();
+		assert.is(running, '', 'nothing runs');
+	} finally {
+		await closeClean(platform);
+	}
+});
+
+fn.run();
+
+const caller = suite('swarm attack: a hostile API caller');
+caller.before(ensureSwarm);
+
+caller('a source or env too big for Swarm fails at once with a clear message, creates nothing, and takes no parked service', async () => {
+	// One port and a short idle time: the first function's service is parked on the one port.
+	const platform = await startPlatform({ ...SWARM, LOWCODE_FAAS_SWARM_PORTS: '34090-34090', LOWCODE_FAAS_IDLE_S: '1' });
+	const { config } = platform;
+	try {
+		await deploy(platform, 'echo', 'echo.py');
+		await invoke(platform, 'echo', { input: 1, timeout_ms: COLD_MS });
+		await eventually(
+			'echo parked',
+			async () => platform.app.swarm!.services(),
+			(list) => list.length === 1 && list[0]!.instance === null,
+			20_000,
+		);
+		const parked = await objectsOf(config);
+		// 1 MiB is the API's limit; a Swarm config holds less than 1,024,000 bytes.
+		const big = `# ${'x'.repeat(1_024_000)}\n${await fixture('echo.py')}`.slice(-1_040_000);
+		await createFunction(platform, 'big', 'python', big);
+		const r = await invoke(platform, 'big', { timeout_ms: COLD_MS });
+		assert.is(r.status, 'failed', JSON.stringify(r).slice(0, 300));
+		assert.match(r.error_message, /a Swarm config holds at most 1023999/);
+		// The API takes 1 MiB of env; a Swarm secret holds less than 512,000 bytes.
+		const env: Record<string, string> = {};
+		for (let i = 0; i < 20; i++) env[`V${i}`] = 'x'.repeat(30_000);
+		await deploy(platform, 'bigenv', 'echo.py', { env });
+		const e = await invoke(platform, 'bigenv', { timeout_ms: COLD_MS });
+		assert.is(e.status, 'failed', JSON.stringify(e));
+		assert.match(e.error_message, /The env is \d+ bytes as JSON: a Swarm secret holds at most 511999; make it smaller/);
+		assert.equal(await objectsOf(config), parked, 'nothing made, the parked service kept');
+		assert.is(platform.app.swarm!.services().length, 1);
+	} finally {
+		await closeClean(platform);
+	}
+});
+
+caller('a DELETE racing a cold start leaves no service, config or secret behind, while the platform runs', async () => {
+	const platform = await startPlatform(SWARM);
+	try {
+		const delays = [0, 30, 150, 400, 800, 1500];
+		const source = await fixture('echo.py');
+		for (const [i] of delays.entries()) await createFunction(platform, `race-${i}`, 'python', source);
+		await Promise.all(
+			delays.map(async (delay, i) => {
+				const call = platform.request('POST', `/functions/race-${i}/invoke`, { input: i, timeout_ms: COLD_MS });
+				// The offset of the race itself, not a wait for state.
+				await sleep(delay);
+				const del = await platform.request('DELETE', `/functions/race-${i}`);
+				assert.is(del.status, 204, JSON.stringify(del.body));
+				await call;
+			}),
+		);
+		await eventually(
+			'every service, config and secret removed',
+			() => objectsOf(platform.config),
+			(o) => JSON.stringify(o) === JSON.stringify(none),
+			30_000,
+		);
+		assert.equal(platform.app.swarm!.services(), []);
+	} finally {
+		await closeClean(platform);
+	}
+});
+
+caller("a function named with the API's longest name (64 characters) runs as a service", async () => {
+	const platform = await startPlatform(SWARM);
+	try {
+		const name = `a${'-b'.repeat(31)}c`;
+		assert.is(name.length, 64);
+		await deploy(platform, name, 'echo.py');
+		const r = await invoke(platform, name, { input: { long: true }, timeout_ms: COLD_MS });
+		assert.is(r.status, 'success', JSON.stringify(r));
+		assert.equal(r.output.body, { long: true });
+		assert.is((await names('service', platform.config, name)).length, 1);
+	} finally {
+		await closeClean(platform);
+	}
+});
+
+caller.after(async () => {
+	if (initialised) await leaveLocalSwarm();
+});
+caller.run();
