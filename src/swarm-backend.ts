@@ -36,6 +36,11 @@ interface Service {
 	task: string;
 	/** Its task answered: from here on the poll watches it (a start watches its own, and waits out a replacement). */
 	serving: boolean;
+	/**
+	 * It served once: only then is it parked when let go. One whose start failed would fail the same way
+	 * at every unpark for as long as it stays parked (e.g. on a port of the range that another program holds).
+	 */
+	served: boolean;
 	parkedAt: number;
 	/** Creation or scaling in flight: a removal waits for it. */
 	pending: Promise<unknown>;
@@ -121,6 +126,7 @@ export async function createSwarmBackend(config: Config, options: SwarmOptions):
 			instance: spec.name,
 			task: '',
 			serving: false,
+			served: false,
 			parkedAt: 0,
 			pending: Promise.resolve(),
 		};
@@ -186,6 +192,7 @@ export async function createSwarmBackend(config: Config, options: SwarmOptions):
 		try {
 			await waitReady(url, Date.now() + config.readyWaitMs, signal, alive);
 			svc.serving = true;
+			svc.served = true;
 			return url;
 		} catch (err) {
 			if (err instanceof ReadyTimeout) throw new StartFailure(`The function's server did not answer on port ${config.containerPort} within ${config.readyWaitMs / 1000} s.`);
@@ -210,7 +217,7 @@ export async function createSwarmBackend(config: Config, options: SwarmOptions):
 				svc.serving = false;
 				await svc.pending.catch(() => {});
 				const current = closing ? null : await options.currentVersion(svc.fn).catch(() => null);
-				if (current !== svc.version) return destroy(svc);
+				if (current !== svc.version || !svc.served) return destroy(svc);
 				await scaleService(svc.name, 0).then(
 					() => {
 						svc.parkedAt = Date.now();

@@ -109,7 +109,8 @@ export function describeTask(task: TaskState, logs: string, memoryMb: number, lo
 			? 'was removed'
 			: task.exitCode === 137
 				? `was killed (SIGKILL), most likely out of memory${memoryMb ? ` (limit ${memoryMb} MiB)` : ''}`
-				: task.state === 'rejected' || (task.exitCode <= 0 && task.error)
+				: // Swarm's word, not Docker's exit code 128, for a container that could not start (its port taken...).
+					task.state === 'rejected' || (task.error && (task.exitCode <= 0 || task.error.startsWith('starting container failed')))
 					? `could not be started by Swarm (${task.error || task.state})`
 					: `exited with code ${task.exitCode}`;
 	const lines = logs.trim() ? logs.trim().split('\n').slice(-LOG_LINES).join(' | ') : '';
