@@ -145,6 +145,36 @@ fn('a function that crashes on every start leaves no service to restart and no c
 
 fn.run();
 
+const local = suite('swarm attack: a local user without root on the manager');
+local.before(ensureSwarm);
+
+local("a function's env is out of a local user's reach: not its process's environment, nor its secret's file, nor any command line", async () => {
+	const platform = await startPlatform(SWARM);
+	const marker = `swarm-secret-${Date.now()}`;
+	try {
+		await deploy(platform, 'env', 'env.py', { env: { SECRET_MARKER: marker } });
+		const r = await invoke(platform, 'env', { input: ['SECRET_MARKER'], timeout_ms: COLD_MS });
+		assert.equal(r.output, { SECRET_MARKER: marker }, JSON.stringify(r));
+		const { stdout: id } = await execa('docker', ['ps', '-q', '--no-trunc', '--filter', `label=lowcode-faas.instance=${platform.config.instance}`]);
+		const { stdout: initPid } = await execa('docker', ['inspect', '--format', '{{.State.Pid}}', '--', id.trim()]);
+		// The function's process: docker-init's child (--init).
+		const { stdout: children } = await execa('cat', [`/proc/${initPid.trim()}/task/${initPid.trim()}/children`]);
+		const pid = children.trim().split(' ')[0]!;
+		assert.ok((await execa('cat', [`/proc/${pid}/environ`])).stdout.includes(marker), 'root sees it: the probe is aimed right');
+		const reads = [`/proc/${pid}/environ`, `/proc/${pid}/root/run/secrets/lowcode-faas-env`, `/var/lib/docker/containers/${id.trim()}/mounts/secrets`];
+		for (const path of reads) {
+			const tried = await execa('setpriv', ['--reuid', '65534', '--regid', '65534', '--clear-groups', 'sh', '-c', `${path.endsWith('/secrets') ? 'ls' : 'cat'} "${path}"`], { reject: false });
+			assert.not.ok(tried.stdout.includes(marker) || tried.exitCode === 0, `uid 65534 cannot read ${path}: ${tried.stdout.slice(0, 80)}${tried.stderr}`);
+		}
+		const { stdout: lines } = await execa('sh', ['-c', 'cat /proc/[0-9]*/cmdline 2>/dev/null | tr "\\0" " "']);
+		assert.not.ok(lines.includes(marker), 'on no command line');
+	} finally {
+		await closeClean(platform);
+	}
+});
+
+local.run();
+
 const caller = suite('swarm attack: a hostile API caller');
 caller.before(ensureSwarm);
 
