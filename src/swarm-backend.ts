@@ -221,6 +221,7 @@ export async function createSwarmBackend(config: Config, options: SwarmOptions):
 				await scaleService(svc.name, 0).then(
 					() => {
 						svc.parkedAt = Date.now();
+						return trimParked();
 					},
 					() => destroy(svc),
 				);
@@ -235,6 +236,18 @@ export async function createSwarmBackend(config: Config, options: SwarmOptions):
 		const used = [...services.values()];
 		if (!used.some((s) => s.config === svc.config)) await removeObjects('config', [svc.config]).catch(() => {});
 		if (!used.some((s) => s.secret === svc.secret)) await removeObjects('secret', [svc.secret]).catch(() => {});
+	}
+
+	/**
+	 * Removes the longest-parked services beyond LOWCODE_FAAS_MAX_CONTAINERS. A parked service keeps its
+	 * source and env in the swarm's Raft store (up to 1.5 MB), which every manager holds in memory: bounded
+	 * by the port range alone, a caller could park a thousand of them there for LOWCODE_FAAS_SWARM_PARK_S.
+	 */
+	async function trimParked() {
+		const parked = [...services.values()].filter((s) => !s.instance && s.parkedAt > 0).sort((a, b) => a.parkedAt - b.parkedAt);
+		// Picked and taken out of `services` at once (destroy's first step): an unpark cannot take one meanwhile.
+		const extra = parked.slice(0, Math.max(0, parked.length - config.maxContainers));
+		await Promise.all(extra.map((s) => destroy(s).catch(() => {})));
 	}
 
 	async function sweep() {

@@ -287,6 +287,35 @@ caller('a port of the range held by another program costs one failed start, not 
 	}
 });
 
+caller('parked services, which keep sources and env in the Raft store, are no more than LOWCODE_FAAS_MAX_CONTAINERS', async () => {
+	const platform = await startPlatform({ ...SWARM, LOWCODE_FAAS_MAX_CONTAINERS: '2', LOWCODE_FAAS_IDLE_S: '1' });
+	try {
+		const source = await fixture('echo.py');
+		for (let i = 0; i < 4; i++) {
+			await createFunction(platform, `many-${i}`, 'python', source);
+			const r = await invoke(platform, `many-${i}`, { input: i, timeout_ms: COLD_MS });
+			assert.is(r.status, 'success', JSON.stringify(r));
+		}
+		// Every instance idle and let go: two parked services at most, with their configs and secrets.
+		await eventually(
+			'all let go',
+			async () => platform.app.swarm!.services(),
+			(list) => list.every((s) => s.instance === null),
+			20_000,
+		);
+		const objects = await eventually(
+			'at most two parked',
+			() => objectsOf(platform.config),
+			(o) => o.service.length <= 2,
+			20_000,
+		);
+		assert.ok(objects.config.length <= 2 && objects.secret.length <= 2, JSON.stringify(objects));
+		assert.ok(platform.app.swarm!.services().length <= 2);
+	} finally {
+		await closeClean(platform);
+	}
+});
+
 caller.after(async () => {
 	if (initialised) await leaveLocalSwarm();
 });
