@@ -270,6 +270,8 @@ caller('a port of the range held by another program costs one failed start, not 
 		const first = await invoke(platform, 'echo', { input: 1, timeout_ms: COLD_MS });
 		assert.is(first.status, 'failed', JSON.stringify(first));
 		assert.match(first.error_message, /could not be started by Swarm \(.*address already in use/);
+		// At its first failure, not after Swarm's restarts of it (every 5 s) for the whole 30 s allowed to place it.
+		assert.ok(first.duration_ms < 10_000, `failed in ${first.duration_ms} ms`);
 		// ...and its service is removed, not parked, so the next start takes the other port.
 		await eventually(
 			'the failed service removed',
