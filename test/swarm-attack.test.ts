@@ -113,6 +113,35 @@ fn('its secret is its own; only /tmp and /dev/shm take writes; a setuid-root bin
 		const run = r.output.setuid_run as Record<string, string[]>;
 		assert.is(run.Uid?.[1], '0', `passwd runs with effective uid 0: ${JSON.stringify(run)}`);
 		assert.equal([run.CapPrm?.[0], run.CapEff?.[0]], ['0000000000000000', '0000000000000000'], JSON.stringify(run));
+		// Every sandbox flag reached the task's container (Swarm drops what it does not know without a word).
+		const box = platform.config.sandbox;
+		const { stdout: id } = await execa('docker', ['ps', '-q', '--filter', `label=lowcode-faas.instance=${platform.config.instance}`, '--filter', 'label=lowcode-faas.function=probe']);
+		const { stdout } = await execa('docker', ['inspect', '--format', '{{json .HostConfig}}', '--', id.trim()]);
+		const host = JSON.parse(stdout);
+		const seen = {
+			readOnly: host.ReadonlyRootfs,
+			capDrop: host.CapDrop,
+			privileged: host.Privileged,
+			pids: host.PidsLimit,
+			memory: host.Memory,
+			cpus: host.NanoCpus,
+			init: host.Init,
+			nofile: host.Ulimits,
+			log: host.LogConfig,
+			mounts: host.Binds ?? null,
+		};
+		assert.equal(seen, {
+			readOnly: box.readOnlyRoot,
+			capDrop: ['ALL'],
+			privileged: false,
+			pids: box.pidsLimit,
+			memory: box.memoryMb * 1024 * 1024,
+			cpus: box.cpus * 1e9,
+			init: true,
+			nofile: [{ Name: 'nofile', Hard: box.nofile, Soft: box.nofile }],
+			log: { Type: 'json-file', Config: { 'max-file': '1', 'max-size': `${box.logMaxKb}k` } },
+			mounts: null,
+		});
 	} finally {
 		await closeClean(platform);
 	}
