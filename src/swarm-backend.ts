@@ -10,7 +10,7 @@ import { ReadyTimeout, waitReady } from './readiness.js';
 import { envProblem } from './settings.js';
 import { type TaskState, createObject, createService, ensureNetwork, inspectTasks, listObjects, removeObjects, scaleService, taskLogs } from './swarm.js';
 import { type SwarmPlacement, createPlacement } from './swarm-nodes.js';
-import { DENO_ENTRY, MAX_CONFIG_BYTES, ended, functionEnv, functionService } from './swarm-spec.js';
+import { DENO_ENTRY, ended, functionEnv, functionService, serviceName, sizeProblem } from './swarm-spec.js';
 import { explainTask as explainOf, pollTasks, waitRunning } from './swarm-tasks.js';
 
 /**
@@ -36,6 +36,11 @@ interface Service {
 	task: string;
 	/** Its task answered: from here on the poll watches it (a start watches its own, and waits out a replacement). */
 	serving: boolean;
+	/**
+	 * It served once: only then is it parked when let go. One whose start failed would fail the same way
+	 * at every unpark for as long as it stays parked (e.g. on a port of the range that another program holds).
+	 */
+	served: boolean;
 	parkedAt: number;
 	/** Creation or scaling in flight: a removal waits for it. */
 	pending: Promise<unknown>;
@@ -97,6 +102,10 @@ export async function createSwarmBackend(config: Config, options: SwarmOptions):
 		const problem = envProblem(spec.env);
 		if (problem) throw new StartFailure(`The service was not created: its settings are refused: ${problem} Change them with PATCH /functions/${spec.function}.`);
 		const source = await readFile(spec.path);
+		const env = JSON.stringify(functionEnv(spec.env, config.containerPort));
+		// Before a port is taken: a start that cannot succeed must not make a parked service give its port up.
+		const tooBig = sizeProblem(source.length, Buffer.byteLength(env));
+		if (tooBig) throw new StartFailure(tooBig);
 		// Parked services hold their ports: the longest parked gives its port up when the range is full.
 		let port = takePort();
 		const parked = [...services.values()].filter((s) => !s.instance && s.parkedAt > 0).sort((a, b) => a.parkedAt - b.parkedAt);
@@ -106,9 +115,8 @@ export async function createSwarmBackend(config: Config, options: SwarmOptions):
 		}
 		const { first, last } = config.swarmPorts;
 		if (!port) throw new StartFailure(`Every port of LOWCODE_FAAS_SWARM_PORTS (${first}-${last}) is held by a service; widen the range or lower LOWCODE_FAAS_MAX_CONTAINERS.`);
-		if (source.length > MAX_CONFIG_BYTES) throw new StartFailure(`The source is ${source.length} bytes: a Swarm config holds at most ${MAX_CONFIG_BYTES}; make it smaller.`);
 		const svc: Service = {
-			name: spec.name,
+			name: serviceName(spec.name),
 			fn: spec.function,
 			version: spec.version,
 			port,
@@ -118,6 +126,7 @@ export async function createSwarmBackend(config: Config, options: SwarmOptions):
 			instance: spec.name,
 			task: '',
 			serving: false,
+			served: false,
 			parkedAt: 0,
 			pending: Promise.resolve(),
 		};
@@ -130,7 +139,7 @@ export async function createSwarmBackend(config: Config, options: SwarmOptions):
 				readyOnce('network', () => ensureNetwork(network)),
 				entry ? readyOnce('entry', () => createObject('config', entryConfig, labels, DENO_ENTRY)) : null,
 				createObject('config', svc.config, labels, source.toString('utf8')),
-				createObject('secret', svc.secret, labels, JSON.stringify(functionEnv(spec.env, config.containerPort))),
+				createObject('secret', svc.secret, labels, env),
 			]);
 			await createService(functionService(config, spec, { name: svc.name, port: svc.port, network, config: svc.config, secret: svc.secret, entry, constraint }), signal);
 		};
@@ -183,6 +192,7 @@ export async function createSwarmBackend(config: Config, options: SwarmOptions):
 		try {
 			await waitReady(url, Date.now() + config.readyWaitMs, signal, alive);
 			svc.serving = true;
+			svc.served = true;
 			return url;
 		} catch (err) {
 			if (err instanceof ReadyTimeout) throw new StartFailure(`The function's server did not answer on port ${config.containerPort} within ${config.readyWaitMs / 1000} s.`);
@@ -207,10 +217,11 @@ export async function createSwarmBackend(config: Config, options: SwarmOptions):
 				svc.serving = false;
 				await svc.pending.catch(() => {});
 				const current = closing ? null : await options.currentVersion(svc.fn).catch(() => null);
-				if (current !== svc.version) return destroy(svc);
+				if (current !== svc.version || !svc.served) return destroy(svc);
 				await scaleService(svc.name, 0).then(
 					() => {
 						svc.parkedAt = Date.now();
+						return trimParked();
 					},
 					() => destroy(svc),
 				);
@@ -225,6 +236,18 @@ export async function createSwarmBackend(config: Config, options: SwarmOptions):
 		const used = [...services.values()];
 		if (!used.some((s) => s.config === svc.config)) await removeObjects('config', [svc.config]).catch(() => {});
 		if (!used.some((s) => s.secret === svc.secret)) await removeObjects('secret', [svc.secret]).catch(() => {});
+	}
+
+	/**
+	 * Removes the longest-parked services beyond LOWCODE_FAAS_MAX_CONTAINERS. A parked service keeps its
+	 * source and env in the swarm's Raft store (up to 1.5 MB), which every manager holds in memory: bounded
+	 * by the port range alone, a caller could park a thousand of them there for LOWCODE_FAAS_SWARM_PARK_S.
+	 */
+	async function trimParked() {
+		const parked = [...services.values()].filter((s) => !s.instance && s.parkedAt > 0).sort((a, b) => a.parkedAt - b.parkedAt);
+		// Picked and taken out of `services` at once (destroy's first step): an unpark cannot take one meanwhile.
+		const extra = parked.slice(0, Math.max(0, parked.length - config.maxContainers));
+		await Promise.all(extra.map((s) => destroy(s).catch(() => {})));
 	}
 
 	async function sweep() {

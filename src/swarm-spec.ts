@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import type { InstanceSpec } from './backend.js';
 import type { Config } from './config.js';
 import { LABEL } from './docker-backend.js';
@@ -9,6 +10,10 @@ import type { ServiceSpec, TaskState } from './swarm.js';
 export const LOG_LINES = 10;
 /** Swarm refuses a config of 1,024,000 bytes or more (the API takes sources up to 1 MiB). */
 export const MAX_CONFIG_BYTES = 1_024_000 - 1;
+/** Swarm refuses a secret of 512,000 bytes or more (the API takes 1 MiB of env, and JSON escapes may grow it). */
+export const MAX_SECRET_BYTES = 512_000 - 1;
+/** Swarm refuses a service name longer than this (a DNS label); an instance's name may be 90 characters. */
+const MAX_SERVICE_NAME = 63;
 const ENV_FILE = '/run/secrets/lowcode-faas-env';
 const DENO_ENTRY_PATH = '/app/.lowcode-faas-env.ts';
 // Preloaded by Deno before the function's own module (which stays the main module): its environment from the secret.
@@ -35,6 +40,24 @@ export const ended = (task: TaskState | undefined) => !task || ENDED.has(task.st
 export const noNode = (task: TaskState) => task.state === 'pending' && task.error.startsWith('no suitable node') && !task.error.includes('host-mode port');
 /** Given up by Swarm without having ended itself: its node went away, and Swarm places a replacement. */
 export const replaced = (task: TaskState) => !ENDED.has(task.state) && ENDED.has(task.desiredState);
+
+/** Why a source or an env (as its secret's JSON) cannot travel through Swarm; null when both fit. */
+export function sizeProblem(sourceBytes: number, envBytes: number): string | null {
+	if (sourceBytes > MAX_CONFIG_BYTES) return `The source is ${sourceBytes} bytes: a Swarm config holds at most ${MAX_CONFIG_BYTES}; make it smaller.`;
+	if (envBytes > MAX_SECRET_BYTES) return `The env is ${envBytes} bytes as JSON: a Swarm secret holds at most ${MAX_SECRET_BYTES}; make it smaller.`;
+	return null;
+}
+
+/**
+ * The service of an instance: its name when Swarm takes it, else cut and suffixed with a hash of the
+ * whole name (a function's name may be 64 characters: its instance's, 90), so that it stays unique.
+ */
+export function serviceName(instance: string): string {
+	if (instance.length <= MAX_SERVICE_NAME) return instance;
+	const hash = createHash('sha256').update(instance).digest('hex').slice(0, 12);
+	// Swarm wants a letter or digit before the '-': trailing '-' and '_' of the cut are dropped.
+	return `${instance.slice(0, MAX_SERVICE_NAME - hash.length - 1).replace(/[-_]+$/, '')}-${hash}`;
+}
 
 /** The variables a function's secret holds: the runtime's, the function's own, and the platform's PORT, which wins. */
 export function functionEnv(env: Readonly<Record<string, string>>, port: number): Record<string, string> {
@@ -86,7 +109,8 @@ export function describeTask(task: TaskState, logs: string, memoryMb: number, lo
 			? 'was removed'
 			: task.exitCode === 137
 				? `was killed (SIGKILL), most likely out of memory${memoryMb ? ` (limit ${memoryMb} MiB)` : ''}`
-				: task.state === 'rejected' || (task.exitCode <= 0 && task.error)
+				: // Swarm's word, not Docker's exit code 128, for a container that could not start (its port taken...).
+					task.state === 'rejected' || (task.error && (task.exitCode <= 0 || task.error.startsWith('starting container failed')))
 					? `could not be started by Swarm (${task.error || task.state})`
 					: `exited with code ${task.exitCode}`;
 	const lines = logs.trim() ? logs.trim().split('\n').slice(-LOG_LINES).join(' | ') : '';

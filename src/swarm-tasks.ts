@@ -27,6 +27,12 @@ export async function waitRunning(service: string, deadline: number, allowanceS:
 	while (Date.now() < deadline) {
 		signal.throwIfAborted();
 		const [id] = await runningTasks(service);
+		// Swarm gives up a failed task within moments (its desired state is then shutdown) and restarts it 5 s
+		// later: the task seen before, gone from the running ones, may have failed, which says enough.
+		if (last && id !== last.id) {
+			const [before] = await inspectTasks([last.id]);
+			if (before && ended(before) && !replaced(before)) throw new StartFailure(`The function ${await explainTask(before, 0, placement)} before answering.`);
+		}
 		const [task] = id ? await inspectTasks([id]) : [];
 		if (task) {
 			last = task;
