@@ -2,7 +2,8 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { execa } from 'execa';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import type { Config } from '../src/config.js';
+import { type Config, loadConfig } from '../src/config.js';
+import { unguardPorts, unguardSwarm } from '../src/firewall.js';
 import { serviceName } from '../src/swarm-spec.js';
 import { type Platform, createFunction, deploy, eventually, fixture, invoke, startPlatform } from './helpers.js';
 import { ensureSwarm as ensureLocalSwarm, leaveSwarm as leaveLocalSwarm } from './local-swarm.js';
@@ -31,6 +32,8 @@ const none = { service: [], config: [], secret: [] };
 async function closeClean(platform: Platform) {
 	const { config } = platform;
 	await platform.close();
+	// Its start (as root) guarded its port range; the swarm bridge's guard goes at the end.
+	await unguardPorts(config.swarmPorts);
 	assert.equal(await objectsOf(config), none, 'no service, config or secret is left');
 }
 
@@ -348,6 +351,8 @@ caller('parked services, which keep sources and env in the Raft store, are no mo
 });
 
 caller.after(async () => {
+	// What every start installed as root on the swarm bridge.
+	await unguardSwarm(loadConfig(SWARM));
 	if (initialised) await leaveLocalSwarm();
 });
 caller.run();
