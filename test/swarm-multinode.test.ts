@@ -183,8 +183,11 @@ async function killUnderLoad(platform: Platform, how: 'kill' | 'pause', pick: (r
 /** What a call caught on a node that died gets, once Swarm has marked the node down (its default 5 s heartbeat, missed). */
 const lostWith = (node: string) => new RegExp(`^The function was lost with its node ${node} \\(down: heartbeat failure\\) (while handling the request|before answering)\\.$`);
 
-/** What a call gets whose connection the dying node reset: it may have reached the function, so it is not run again. */
-const RESET = /^The request to the function failed: read ECONNRESET\.$/;
+/**
+ * What a call gets whose connection the dying node reset or closed, before Swarm says the node is gone:
+ * it may have reached the function, so it is not run again, and the connection's failure is what is known.
+ */
+const RESET = /^The request to the function failed: (read ECONNRESET|socket hang up|the function closed the connection mid-answer)\.$/;
 
 /** What a start gets when no node the constraints allow is up. */
 const NO_NODE = /^Swarm has no node to run the function on: no suitable node \(/;
