@@ -1,6 +1,9 @@
 import { execa } from 'execa';
+import * as assert from 'uvu/assert';
+import type { Config } from '../src/config.js';
+import { unguardPorts } from '../src/firewall.js';
 import { swarmInfo } from '../src/swarm.js';
-import { eventually } from './helpers.js';
+import { type Platform, eventually } from './helpers.js';
 
 /**
  * A single-node swarm of this machine's own engine, for the Swarm tests and the bench: initialised when
@@ -33,4 +36,26 @@ export async function leaveSwarm(): Promise<void> {
 		async () => (await execa('docker', ['network', 'rm', 'lowcode-faas-swarm-config', 'docker_gwbridge'], { reject: false })).stderr,
 		(stderr) => !/in use/i.test(stderr),
 	);
+}
+
+/** Names of a platform instance's services, configs or secrets (of one function's, with `fn`). */
+export async function swarmNames(kind: 'service' | 'config' | 'secret', config: Config, fn?: string): Promise<string[]> {
+	const filters = ['--filter', `label=lowcode-faas.instance=${config.instance}`, ...(fn ? ['--filter', `label=lowcode-faas.function=${fn}`] : [])];
+	return (await execa('docker', [kind, 'ls', '--format', '{{.Name}}', ...filters])).stdout.split('\n').filter(Boolean);
+}
+
+/** Every service, config and secret of a platform instance, by kind. */
+export async function swarmObjectsOf(config: Config) {
+	return { service: await swarmNames('service', config), config: await swarmNames('config', config), secret: await swarmNames('secret', config) };
+}
+
+export const NO_SWARM_OBJECTS = { service: [], config: [], secret: [] };
+
+/** Closes a platform, removes the guard its start (as root) put on its port range, and checks it left no service, config or secret. */
+export async function closeClean(platform: Platform): Promise<void> {
+	const { config } = platform;
+	await platform.close();
+	// The swarm bridge's guard is shared by every platform on this swarm: it goes at the end, with the swarm.
+	await unguardPorts(config.swarmPorts);
+	assert.equal(await swarmObjectsOf(config), NO_SWARM_OBJECTS, 'no service, config or secret is left');
 }

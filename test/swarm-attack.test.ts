@@ -3,10 +3,10 @@ import { execa } from 'execa';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { type Config, loadConfig } from '../src/config.js';
-import { unguardPorts, unguardSwarm } from '../src/firewall.js';
+import { unguardSwarm } from '../src/firewall.js';
 import { serviceName } from '../src/swarm-spec.js';
-import { type Platform, createFunction, deploy, eventually, fixture, invoke, startPlatform } from './helpers.js';
-import { ensureSwarm as ensureLocalSwarm, leaveSwarm as leaveLocalSwarm } from './local-swarm.js';
+import { createFunction, deploy, eventually, fixture, invoke, startPlatform } from './helpers.js';
+import { NO_SWARM_OBJECTS, closeClean, ensureSwarm as ensureLocalSwarm, leaveSwarm as leaveLocalSwarm, swarmNames, swarmObjectsOf } from './local-swarm.js';
 
 /**
  * Attacks on the Swarm backend, on a single-node swarm of this machine's engine (initialised here only
@@ -22,24 +22,9 @@ async function ensureSwarm() {
 	if (await ensureLocalSwarm()) initialised = true;
 }
 
-const names = async (kind: string, config: Config, fn?: string) => {
-	const filters = ['--filter', `label=lowcode-faas.instance=${config.instance}`, ...(fn ? ['--filter', `label=lowcode-faas.function=${fn}`] : [])];
-	return (await execa('docker', [kind, 'ls', '--format', '{{.Name}}', ...filters])).stdout.split('\n').filter(Boolean);
-};
-const objectsOf = async (config: Config) => ({ service: await names('service', config), config: await names('config', config), secret: await names('secret', config) });
-const none = { service: [], config: [], secret: [] };
-
-async function closeClean(platform: Platform) {
-	const { config } = platform;
-	await platform.close();
-	// Its start (as root) guarded its port range; the swarm bridge's guard goes at the end.
-	await unguardPorts(config.swarmPorts);
-	assert.equal(await objectsOf(config), none, 'no service, config or secret is left');
-}
-
 /** The port a function's (one) service publishes on its node. */
 async function publishedPort(config: Config, fn: string): Promise<number> {
-	const [service] = await names('service', config, fn);
+	const [service] = await swarmNames('service', config, fn);
 	const { stdout } = await execa('docker', ['service', 'inspect', '--format', '{{range .Endpoint.Ports}}{{.PublishedPort}}{{end}}', '--', service!]);
 	return Number(stdout.trim());
 }
@@ -164,7 +149,7 @@ fn('a function that crashes on every start leaves no service to restart and no c
 		// and its exited containers go with it.
 		await eventually(
 			'no service left',
-			() => names('service', config, 'crash'),
+			() => swarmNames('service', config, 'crash'),
 			(list) => list.length === 0,
 			20_000,
 		);
@@ -223,7 +208,7 @@ caller('a source or env too big for Swarm fails at once with a clear message, cr
 			(list) => list.length === 1 && list[0]!.instance === null,
 			20_000,
 		);
-		const parked = await objectsOf(config);
+		const parked = await swarmObjectsOf(config);
 		// 1 MiB is the API's limit; a Swarm config holds less than 1,024,000 bytes.
 		const big = `# ${'x'.repeat(1_024_000)}\n${await fixture('echo.py')}`.slice(-1_040_000);
 		await createFunction(platform, 'big', 'python', big);
@@ -237,7 +222,7 @@ caller('a source or env too big for Swarm fails at once with a clear message, cr
 		const e = await invoke(platform, 'bigenv', { timeout_ms: COLD_MS });
 		assert.is(e.status, 'failed', JSON.stringify(e));
 		assert.match(e.error_message, /The env is \d+ bytes as JSON: a Swarm secret holds at most 511999; make it smaller/);
-		assert.equal(await objectsOf(config), parked, 'nothing made, the parked service kept');
+		assert.equal(await swarmObjectsOf(config), parked, 'nothing made, the parked service kept');
 		assert.is(platform.app.swarm!.services().length, 1);
 	} finally {
 		await closeClean(platform);
@@ -262,8 +247,8 @@ caller('a DELETE racing a cold start leaves no service, config or secret behind,
 		);
 		await eventually(
 			'every service, config and secret removed',
-			() => objectsOf(platform.config),
-			(o) => JSON.stringify(o) === JSON.stringify(none),
+			() => swarmObjectsOf(platform.config),
+			(o) => JSON.stringify(o) === JSON.stringify(NO_SWARM_OBJECTS),
 			30_000,
 		);
 		assert.equal(platform.app.swarm!.services(), []);
@@ -281,7 +266,7 @@ caller("a function named with the API's longest name (64 characters) runs as a s
 		const r = await invoke(platform, name, { input: { long: true }, timeout_ms: COLD_MS });
 		assert.is(r.status, 'success', JSON.stringify(r));
 		assert.equal(r.output.body, { long: true });
-		assert.is((await names('service', platform.config, name)).length, 1);
+		assert.is((await swarmNames('service', platform.config, name)).length, 1);
 	} finally {
 		await closeClean(platform);
 	}
@@ -307,7 +292,7 @@ caller('a port of the range held by another program costs one failed start, not 
 		// ...and its service is removed, not parked, so the next start takes the other port.
 		await eventually(
 			'the failed service removed',
-			() => names('service', platform.config, 'echo'),
+			() => swarmNames('service', platform.config, 'echo'),
 			(list) => list.length === 0,
 			20_000,
 		);
@@ -339,7 +324,7 @@ caller('parked services, which keep sources and env in the Raft store, are no mo
 		);
 		const objects = await eventually(
 			'at most two parked',
-			() => objectsOf(platform.config),
+			() => swarmObjectsOf(platform.config),
 			(o) => o.service.length <= 2,
 			20_000,
 		);

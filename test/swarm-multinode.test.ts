@@ -7,7 +7,7 @@ import * as assert from 'uvu/assert';
 import type { Config } from '../src/config.js';
 import { unguardSwarm } from '../src/firewall.js';
 import { type Platform, eventually, fixture, invoke, startPlatform } from './helpers.js';
-import { leaveSwarm } from './local-swarm.js';
+import { leaveSwarm, swarmObjectsOf } from './local-swarm.js';
 
 /**
  * The Swarm backend across nodes: two Docker engines in containers of this machine
@@ -65,12 +65,6 @@ async function ensureImage() {
 	const started = Date.now();
 	await execa('bash', ['scripts/build-images.sh', `swarm-node=${IMAGE}`], { env: { SETUP_LOG: log }, stdio: 'inherit' });
 	console.log(`  (built ${IMAGE} in ${Math.round((Date.now() - started) / 1000)} s)`);
-}
-
-/** Every service, config and secret of this platform instance. */
-async function swarmObjectsOf(config: Config): Promise<string[]> {
-	const names = await Promise.all(['service', 'config', 'secret'].map((kind) => docker([kind, 'ls', '--format', '{{.Name}}', '--filter', `label=lowcode-faas.instance=${config.instance}`])));
-	return names.join('\n').split('\n').filter(Boolean);
 }
 
 interface TaskSeen {
@@ -375,7 +369,7 @@ multi('greet on the workers: it runs there; a node killed under load, calls move
 		const left: string[] = [];
 		if (platform) {
 			await platform.close();
-			left.push(...(await swarmObjectsOf(platform.config)));
+			left.push(...Object.values(await swarmObjectsOf(platform.config)).flat());
 			// What its start installed as root: the guard of its port range and of this node's swarm bridge.
 			await unguardSwarm(platform.config);
 		}

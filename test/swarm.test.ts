@@ -7,8 +7,8 @@ import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { type Config, loadConfig } from '../src/config.js';
 import { unguardBridge, unguardPorts, unguardSwarm } from '../src/firewall.js';
-import { type Platform, answersFor, apiAt, createFunction, deploy, eventually, fixture, invoke, logged, request, spawnServer, startPlatform } from './helpers.js';
-import { ensureSwarm as ensureLocalSwarm, leaveSwarm as leaveLocalSwarm } from './local-swarm.js';
+import { answersFor, apiAt, createFunction, deploy, eventually, fixture, invoke, logged, request, spawnServer, startPlatform } from './helpers.js';
+import { NO_SWARM_OBJECTS, closeClean, ensureSwarm as ensureLocalSwarm, leaveSwarm as leaveLocalSwarm, swarmObjectsOf } from './local-swarm.js';
 
 /**
  * The Swarm backend on a single-node swarm of this machine's own engine: initialised here when the
@@ -31,13 +31,6 @@ async function leaveSwarm() {
 	if (initialised) await leaveLocalSwarm();
 }
 
-const names = async (kind: string, config: Config) => (await execa('docker', [kind, 'ls', '--format', '{{.Name}}', '--filter', `label=lowcode-faas.instance=${config.instance}`])).stdout.split('\n').filter(Boolean);
-
-/** Every service, config and secret of this platform instance, by kind. */
-async function swarmObjectsOf(config: Config) {
-	return { service: await names('service', config), config: await names('config', config), secret: await names('secret', config) };
-}
-
 /** A function's services with their replicas, e.g. [['lcf-..-greet-1a2b3c4d', '1/1']]. */
 async function servicesOf(config: Config, fn: string): Promise<[string, string][]> {
 	const { stdout } = await execa('docker', ['service', 'ls', '--format', '{{.Name}} {{.Replicas}}', '--filter', `label=lowcode-faas.function=${fn}`, '--filter', `label=lowcode-faas.instance=${config.instance}`]);
@@ -45,16 +38,6 @@ async function servicesOf(config: Config, fn: string): Promise<[string, string][
 		.split('\n')
 		.filter(Boolean)
 		.map((line) => line.split(' ') as [string, string]);
-}
-
-const empty = { service: [], config: [], secret: [] };
-
-async function closeClean(platform: Platform) {
-	const { config } = platform;
-	await platform.close();
-	// Its start (as root) guarded its port range; the swarm bridge's guard goes with the swarm, at the end.
-	await unguardPorts(config.swarmPorts);
-	assert.equal(await swarmObjectsOf(config), empty, 'no service, config or secret is left');
 }
 
 const seed = suite('swarm: the seed example, both languages');
@@ -294,7 +277,7 @@ kept('a request sent to a task killed a moment before runs again on a fresh one'
 		await unguardPorts(loadConfig(SWARM).swarmPorts);
 		await rm(dir, { recursive: true, force: true });
 	}
-	assert.equal(await swarmObjectsOf(loadConfig({ LOWCODE_FAAS_DATA: dir })), empty);
+	assert.equal(await swarmObjectsOf(loadConfig({ LOWCODE_FAAS_DATA: dir })), NO_SWARM_OBJECTS);
 });
 
 kept.run();
@@ -438,7 +421,7 @@ life('after kill -9, a restart removes the services, configs and secrets of the 
 	assert.equal([left.service.length, left.config.length, left.secret.length], [1, 1, 1], 'kill -9 leaves them behind');
 	const restarted = await startPlatform({ ...SWARM, LOWCODE_FAAS_DATA: dataDir });
 	try {
-		assert.equal(await swarmObjectsOf(config), empty, 'the restart removed them before serving');
+		assert.equal(await swarmObjectsOf(config), NO_SWARM_OBJECTS, 'the restart removed them before serving');
 		assert.is((await invoke(restarted, 'echo', { timeout_ms: COLD_MS })).status, 'success');
 	} finally {
 		await closeClean(restarted);
@@ -454,7 +437,7 @@ life('SIGTERM removes the services', async () => {
 		child.kill('SIGTERM');
 	}
 	assert.is((await child).exitCode, 0, 'SIGTERM ends it within 5 s');
-	assert.equal(await swarmObjectsOf(loadConfig({ LOWCODE_FAAS_DATA: dataDir })), empty);
+	assert.equal(await swarmObjectsOf(loadConfig({ LOWCODE_FAAS_DATA: dataDir })), NO_SWARM_OBJECTS);
 });
 
 life.run();
